@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Idempotent setup: installs only what is missing. Run by `npm run dev` and `npm test`.
+#   - the wasm32-unknown-unknown Rust target
+#   - worker-build and wasm-bindgen-cli at pinned versions (wasm-bindgen = the one in Cargo.lock)
+#   - npm packages (npm ci) when package-lock.json changed since the last install
+#   - .dev.vars with a random local ADMIN_TOKEN, from .dev.vars.example, if there is none
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORKER_BUILD_VERSION=0.8.7
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+log() { echo "setup: $*" >&2; }
+
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! "$CARGO_BIN/worker-build" --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION"; then
+  log "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION"
+fi
+
+WB_VERSION="$(wasm_bindgen_version)"
+if [ -z "$WB_VERSION" ]; then
+  echo "setup: no wasm-bindgen in Cargo.lock" >&2
+  exit 1
+fi
+if ! "$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | grep -qx "wasm-bindgen $WB_VERSION"; then
+  log "installing wasm-bindgen-cli $WB_VERSION (a few minutes, once)"
+  # Not --locked: one of its locked transitive crates is missing from the registry.
+  cargo install wasm-bindgen-cli --version "$WB_VERSION"
+fi
+
+lock_sum="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ ! -x node_modules/.bin/wrangler ] || [ "$(cat node_modules/.setup-lock-sum 2>/dev/null)" != "$lock_sum" ]; then
+  log "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+  echo "$lock_sum" > node_modules/.setup-lock-sum
+fi
+
+if [ ! -f .dev.vars ]; then
+  token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  sed "s/^ADMIN_TOKEN=.*/ADMIN_TOKEN=$token/" .dev.vars.example > .dev.vars
+  log "wrote .dev.vars with a new local ADMIN_TOKEN"
+fi

@@ -1,0 +1,285 @@
+//! The worker's configuration: raw string variables (wrangler `[vars]`, secrets) parsed once into
+//! typed values. Every validation error names the variable it is about.
+
+use url::Url;
+
+/// Default origin timeout: time to the origin's response headers.
+pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 10_000;
+/// Longest origin timeout accepted (Workers wall-clock limits make longer waits pointless).
+pub const MAX_ORIGIN_TIMEOUT_MS: u64 = 120_000;
+/// Path prefixes never forwarded unless configured otherwise: the demo origin's test controls.
+pub const DEFAULT_BLOCKED_PREFIXES: &[&str] = &["/__origin/"];
+
+/// Names of the variables the worker reads.
+pub mod vars {
+    /// Base URL of the origin, e.g. `https://api.example.rs`.
+    pub const ORIGIN_URL: &str = "ORIGIN_URL";
+    /// Time allowed to the origin's response headers, in milliseconds.
+    pub const ORIGIN_TIMEOUT_MS: &str = "ORIGIN_TIMEOUT_MS";
+    /// Value of `Timing-Allow-Origin` on responses: `*` or a comma-separated list of origins.
+    pub const TIMING_ALLOW_ORIGIN: &str = "TIMING_ALLOW_ORIGIN";
+    /// Comma-separated path prefixes the edge never forwards (answers 404).
+    pub const BLOCKED_PATH_PREFIXES: &str = "BLOCKED_PATH_PREFIXES";
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeConfig {
+    /// Origin base URL (scheme, host, optional port and base path), without a trailing slash.
+    pub origin_url: Url,
+    /// Time allowed to the origin's response headers.
+    pub origin_timeout_ms: u64,
+    /// `Timing-Allow-Origin` value, when configured.
+    pub timing_allow_origin: Option<String>,
+    /// Path prefixes never forwarded.
+    pub blocked_path_prefixes: Vec<String>,
+}
+
+/// One problem with one variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable (or field path) the error is about.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl ConfigError {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// Parses the configuration from a variable lookup (`None` for unset variables).
+    /// Collects every error rather than stopping at the first, so an operator fixes all at once.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let origin_url = match get(vars::ORIGIN_URL) {
+            None => {
+                errors.push(ConfigError::new(vars::ORIGIN_URL, "is required"));
+                None
+            }
+            Some(raw) => parse_origin_url(&raw)
+                .map_err(|m| errors.push(ConfigError::new(vars::ORIGIN_URL, m)))
+                .ok(),
+        };
+
+        let origin_timeout_ms = match get(vars::ORIGIN_TIMEOUT_MS) {
+            None => DEFAULT_ORIGIN_TIMEOUT_MS,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(ms) if (1..=MAX_ORIGIN_TIMEOUT_MS).contains(&ms) => ms,
+                Ok(ms) => {
+                    errors.push(ConfigError::new(
+                        vars::ORIGIN_TIMEOUT_MS,
+                        format!("{ms} is outside 1..={MAX_ORIGIN_TIMEOUT_MS} ms"),
+                    ));
+                    DEFAULT_ORIGIN_TIMEOUT_MS
+                }
+                Err(_) => {
+                    errors.push(ConfigError::new(
+                        vars::ORIGIN_TIMEOUT_MS,
+                        format!("{raw:?} is not a whole number of milliseconds"),
+                    ));
+                    DEFAULT_ORIGIN_TIMEOUT_MS
+                }
+            },
+        };
+
+        let timing_allow_origin = get(vars::TIMING_ALLOW_ORIGIN).and_then(|raw| {
+            parse_timing_allow_origin(&raw)
+                .map_err(|m| errors.push(ConfigError::new(vars::TIMING_ALLOW_ORIGIN, m)))
+                .ok()
+        });
+
+        let blocked_path_prefixes = match lookup(vars::BLOCKED_PATH_PREFIXES) {
+            // Set but empty means "block nothing"; unset means the default.
+            None => DEFAULT_BLOCKED_PREFIXES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            Some(raw) => {
+                let prefixes: Vec<String> = raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                for p in &prefixes {
+                    if !p.starts_with('/') {
+                        errors.push(ConfigError::new(
+                            vars::BLOCKED_PATH_PREFIXES,
+                            format!("{p:?} does not start with '/'"),
+                        ));
+                    }
+                }
+                prefixes
+            }
+        };
+
+        match origin_url {
+            Some(origin_url) if errors.is_empty() => Ok(EdgeConfig {
+                origin_url,
+                origin_timeout_ms,
+                timing_allow_origin,
+                blocked_path_prefixes,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// An origin base URL: absolute http(s), a host, no query, fragment or credentials.
+pub fn parse_origin_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("{raw:?} is not an http(s) URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{raw:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw:?} must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{raw:?} must not carry credentials"));
+    }
+    Ok(url)
+}
+
+/// `*` or a comma-separated list of serialized origins (`https://example.rs`), per the Resource
+/// Timing spec's `Timing-Allow-Origin` grammar.
+fn parse_timing_allow_origin(raw: &str) -> Result<String, String> {
+    if raw == "*" {
+        return Ok(raw.to_string());
+    }
+    let mut origins = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let url = Url::parse(part).map_err(|_| format!("{part:?} is not an origin"))?;
+        let origin = url.origin();
+        if !origin.is_tuple() || url.path() != "/" || part.ends_with('/') {
+            return Err(format!("{part:?} is not an origin like https://example.rs"));
+        }
+        origins.push(origin.ascii_serialization());
+    }
+    if origins.is_empty() {
+        return Err("is empty".to_string());
+    }
+    Ok(origins.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<EdgeConfig, Vec<ConfigError>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EdgeConfig::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = parse(&[("ORIGIN_URL", "http://127.0.0.1:9001")]).unwrap();
+        assert_eq!(c.origin_url.as_str(), "http://127.0.0.1:9001/");
+        assert_eq!(c.origin_timeout_ms, 10_000);
+        assert_eq!(c.timing_allow_origin, None);
+        assert_eq!(c.blocked_path_prefixes, vec!["/__origin/".to_string()]);
+    }
+
+    #[test]
+    fn missing_origin_is_named() {
+        let errs = parse(&[]).unwrap_err();
+        assert_eq!(errs[0].to_string(), "ORIGIN_URL: is required");
+    }
+
+    #[test]
+    fn non_http_origin_is_refused() {
+        for bad in [
+            "ftp://x.rs",
+            "not a url",
+            "http://",
+            "https://u:p@x.rs",
+            "http://x.rs/?a=1",
+        ] {
+            let errs = parse(&[("ORIGIN_URL", bad)]).unwrap_err();
+            assert_eq!(errs[0].field, "ORIGIN_URL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let errs = parse(&[
+            ("ORIGIN_URL", "gopher://x"),
+            ("ORIGIN_TIMEOUT_MS", "soon"),
+            ("TIMING_ALLOW_ORIGIN", "not-an-origin"),
+            ("BLOCKED_PATH_PREFIXES", "nope"),
+        ])
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "ORIGIN_URL",
+                "ORIGIN_TIMEOUT_MS",
+                "TIMING_ALLOW_ORIGIN",
+                "BLOCKED_PATH_PREFIXES"
+            ]
+        );
+    }
+
+    #[test]
+    fn timeout_bounds() {
+        assert!(parse(&[("ORIGIN_URL", "http://a.rs"), ("ORIGIN_TIMEOUT_MS", "0")]).is_err());
+        assert!(parse(&[
+            ("ORIGIN_URL", "http://a.rs"),
+            ("ORIGIN_TIMEOUT_MS", "120001")
+        ])
+        .is_err());
+        let c = parse(&[
+            ("ORIGIN_URL", "http://a.rs"),
+            ("ORIGIN_TIMEOUT_MS", " 1500 "),
+        ])
+        .unwrap();
+        assert_eq!(c.origin_timeout_ms, 1500);
+    }
+
+    #[test]
+    fn timing_allow_origin_accepts_star_and_origin_lists() {
+        let c = parse(&[("ORIGIN_URL", "http://a.rs"), ("TIMING_ALLOW_ORIGIN", "*")]).unwrap();
+        assert_eq!(c.timing_allow_origin.as_deref(), Some("*"));
+        let c = parse(&[
+            ("ORIGIN_URL", "http://a.rs"),
+            ("TIMING_ALLOW_ORIGIN", "https://a.rs, http://localhost:8787"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.timing_allow_origin.as_deref(),
+            Some("https://a.rs, http://localhost:8787")
+        );
+    }
+
+    #[test]
+    fn empty_blocked_prefixes_block_nothing() {
+        let c = parse(&[("ORIGIN_URL", "http://a.rs"), ("BLOCKED_PATH_PREFIXES", "")]).unwrap();
+        assert!(c.blocked_path_prefixes.is_empty());
+    }
+}

@@ -1,0 +1,92 @@
+//! The one place that converts between `worker`/`web_sys` types and the core's plain values.
+
+use worker::wasm_bindgen::JsValue;
+use worker::web_sys;
+use worker::web_sys::ReadableStream;
+use worker::Headers;
+
+use crate::problem::Problem;
+
+/// Header pairs (lowercase names, in order) from a `Headers` object.
+pub fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
+    headers.entries().collect()
+}
+
+/// A fresh, mutable `Headers` object from pairs; pairs the runtime refuses are skipped.
+pub fn to_headers(pairs: &[(String, String)]) -> Headers {
+    let headers = Headers::new();
+    for (name, value) in pairs {
+        // A name or value the runtime refuses (e.g. garbage from an origin) is dropped rather
+        // than failing the whole response.
+        let _ = headers.append(name, value);
+    }
+    headers
+}
+
+/// Statuses whose responses must have a null body (Fetch spec "null body status").
+fn is_null_body_status(status: u16) -> bool {
+    matches!(status, 101 | 103 | 204 | 205 | 304)
+}
+
+/// Builds a response; never panics. A body on a null-body status is dropped.
+pub fn response(
+    status: u16,
+    headers: &Headers,
+    body: Option<ReadableStream>,
+) -> Result<web_sys::Response, JsValue> {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers.0);
+    let body = if is_null_body_status(status) {
+        None
+    } else {
+        body
+    };
+    web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
+}
+
+/// Builds a response with a text body; never panics.
+pub fn text_response(
+    status: u16,
+    headers: &Headers,
+    body: &str,
+) -> Result<web_sys::Response, JsValue> {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers.0);
+    let body = if is_null_body_status(status) {
+        None
+    } else {
+        Some(body)
+    };
+    web_sys::Response::new_with_opt_str_and_init(body, &init)
+}
+
+/// Headers of a JSON response the edge writes itself.
+pub fn json_headers() -> Headers {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json; charset=utf-8");
+    let _ = headers.set("cache-control", "no-store");
+    headers
+}
+
+/// A problem as a JSON response; `headers` receives the content type.
+pub fn problem_response(
+    problem: &Problem,
+    headers: &Headers,
+) -> Result<web_sys::Response, JsValue> {
+    let _ = headers.set("content-type", "application/json; charset=utf-8");
+    let _ = headers.set("cache-control", "no-store");
+    text_response(problem.status, headers, &problem.to_json())
+}
+
+/// A message from a JS error value, for logs and problem details.
+pub fn js_error_message(err: &JsValue) -> String {
+    if let Some(s) = err.as_string() {
+        return s;
+    }
+    worker::js_sys::Reflect::get(err, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{err:?}"))
+}

@@ -1,0 +1,271 @@
+//! What the edge sends to the origin and back: the origin URL, the request headers (end-to-end
+//! ones kept, hop-by-hop ones dropped, `X-Forwarded-*` and `traceparent` set), and the response
+//! headers passed back to the client.
+
+use url::Url;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy ones proxies still see). They describe
+/// one connection, so a proxy must not forward them.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Request headers the edge sets itself or that the runtime derives from the URL and body.
+const REPLACED_ON_REQUEST: &[&str] = &[
+    "host",
+    "content-length",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "traceparent",
+    "tracestate",
+];
+
+/// What the glue knows about the client's request, as plain values.
+#[derive(Debug, Clone)]
+pub struct ClientRequest<'a> {
+    /// The request URL as the client sent it.
+    pub url: &'a Url,
+    /// Request headers, names lowercase, in arrival order.
+    pub headers: &'a [(String, String)],
+    /// The client's IP address as the platform reports it (`CF-Connecting-IP`), if known.
+    pub client_ip: Option<&'a str>,
+}
+
+/// The origin URL for a request: the origin base (which may carry a path prefix) joined with the
+/// request's path and query.
+pub fn origin_url(base: &Url, request: &Url) -> Url {
+    let mut url = base.clone();
+    let base_path = base.path().trim_end_matches('/');
+    url.set_path(&format!("{base_path}{}", request.path()));
+    url.set_query(request.query());
+    url
+}
+
+/// True when `name` (lowercase) must not cross the proxy in either direction.
+pub fn is_hop_by_hop(name: &str, connection_tokens: &[String]) -> bool {
+    HOP_BY_HOP.contains(&name) || connection_tokens.iter().any(|t| t == name)
+}
+
+/// Header names listed in `Connection` (they are hop-by-hop too, RFC 9110 §7.6.1).
+fn connection_tokens(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(n, _)| n == "connection")
+        .flat_map(|(_, v)| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The headers to send to the origin. `traceparent` is the value the trace plan chose;
+/// `tracestate` is kept only when the incoming trace was continued (Trace Context §3.3).
+pub fn origin_request_headers(
+    req: &ClientRequest<'_>,
+    traceparent: &str,
+    trace_continued: bool,
+) -> Vec<(String, String)> {
+    let tokens = connection_tokens(req.headers);
+    let mut out: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .filter(|(n, _)| !is_hop_by_hop(n, &tokens))
+        .filter(|(n, _)| !REPLACED_ON_REQUEST.contains(&n.as_str()))
+        // Cloudflare's own request metadata (cf-ray, cf-connecting-ip, …) is the platform's.
+        .filter(|(n, _)| !n.starts_with("cf-"))
+        .cloned()
+        .collect();
+
+    let prior_xff = req
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "x-forwarded-for")
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let xff = match (prior_xff.is_empty(), req.client_ip) {
+        (true, Some(ip)) => Some(ip.to_string()),
+        (false, Some(ip)) => Some(format!("{prior_xff}, {ip}")),
+        (false, None) => Some(prior_xff),
+        (true, None) => None,
+    };
+    if let Some(xff) = xff {
+        out.push(("x-forwarded-for".into(), xff));
+    }
+    out.push((
+        "x-forwarded-proto".into(),
+        req.url.scheme().to_ascii_lowercase(),
+    ));
+    if let Some(host) = req.url.host_str() {
+        let host = match req.url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        out.push(("x-forwarded-host".into(), host));
+    }
+    out.push(("traceparent".into(), traceparent.to_string()));
+    if trace_continued {
+        if let Some((_, ts)) = req.headers.iter().find(|(n, _)| n == "tracestate") {
+            out.push(("tracestate".into(), ts.clone()));
+        }
+    }
+    out
+}
+
+/// The origin's response headers as the client gets them: hop-by-hop ones dropped.
+pub fn client_response_headers(origin: &[(String, String)]) -> Vec<(String, String)> {
+    let tokens = connection_tokens(origin);
+    origin
+        .iter()
+        .filter(|(n, _)| !is_hop_by_hop(n, &tokens))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn origin_url_keeps_base_path_and_query() {
+        let base = Url::parse("https://api.example.rs/v").unwrap();
+        let req = Url::parse("https://edge.example.rs/api/x?b=2&a=1").unwrap();
+        assert_eq!(
+            origin_url(&base, &req).as_str(),
+            "https://api.example.rs/v/api/x?b=2&a=1"
+        );
+        let base = Url::parse("http://127.0.0.1:9001").unwrap();
+        assert_eq!(
+            origin_url(&base, &req).as_str(),
+            "http://127.0.0.1:9001/api/x?b=2&a=1"
+        );
+    }
+
+    #[test]
+    fn drops_hop_by_hop_and_connection_listed_headers() {
+        let url = Url::parse("http://localhost:8787/a").unwrap();
+        let headers = h(&[
+            ("connection", "keep-alive, x-secret-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret-hop", "1"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "Basic x"),
+            ("host", "localhost:8787"),
+            ("accept-language", "sr"),
+            ("authorization", "Bearer user"),
+            ("cf-ray", "abc"),
+        ]);
+        let req = ClientRequest {
+            url: &url,
+            headers: &headers,
+            client_ip: Some("203.0.113.9"),
+        };
+        let out = origin_request_headers(&req, TP, false);
+        for gone in [
+            "connection",
+            "keep-alive",
+            "x-secret-hop",
+            "te",
+            "upgrade",
+            "proxy-authorization",
+            "host",
+            "cf-ray",
+        ] {
+            assert_eq!(get(&out, gone), None, "{gone}");
+        }
+        assert_eq!(get(&out, "accept-language"), Some("sr"));
+        assert_eq!(get(&out, "authorization"), Some("Bearer user"));
+        assert_eq!(get(&out, "x-forwarded-for"), Some("203.0.113.9"));
+        assert_eq!(get(&out, "x-forwarded-proto"), Some("http"));
+        assert_eq!(get(&out, "x-forwarded-host"), Some("localhost:8787"));
+        assert_eq!(get(&out, "traceparent"), Some(TP));
+    }
+
+    #[test]
+    fn appends_client_ip_to_an_existing_forwarded_for() {
+        let url = Url::parse("https://edge.rs/a").unwrap();
+        let headers = h(&[
+            ("x-forwarded-for", "198.51.100.1"),
+            ("x-forwarded-host", "evil"),
+        ]);
+        let req = ClientRequest {
+            url: &url,
+            headers: &headers,
+            client_ip: Some("203.0.113.9"),
+        };
+        let out = origin_request_headers(&req, TP, false);
+        assert_eq!(
+            get(&out, "x-forwarded-for"),
+            Some("198.51.100.1, 203.0.113.9")
+        );
+        assert_eq!(get(&out, "x-forwarded-host"), Some("edge.rs"));
+        assert_eq!(get(&out, "x-forwarded-proto"), Some("https"));
+        assert_eq!(
+            out.iter().filter(|(n, _)| n == "x-forwarded-host").count(),
+            1
+        );
+    }
+
+    #[test]
+    fn tracestate_follows_only_a_continued_trace() {
+        let url = Url::parse("https://edge.rs/a").unwrap();
+        let headers = h(&[("traceparent", "junk"), ("tracestate", "vendor=1")]);
+        let req = ClientRequest {
+            url: &url,
+            headers: &headers,
+            client_ip: None,
+        };
+        assert_eq!(
+            get(&origin_request_headers(&req, TP, false), "tracestate"),
+            None
+        );
+        assert_eq!(
+            get(&origin_request_headers(&req, TP, true), "tracestate"),
+            Some("vendor=1")
+        );
+        assert_eq!(
+            get(&origin_request_headers(&req, TP, true), "x-forwarded-for"),
+            None
+        );
+    }
+
+    #[test]
+    fn response_loses_hop_by_hop_headers_only() {
+        let out = client_response_headers(&h(&[
+            ("connection", "close"),
+            ("transfer-encoding", "chunked"),
+            ("content-type", "application/json"),
+            ("set-cookie", "a=b"),
+        ]));
+        assert_eq!(
+            out,
+            h(&[("content-type", "application/json"), ("set-cookie", "a=b")])
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! catalog-edge: an edge layer for the marketplace catalog API.
+//!
+//! Two layers in one crate. Everything that *decides* — routing, config validation, request
+//! forwarding rules, header formatting — is plain Rust in the modules below, compiled and tested
+//! natively. The Workers glue in [`edge`] (wasm32 only) reads the request, the clock and the
+//! bindings, asks the core, and carries out the answer.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod forward;
+pub mod health;
+pub mod problem;
+pub mod route;
+pub mod time;
+pub mod timing;
+pub mod trace;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;
+
+/// The worker's version, reported by `/__edge/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,99 @@
+//! Which part of the edge answers a request. Paths under [`EDGE_PREFIX`] belong to the edge
+//! itself and never reach the origin.
+
+use crate::config::EdgeConfig;
+
+/// The path prefix of the edge's own endpoints.
+pub const EDGE_PREFIX: &str = "/__edge/";
+
+/// Who answers a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /__edge/health`: the worker's own health, without the origin.
+    Health,
+    /// Any other path under `/__edge/`: 404 from the edge.
+    EdgeNotFound,
+    /// A path the configuration never forwards (e.g. the demo origin's test controls).
+    Blocked,
+    /// Everything else goes to the origin.
+    Proxy,
+}
+
+impl Route {
+    /// One fixed word per route, for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Route::Health => "health",
+            Route::EdgeNotFound => "edge_not_found",
+            Route::Blocked => "blocked",
+            Route::Proxy => "proxy",
+        }
+    }
+}
+
+/// Classifies a request by method and path. `config` is `None` when the configuration is
+/// invalid: the edge's own endpoints still answer.
+pub fn classify(method: &str, path: &str, config: Option<&EdgeConfig>) -> Route {
+    if path == "/__edge" || path.starts_with(EDGE_PREFIX) {
+        return match (method, path) {
+            ("GET" | "HEAD", "/__edge/health") => Route::Health,
+            _ => Route::EdgeNotFound,
+        };
+    }
+    if let Some(cfg) = config {
+        if cfg
+            .blocked_path_prefixes
+            .iter()
+            .any(|p| path.starts_with(p.as_str()) || path == p.trim_end_matches('/'))
+        {
+            return Route::Blocked;
+        }
+    }
+    Route::Proxy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> EdgeConfig {
+        EdgeConfig::from_vars(|k| (k == "ORIGIN_URL").then(|| "http://o.rs".to_string())).unwrap()
+    }
+
+    #[test]
+    fn edge_paths_never_proxy() {
+        let c = cfg();
+        assert_eq!(classify("GET", "/__edge/health", Some(&c)), Route::Health);
+        assert_eq!(classify("HEAD", "/__edge/health", Some(&c)), Route::Health);
+        assert_eq!(
+            classify("POST", "/__edge/health", Some(&c)),
+            Route::EdgeNotFound
+        );
+        assert_eq!(
+            classify("GET", "/__edge/nope", Some(&c)),
+            Route::EdgeNotFound
+        );
+        assert_eq!(classify("GET", "/__edge", None), Route::EdgeNotFound);
+    }
+
+    #[test]
+    fn blocked_prefixes_are_not_forwarded() {
+        let c = cfg();
+        assert_eq!(classify("GET", "/__origin/stats", Some(&c)), Route::Blocked);
+        assert_eq!(classify("GET", "/__origin", Some(&c)), Route::Blocked);
+        assert_eq!(classify("GET", "/__originals", Some(&c)), Route::Proxy);
+    }
+
+    #[test]
+    fn catalog_paths_proxy() {
+        let c = cfg();
+        assert_eq!(
+            classify("GET", "/api/v1/marketplace/categories", Some(&c)),
+            Route::Proxy
+        );
+        assert_eq!(
+            classify("POST", "/api/v1/marketplace/search", None),
+            Route::Proxy
+        );
+    }
+}
