@@ -6,14 +6,18 @@
 //! bindings, asks the core, and carries out the answer.
 #![deny(unsafe_code)]
 
+pub mod cache;
 pub mod config;
 pub mod forward;
+pub mod headers;
 pub mod health;
+pub mod lang;
 pub mod problem;
 pub mod route;
 pub mod time;
 pub mod timing;
 pub mod trace;
+pub mod variant;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

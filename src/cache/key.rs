@@ -1,0 +1,385 @@
+//! Cache keys. Getting a key wrong poisons the cache: one user's response served to another.
+//!
+//! A key holds scheme, host and path; the query normalised (parameters sorted, tracking
+//! parameters dropped); the variant (stable/canary); the purge generation; for rules that say so,
+//! the language the origin would choose (and then `lang`/`locale` leave the query, so that
+//! `?lang=en` and `Accept-Language: en-US` share an entry); and, in a second level, the request
+//! headers the response `Vary`s on. Request headers no key includes (`X-Forwarded-Host`,
+//! `X-Original-URL`, …) cannot change what is cached or served.
+//!
+//! Keys are URLs because the Workers Cache API keys by URL:
+//! `https://host/__ce/<variant>/g<generation>/<lang or ->/<path>?<query>`.
+
+use url::form_urlencoded;
+use url::Url;
+
+use super::rules::RouteRule;
+use crate::headers::HeaderList;
+use crate::lang::{self, Lang};
+use crate::variant::Variant;
+
+/// Default tracking parameters dropped from keys (`*` at the end matches a prefix).
+pub const DEFAULT_TRACKING_PARAMS: &[&str] = &[
+    "utm_*", "fbclid", "gclid", "dclid", "msclkid", "yclid", "mc_cid", "mc_eid", "_ga", "_gl",
+];
+
+/// Query parameters that never reach a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackingParams(Vec<String>);
+
+impl Default for TrackingParams {
+    fn default() -> Self {
+        TrackingParams(
+            DEFAULT_TRACKING_PARAMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    }
+}
+
+impl TrackingParams {
+    /// From a comma-separated list; `*` at the end of a name matches a prefix.
+    pub fn parse(list: &str) -> TrackingParams {
+        TrackingParams(
+            list.split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
+    }
+
+    /// True when `name` is a tracking parameter.
+    pub fn matches(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        self.0.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *p,
+        })
+    }
+}
+
+/// The key of one request under one rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    /// The primary key URL.
+    pub primary: String,
+    /// Path and normalised query without language parameters: what purges match against.
+    pub purge_path: String,
+    /// The language in the key, for rules that vary on it.
+    pub lang: Option<Lang>,
+}
+
+/// Inputs of a key besides the request itself.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyScope<'a> {
+    /// Which origin deployment.
+    pub variant: Variant,
+    /// The purge generation.
+    pub generation: u64,
+    /// Parameters to drop.
+    pub tracking: &'a TrackingParams,
+}
+
+/// Decoded query pairs, in order.
+pub fn query_pairs(url: &Url) -> Vec<(String, String)> {
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The normalised query: tracking parameters dropped, `lang`/`locale` dropped when
+/// `drop_lang`, pairs sorted, re-encoded canonically.
+fn normalized_query(
+    pairs: &[(String, String)],
+    tracking: &TrackingParams,
+    drop_lang: bool,
+) -> String {
+    let mut kept: Vec<&(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !tracking.matches(k))
+        .filter(|(k, _)| !(drop_lang && (k == "lang" || k == "locale")))
+        .collect();
+    // Stable sort by name then value: `b=2&a=1` and `a=1&b=2` are one entry, while the order of
+    // repeated names (`a=2&a=1`) is preserved only up to their values being sorted too.
+    kept.sort();
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in kept {
+        ser.append_pair(k, v);
+    }
+    ser.finish()
+}
+
+/// The key for a request URL and its headers under `rule`.
+pub fn build(url: &Url, headers: &HeaderList, rule: &RouteRule, scope: KeyScope<'_>) -> CacheKey {
+    let pairs = query_pairs(url);
+    let lang = rule.vary_language.then(|| lang::choose(&pairs, headers));
+    let query = normalized_query(&pairs, scope.tracking, rule.vary_language);
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
+        None => url.host_str().unwrap_or("").to_string(),
+    };
+    let path = url.path();
+    let lang_seg = lang.map_or("-", Lang::as_str);
+    let mut primary = format!(
+        "{}://{host}/__ce/{}/g{}/{lang_seg}{path}",
+        url.scheme(),
+        scope.variant.as_str(),
+        scope.generation
+    );
+    let mut purge_path = path.to_string();
+    if !query.is_empty() {
+        primary.push('?');
+        primary.push_str(&query);
+        purge_path.push('?');
+        purge_path.push_str(&query);
+    }
+    CacheKey {
+        primary,
+        purge_path,
+        lang,
+    }
+}
+
+/// The purge path of a URL given by an operator (absolute or a path), as [`build`] computes it.
+pub fn purge_path(
+    url_or_path: &str,
+    rule_for: impl Fn(&str) -> bool,
+    tracking: &TrackingParams,
+) -> Option<String> {
+    let url = if url_or_path.starts_with('/') {
+        Url::parse(&format!("http://purge.invalid{url_or_path}")).ok()?
+    } else {
+        Url::parse(url_or_path).ok()?
+    };
+    let drop_lang = rule_for(url.path());
+    let query = normalized_query(&query_pairs(&url), tracking, drop_lang);
+    Some(if query.is_empty() {
+        url.path().to_string()
+    } else {
+        format!("{}?{query}", url.path())
+    })
+}
+
+/// What a response's `Vary` means for storing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarySpec {
+    /// No `Vary` (or only on headers the edge normalises away): one entry per primary key.
+    None,
+    /// A second-level key on these request headers (lowercase, sorted, deduplicated).
+    Headers(Vec<String>),
+    /// `Vary: *`: never stored.
+    Star,
+}
+
+/// Reads a response's `Vary`. `Accept-Encoding` is dropped: the runtime decodes origin bodies
+/// and encodes for each client itself. `Accept-Language` is dropped when the key already holds
+/// the language the origin chose from it.
+pub fn vary_spec(response_headers: &HeaderList, language_in_key: bool) -> VarySpec {
+    let mut names: Vec<String> = Vec::new();
+    for v in crate::headers::comma_values(response_headers, "vary") {
+        if v == "*" {
+            return VarySpec::Star;
+        }
+        let n = v.to_ascii_lowercase();
+        if n == "accept-encoding" || (language_in_key && n == "accept-language") {
+            continue;
+        }
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names.sort();
+    if names.is_empty() {
+        VarySpec::None
+    } else {
+        VarySpec::Headers(names)
+    }
+}
+
+/// The second-level key: the primary key plus the normalised values of the varied headers
+/// (whitespace collapsed; missing and empty are the same). Values are kept readable, not hashed,
+/// so two different requests can never collide onto one entry.
+pub fn vary_key(primary: &str, names: &[String], request_headers: &HeaderList) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for name in names {
+        let value = request_headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ser.append_pair(&format!("__vary.{name}"), &value);
+    }
+    let sep = if primary.contains('?') { '&' } else { '?' };
+    format!("{primary}{sep}{}", ser.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::rules::RuleSet;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn key(url: &str, headers: &[(&str, &str)]) -> CacheKey {
+        let rules = RuleSet::marketplace_defaults();
+        let url = Url::parse(url).unwrap();
+        let tracking = TrackingParams::default();
+        build(
+            &url,
+            &h(headers),
+            rules.rule_for(url.path()),
+            KeyScope {
+                variant: Variant::Stable,
+                generation: 3,
+                tracking: &tracking,
+            },
+        )
+    }
+
+    const CATS: &str = "https://edge.rs/api/v1/marketplace/categories";
+
+    #[test]
+    fn query_order_and_tracking_parameters_do_not_split_entries() {
+        let a = key(
+            &format!("{CATS}?b=2&a=1&utm_source=x&fbclid=y&gclid=z"),
+            &[],
+        );
+        let b = key(&format!("{CATS}?a=1&b=2"), &[]);
+        assert_eq!(a, b);
+        assert_eq!(
+            a.primary,
+            "https://edge.rs/__ce/stable/g3/sr/api/v1/marketplace/categories?a=1&b=2"
+        );
+        assert_eq!(a.purge_path, "/api/v1/marketplace/categories?a=1&b=2");
+    }
+
+    #[test]
+    fn encoding_is_canonical() {
+        assert_eq!(
+            key(&format!("{CATS}?q=a%20b"), &[]).primary,
+            key(&format!("{CATS}?q=a+b"), &[]).primary
+        );
+    }
+
+    #[test]
+    fn language_sources_that_agree_share_an_entry() {
+        let by_header = key(CATS, &[("accept-language", "en-US,en;q=0.9")]);
+        let by_query = key(&format!("{CATS}?lang=en"), &[]);
+        let by_locale = key(&format!("{CATS}?locale=EN"), &[("cookie", "locale=ru")]);
+        assert_eq!(by_header, by_query);
+        assert_eq!(by_header, by_locale);
+        assert_eq!(by_header.lang, Some(Lang::En));
+    }
+
+    #[test]
+    fn different_languages_never_share_an_entry() {
+        let ru = key(&format!("{CATS}?lang=ru"), &[]);
+        let sr = key(CATS, &[("accept-language", "sr")]);
+        let default = key(CATS, &[]);
+        assert_ne!(ru.primary, sr.primary);
+        assert_eq!(sr.primary, default.primary, "sr is the default");
+        let cookie_ru = key(CATS, &[("cookie", "edge_id=1; locale=ru")]);
+        assert_eq!(cookie_ru.primary, ru.primary);
+    }
+
+    #[test]
+    fn variant_and_generation_are_in_the_key() {
+        let rules = RuleSet::marketplace_defaults();
+        let url = Url::parse(CATS).unwrap();
+        let t = TrackingParams::default();
+        let rule = rules.rule_for(url.path());
+        let k = |variant, generation| {
+            build(
+                &url,
+                &[],
+                rule,
+                KeyScope {
+                    variant,
+                    generation,
+                    tracking: &t,
+                },
+            )
+            .primary
+        };
+        assert_ne!(k(Variant::Stable, 1), k(Variant::Canary, 1));
+        assert_ne!(k(Variant::Stable, 1), k(Variant::Stable, 2));
+    }
+
+    #[test]
+    fn unkeyed_headers_do_not_change_the_key() {
+        let plain = key(CATS, &[]);
+        let noisy = key(
+            CATS,
+            &[
+                ("x-forwarded-host", "evil.example"),
+                ("x-original-url", "/admin"),
+                ("x-forwarded-proto", "http"),
+                ("x-rewrite-url", "/x"),
+                ("authorization", "Bearer x"),
+            ],
+        );
+        assert_eq!(plain, noisy);
+    }
+
+    #[test]
+    fn routes_without_language_keep_lang_in_the_query() {
+        let a = key(
+            "https://edge.rs/echo/x?lang=en",
+            &[("accept-language", "ru")],
+        );
+        assert_eq!(a.lang, None);
+        assert_eq!(a.primary, "https://edge.rs/__ce/stable/g3/-/echo/x?lang=en");
+    }
+
+    #[test]
+    fn vary_spec_drops_encoding_and_keyed_language() {
+        let v = |s: &str, lang| vary_spec(&h(&[("vary", s)]), lang);
+        assert_eq!(v("Accept-Encoding", false), VarySpec::None);
+        assert_eq!(v("*", false), VarySpec::Star);
+        assert_eq!(v("accept-encoding, *", false), VarySpec::Star);
+        assert_eq!(
+            v("X-B, Accept-Language, x-a, X-B", false),
+            VarySpec::Headers(vec!["accept-language".into(), "x-a".into(), "x-b".into()])
+        );
+        assert_eq!(
+            v("Accept-Language", true),
+            VarySpec::None,
+            "already keyed by language"
+        );
+    }
+
+    #[test]
+    fn vary_key_normalises_whitespace_and_never_collides() {
+        let names = vec!["x-a".to_string()];
+        let a = vary_key("https://e/k", &names, &h(&[("x-a", "1  2")]));
+        let b = vary_key("https://e/k", &names, &h(&[("x-a", " 1 2 ")]));
+        assert_eq!(a, b);
+        let c = vary_key("https://e/k?q=1", &names, &h(&[("x-a", "1&__vary.x-a=2")]));
+        let d = vary_key("https://e/k?q=1", &names, &h(&[("x-a", "1")]));
+        assert_ne!(c, d);
+        assert!(c.starts_with("https://e/k?q=1&__vary.x-a="));
+    }
+
+    #[test]
+    fn purge_paths_match_keys() {
+        let rules = RuleSet::marketplace_defaults();
+        let t = TrackingParams::default();
+        let vary = |p: &str| rules.rule_for(p).vary_language;
+        assert_eq!(
+            purge_path("/api/v1/marketplace/categories?lang=en&utm_x=1", vary, &t).unwrap(),
+            key(&format!("{CATS}?lang=ru"), &[]).purge_path
+        );
+        assert_eq!(
+            purge_path("https://edge.rs/echo/x?b=1&a=2", vary, &t).unwrap(),
+            "/echo/x?a=2&b=1"
+        );
+        assert_eq!(purge_path("not a url", vary, &t), None);
+    }
+}

@@ -1,0 +1,10 @@
+//! The edge cache's decisions: route rules, keys, storability and freshness, outcomes and their
+//! headers, purges and stats. No I/O here; the glue carries out what these functions decide.
+
+pub mod cache_control;
+pub mod freshness;
+pub mod http_date;
+pub mod key;
+pub mod policy;
+pub mod rules;
+pub mod status;

@@ -1,0 +1,495 @@
+//! Route rules: ordered path patterns, each with a cache policy. The first rule whose pattern
+//! matches a path decides; paths no rule matches use [`RuleSet::fallback`] (`origin` mode).
+//!
+//! Patterns are paths whose segments may be `*` (any one segment) and whose last segment may be
+//! `**` (any rest, including nothing): `/api/v2/marketplace/categories/*/attributes`,
+//! `/api/v1/admin/**`.
+
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+
+/// How a rule decides freshness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// The edge TTL wins over the origin's freshness headers (like Cloudflare's Edge TTL).
+    /// Storage prohibitions (`no-store`, `private`, `Set-Cookie`, …) still apply.
+    Override,
+    /// The origin's `Cache-Control`/`Expires` decide, as an RFC 9111 shared cache.
+    Origin,
+    /// Never cached: requests go straight to the origin.
+    Bypass,
+}
+
+impl CacheMode {
+    /// `override`, `origin` or `bypass`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Override => "override",
+            CacheMode::Origin => "origin",
+            CacheMode::Bypass => "bypass",
+        }
+    }
+}
+
+/// One segment of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Any,
+    Rest,
+}
+
+/// A parsed path pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPattern {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+impl PathPattern {
+    /// Parses a pattern; `Err` says what is wrong.
+    pub fn parse(source: &str) -> Result<PathPattern, String> {
+        if !source.starts_with('/') {
+            return Err(format!("{source:?} does not start with '/'"));
+        }
+        let raw: Vec<&str> = source[1..].split('/').collect();
+        let mut segments = Vec::with_capacity(raw.len());
+        for (i, s) in raw.iter().enumerate() {
+            segments.push(match *s {
+                "**" if i + 1 == raw.len() => Segment::Rest,
+                "**" => return Err(format!("{source:?}: '**' may only be the last segment")),
+                "*" => Segment::Any,
+                s if s.contains('*') => {
+                    return Err(format!("{source:?}: '*' must be a whole segment"))
+                }
+                s => Segment::Literal(s.to_string()),
+            });
+        }
+        Ok(PathPattern {
+            source: source.to_string(),
+            segments,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True when `path` matches.
+    pub fn matches(&self, path: &str) -> bool {
+        let Some(rest) = path.strip_prefix('/') else {
+            return false;
+        };
+        let mut parts = rest.split('/');
+        for seg in &self.segments {
+            match seg {
+                Segment::Rest => return true,
+                Segment::Any => match parts.next() {
+                    Some(p) if !p.is_empty() => {}
+                    _ => return false,
+                },
+                Segment::Literal(l) => match parts.next() {
+                    Some(p) if p == l => {}
+                    _ => return false,
+                },
+            }
+        }
+        parts.next().is_none()
+    }
+}
+
+/// A rule: a pattern and what the cache does with the paths it matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    /// A short stable name, used in stats, logs and `Cache-Status`.
+    pub id: String,
+    /// Which paths.
+    pub pattern: PathPattern,
+    /// How freshness is decided.
+    pub mode: CacheMode,
+    /// Edge TTL per status, in `override` mode; statuses not listed are not stored.
+    pub status_ttl_secs: Vec<(u16, u64)>,
+    /// How long past freshness a stored response is served while a background refresh runs.
+    pub stale_while_revalidate_secs: u64,
+    /// How long past freshness a stored response is served when the origin fails.
+    pub stale_if_error_secs: u64,
+    /// Whether the language the origin would choose is part of the cache key.
+    pub vary_language: bool,
+}
+
+impl RouteRule {
+    /// The `override`-mode TTL for a status, if that status is stored.
+    pub fn ttl_for_status(&self, status: u16) -> Option<u64> {
+        self.status_ttl_secs
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map(|(_, t)| *t)
+    }
+
+    /// The longest time an entry of this rule can be useful: freshness plus stale windows.
+    pub fn max_retention_secs(&self) -> u64 {
+        let ttl = self
+            .status_ttl_secs
+            .iter()
+            .map(|(_, t)| *t)
+            .max()
+            .unwrap_or(0);
+        ttl + self
+            .stale_while_revalidate_secs
+            .max(self.stale_if_error_secs)
+    }
+}
+
+/// Statuses `ttl_secs` applies to in `override` mode.
+pub const TTL_STATUSES: [u16; 4] = [200, 203, 301, 410];
+/// Default negative TTL: how long a 404 is kept.
+pub const DEFAULT_NOT_FOUND_TTL_SECS: u64 = 30;
+
+/// The ordered rules and the fallback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSet {
+    /// Rules in match order.
+    pub rules: Vec<RouteRule>,
+    /// What paths no rule matches get: `origin` mode, the origin's own stale directives only.
+    pub fallback: RouteRule,
+}
+
+impl RuleSet {
+    /// The rule for a path.
+    pub fn rule_for(&self, path: &str) -> &RouteRule {
+        self.rules
+            .iter()
+            .find(|r| r.pattern.matches(path))
+            .unwrap_or(&self.fallback)
+    }
+
+    /// The marketplace defaults (`ORIGIN_API.md`), following the origin team's Redis TTLs: all
+    /// unified attributes 24 h, a category's attributes 12 h, attribute values (ranges) 6 h,
+    /// categories, tree and popular categories 6 h, search 60 s; `override` mode, since the real
+    /// backend sends no `Cache-Control`. Health and admin paths bypass.
+    pub fn marketplace_defaults() -> RuleSet {
+        const H: u64 = 3600;
+        let catalog = |id: &str, pattern: &str, ttl: u64, lang: bool| RawRule {
+            id: id.into(),
+            pattern: pattern.into(),
+            mode: "override".into(),
+            ttl_secs: Some(ttl),
+            status_ttl_secs: None,
+            stale_while_revalidate_secs: Some(if ttl >= H { 600 } else { 30 }),
+            stale_if_error_secs: Some(if ttl >= H { 24 * H } else { 600 }),
+            vary_language: Some(lang),
+        };
+        let bypass = |id: &str, pattern: &str| RawRule {
+            id: id.into(),
+            pattern: pattern.into(),
+            mode: "bypass".into(),
+            ..RawRule::default()
+        };
+        let raw = vec![
+            bypass("health", "/health/**"),
+            bypass("admin-v1", "/api/v1/admin/**"),
+            bypass("admin-v2", "/api/v2/admin/**"),
+            catalog(
+                "unified-attributes",
+                "/api/v1/unified-attributes",
+                24 * H,
+                true,
+            ),
+            catalog(
+                "unified-attributes-category",
+                "/api/v1/unified-attributes/category/*",
+                12 * H,
+                true,
+            ),
+            catalog(
+                "category-attributes-v2",
+                "/api/v2/marketplace/categories/*/attributes",
+                12 * H,
+                true,
+            ),
+            catalog(
+                "category-attributes-v1",
+                "/api/v1/marketplace/categories/*/attributes",
+                12 * H,
+                true,
+            ),
+            catalog(
+                "attribute-ranges",
+                "/api/v2/marketplace/categories/*/attribute-ranges",
+                6 * H,
+                false,
+            ),
+            catalog("categories", "/api/v1/marketplace/categories", 6 * H, true),
+            catalog(
+                "category-tree",
+                "/api/v1/marketplace/category-tree",
+                6 * H,
+                true,
+            ),
+            catalog(
+                "popular-categories",
+                "/api/v1/marketplace/popular-categories",
+                6 * H,
+                true,
+            ),
+            catalog("search", "/api/v1/marketplace/search", 60, true),
+        ];
+        RuleSet::from_raw(&raw, "cache_rules").expect("the built-in defaults are valid")
+    }
+
+    /// Parses rules from JSON (an array of rule objects); errors name the field.
+    pub fn from_json(json: &str, field: &str) -> Result<RuleSet, Vec<ConfigError>> {
+        let raw: Vec<RawRule> = serde_json::from_str(json).map_err(|e| {
+            vec![ConfigError {
+                field: field.to_string(),
+                message: format!("is not a valid rule list: {e}"),
+            }]
+        })?;
+        RuleSet::from_raw(&raw, field)
+    }
+
+    fn from_raw(raw: &[RawRule], field: &str) -> Result<RuleSet, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let mut rules = Vec::new();
+        for (i, r) in raw.iter().enumerate() {
+            match r.validate() {
+                Ok(rule) => {
+                    if rules.iter().any(|x: &RouteRule| x.id == rule.id) {
+                        errors.push(ConfigError {
+                            field: format!("{field}[{i}].id"),
+                            message: format!("{:?} is used twice", rule.id),
+                        });
+                    }
+                    rules.push(rule);
+                }
+                Err((sub, message)) => errors.push(ConfigError {
+                    field: format!("{field}[{i}].{sub}"),
+                    message,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(RuleSet {
+            rules,
+            fallback: RouteRule {
+                id: "default".into(),
+                pattern: PathPattern::parse("/**").expect("valid"),
+                mode: CacheMode::Origin,
+                status_ttl_secs: Vec::new(),
+                stale_while_revalidate_secs: 0,
+                stale_if_error_secs: 0,
+                vary_language: false,
+            },
+        })
+    }
+}
+
+/// A rule as written in configuration JSON.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// Rule name.
+    pub id: String,
+    /// Path pattern.
+    pub pattern: String,
+    /// `override`, `origin` or `bypass`.
+    pub mode: String,
+    /// Edge TTL for 200/203/301/410 in `override` mode.
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+    /// Per-status TTLs, overriding `ttl_secs` (keys are status codes, e.g. `"404": 30`).
+    #[serde(default)]
+    pub status_ttl_secs: Option<std::collections::BTreeMap<String, u64>>,
+    /// Stale-while-revalidate window.
+    #[serde(default)]
+    pub stale_while_revalidate_secs: Option<u64>,
+    /// Stale-if-error window.
+    #[serde(default)]
+    pub stale_if_error_secs: Option<u64>,
+    /// Key on the language the origin would choose.
+    #[serde(default)]
+    pub vary_language: Option<bool>,
+}
+
+/// Longest TTL or window accepted: one year.
+const MAX_SECS: u64 = 365 * 24 * 3600;
+
+impl RawRule {
+    fn validate(&self) -> Result<RouteRule, (&'static str, String)> {
+        let id = self.id.trim();
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err((
+                "id",
+                format!("{:?} must be letters, digits, '-' or '_'", self.id),
+            ));
+        }
+        let pattern = PathPattern::parse(&self.pattern).map_err(|m| ("pattern", m))?;
+        let mode = match self.mode.as_str() {
+            "override" => CacheMode::Override,
+            "origin" => CacheMode::Origin,
+            "bypass" => CacheMode::Bypass,
+            other => {
+                return Err((
+                    "mode",
+                    format!("{other:?} is not one of override, origin, bypass"),
+                ))
+            }
+        };
+        let check = |name: &'static str, v: Option<u64>| match v {
+            Some(s) if s > MAX_SECS => Err((name, format!("{s} is over one year ({MAX_SECS})"))),
+            _ => Ok(v.unwrap_or(0)),
+        };
+        let swr = check(
+            "stale_while_revalidate_secs",
+            self.stale_while_revalidate_secs,
+        )?;
+        let sie = check("stale_if_error_secs", self.stale_if_error_secs)?;
+        let mut status_ttl_secs = Vec::new();
+        if mode == CacheMode::Override {
+            let ttl = match self.ttl_secs {
+                None => return Err(("ttl_secs", "is required in override mode".into())),
+                Some(t) => check("ttl_secs", Some(t))?,
+            };
+            status_ttl_secs.extend(TTL_STATUSES.iter().map(|s| (*s, ttl)));
+            status_ttl_secs.push((404, DEFAULT_NOT_FOUND_TTL_SECS.min(ttl)));
+        }
+        for (code, secs) in self.status_ttl_secs.iter().flatten() {
+            let status: u16 = match code.parse() {
+                Ok(s) if (200..=599).contains(&s) && s != 206 => s,
+                _ => {
+                    return Err((
+                        "status_ttl_secs",
+                        format!("{code:?} is not a cacheable status code"),
+                    ))
+                }
+            };
+            let secs = check("status_ttl_secs", Some(*secs))?;
+            status_ttl_secs.retain(|(s, _)| *s != status);
+            status_ttl_secs.push((status, secs));
+        }
+        Ok(RouteRule {
+            id: id.to_string(),
+            pattern,
+            mode,
+            status_ttl_secs,
+            stale_while_revalidate_secs: swr,
+            stale_if_error_secs: sie,
+            vary_language: self.vary_language.unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_segments() {
+        let p = PathPattern::parse("/api/v2/marketplace/categories/*/attributes").unwrap();
+        assert!(p.matches("/api/v2/marketplace/categories/10101/attributes"));
+        assert!(!p.matches("/api/v2/marketplace/categories//attributes"));
+        assert!(!p.matches("/api/v2/marketplace/categories/1/attributes/x"));
+        assert!(!p.matches("/api/v2/marketplace/categories/1/attribute-ranges"));
+        let p = PathPattern::parse("/api/v1/admin/**").unwrap();
+        assert!(p.matches("/api/v1/admin/"));
+        assert!(p.matches("/api/v1/admin/x/y"));
+        assert!(!p.matches("/api/v1/administrator"));
+        assert!(PathPattern::parse("/a/**/b").is_err());
+        assert!(PathPattern::parse("/a/b*").is_err());
+        assert!(PathPattern::parse("a").is_err());
+    }
+
+    #[test]
+    fn defaults_follow_the_origin_teams_ttls() {
+        let rs = RuleSet::marketplace_defaults();
+        let ttl = |p: &str| rs.rule_for(p).ttl_for_status(200);
+        assert_eq!(ttl("/api/v1/unified-attributes"), Some(86_400));
+        assert_eq!(
+            ttl("/api/v2/marketplace/categories/10101/attributes"),
+            Some(43_200)
+        );
+        assert_eq!(
+            ttl("/api/v1/unified-attributes/category/10101"),
+            Some(43_200)
+        );
+        assert_eq!(ttl("/api/v1/marketplace/categories"), Some(21_600));
+        assert_eq!(ttl("/api/v1/marketplace/category-tree"), Some(21_600));
+        assert_eq!(ttl("/api/v1/marketplace/popular-categories"), Some(21_600));
+        assert_eq!(ttl("/api/v1/marketplace/search"), Some(60));
+        assert_eq!(
+            rs.rule_for("/api/v1/marketplace/search")
+                .ttl_for_status(404),
+            Some(30)
+        );
+        assert_eq!(rs.rule_for("/health/ready").mode, CacheMode::Bypass);
+        assert_eq!(rs.rule_for("/api/v2/admin/x").mode, CacheMode::Bypass);
+        assert_eq!(rs.rule_for("/echo/x").id, "default");
+        assert_eq!(rs.rule_for("/echo/x").mode, CacheMode::Origin);
+        assert!(rs.rule_for("/api/v1/marketplace/categories").vary_language);
+    }
+
+    #[test]
+    fn per_status_ttls_override_and_extend() {
+        let rs = RuleSet::from_json(
+            r#"[{"id":"a","pattern":"/a","mode":"override","ttl_secs":100,
+                 "status_ttl_secs":{"404":5,"301":7,"500":1}}]"#,
+            "cache_rules",
+        )
+        .unwrap();
+        let r = rs.rule_for("/a");
+        assert_eq!(r.ttl_for_status(200), Some(100));
+        assert_eq!(r.ttl_for_status(203), Some(100));
+        assert_eq!(r.ttl_for_status(410), Some(100));
+        assert_eq!(r.ttl_for_status(301), Some(7));
+        assert_eq!(r.ttl_for_status(404), Some(5));
+        assert_eq!(r.ttl_for_status(500), Some(1));
+        assert_eq!(r.ttl_for_status(302), None);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                r#"[{"id":"a","pattern":"x","mode":"origin"}]"#,
+                "cache_rules[0].pattern",
+            ),
+            (
+                r#"[{"id":"a","pattern":"/x","mode":"fast"}]"#,
+                "cache_rules[0].mode",
+            ),
+            (
+                r#"[{"id":"a","pattern":"/x","mode":"override"}]"#,
+                "cache_rules[0].ttl_secs",
+            ),
+            (
+                r#"[{"id":"a","pattern":"/x","mode":"origin"},{"id":"b b","pattern":"/y","mode":"origin"}]"#,
+                "cache_rules[1].id",
+            ),
+            (
+                r#"[{"id":"a","pattern":"/x","mode":"override","ttl_secs":1,"status_ttl_secs":{"206":1}}]"#,
+                "cache_rules[0].status_ttl_secs",
+            ),
+            (
+                r#"[{"id":"a","pattern":"/x","mode":"origin","stale_if_error_secs":99999999999}]"#,
+                "cache_rules[0].stale_if_error_secs",
+            ),
+            (
+                r#"[{"id":"a","pattern":"/x","mode":"origin","ttl":5}]"#,
+                "cache_rules",
+            ),
+            (r#"{"id":"a"}"#, "cache_rules"),
+        ];
+        for (json, field) in cases {
+            let errs = RuleSet::from_json(json, "cache_rules").unwrap_err();
+            assert_eq!(errs[0].field, field, "{json}: {errs:?}");
+        }
+    }
+}

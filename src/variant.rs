@@ -1,0 +1,33 @@
+//! Which origin deployment serves a request. Part of the cache key: a canary response must never
+//! reach a stable user, nor the reverse.
+
+/// An origin deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Variant {
+    /// The current release.
+    Stable,
+    /// The release being rolled out.
+    Canary,
+}
+
+impl Variant {
+    /// Both variants, stable first.
+    pub const ALL: [Variant; 2] = [Variant::Stable, Variant::Canary];
+
+    /// `stable` or `canary`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Stable => "stable",
+            Variant::Canary => "canary",
+        }
+    }
+
+    /// Parses `stable` or `canary` (case-insensitive).
+    pub fn parse(value: &str) -> Option<Variant> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "stable" => Some(Variant::Stable),
+            "canary" => Some(Variant::Canary),
+            _ => None,
+        }
+    }
+}
