@@ -307,15 +307,13 @@ fn origin_freshness(
         Some(s.unwrap_or(0))
     } else if let Some(m) = cc.seconds("max-age") {
         Some(m.unwrap_or(0))
-    } else if let Some(expires) = headers::get(h, "expires") {
+    } else {
         // §5.3: an invalid Expires (e.g. "0") is a time in the past.
-        Some(
+        headers::get(h, "expires").map(|expires| {
             http_date::parse(expires)
                 .map(|e| e.saturating_sub(date))
-                .unwrap_or(0),
-        )
-    } else {
-        None
+                .unwrap_or(0)
+        })
     };
     let lifetime = match explicit {
         Some(l) => l,
