@@ -3,6 +3,12 @@
 
 use url::Url;
 
+use crate::cache::key::TrackingParams;
+use crate::cache::policy::DEFAULT_MAX_BODY_BYTES;
+use crate::cache::rules::RuleSet;
+use crate::cache::warmup::DEFAULT_WARMUP_PATHS;
+use crate::lang::Lang;
+
 /// Default origin timeout: time to the origin's response headers.
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 10_000;
 /// Longest origin timeout accepted (Workers wall-clock limits make longer waits pointless).
@@ -20,6 +26,40 @@ pub mod vars {
     pub const TIMING_ALLOW_ORIGIN: &str = "TIMING_ALLOW_ORIGIN";
     /// Comma-separated path prefixes the edge never forwards (answers 404).
     pub const BLOCKED_PATH_PREFIXES: &str = "BLOCKED_PATH_PREFIXES";
+    /// JSON array of cache route rules, replacing the built-in marketplace defaults.
+    pub const CACHE_RULES: &str = "CACHE_RULES";
+    /// Comma-separated query parameters dropped from cache keys (`utm_*` style prefixes allowed).
+    pub const TRACKING_PARAMS: &str = "TRACKING_PARAMS";
+    /// Largest response body stored, in bytes.
+    pub const CACHE_MAX_BODY_BYTES: &str = "CACHE_MAX_BODY_BYTES";
+    /// Comma-separated languages warmed (`sr,en,ru`).
+    pub const CACHE_LANGUAGES: &str = "CACHE_LANGUAGES";
+    /// Comma-separated default warmup paths.
+    pub const WARMUP_PATHS: &str = "WARMUP_PATHS";
+    /// How long an isolate reuses the purge state it read from KV, in milliseconds.
+    pub const STATE_REFRESH_MS: &str = "STATE_REFRESH_MS";
+    /// Bearer token of the admin API (a secret).
+    pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+}
+
+/// Default time an isolate reuses KV state before reading it again.
+pub const DEFAULT_STATE_REFRESH_MS: u64 = 5_000;
+
+/// A secret value whose `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself; only for comparing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
 }
 
 /// A validated configuration.
@@ -33,6 +73,47 @@ pub struct EdgeConfig {
     pub timing_allow_origin: Option<String>,
     /// Path prefixes never forwarded.
     pub blocked_path_prefixes: Vec<String>,
+    /// Cache route rules.
+    pub rules: RuleSet,
+    /// Query parameters dropped from cache keys.
+    pub tracking: TrackingParams,
+    /// Largest body stored.
+    pub max_body_bytes: u64,
+    /// Languages warmed.
+    pub languages: Vec<Lang>,
+    /// Default warmup paths.
+    pub warmup_paths: Vec<String>,
+    /// How long KV state is reused.
+    pub state_refresh_ms: u64,
+    /// Admin API token; `None` closes the admin API.
+    pub admin_token: Option<Secret>,
+}
+
+fn parse_u64(
+    raw: Option<String>,
+    field: &str,
+    range: std::ops::RangeInclusive<u64>,
+    default: u64,
+    errors: &mut Vec<ConfigError>,
+) -> u64 {
+    let Some(raw) = raw else { return default };
+    match raw.parse::<u64>() {
+        Ok(n) if range.contains(&n) => n,
+        Ok(n) => {
+            errors.push(ConfigError::new(
+                field,
+                format!("{n} is outside {}..={}", range.start(), range.end()),
+            ));
+            default
+        }
+        Err(_) => {
+            errors.push(ConfigError::new(
+                field,
+                format!("{raw:?} is not a whole number"),
+            ));
+            default
+        }
+    }
 }
 
 /// One problem with one variable.
@@ -132,12 +213,78 @@ impl EdgeConfig {
             }
         };
 
+        let rules = match get(vars::CACHE_RULES) {
+            None => RuleSet::marketplace_defaults(),
+            Some(json) => RuleSet::from_json(&json, vars::CACHE_RULES).unwrap_or_else(|e| {
+                errors.extend(e);
+                RuleSet::marketplace_defaults()
+            }),
+        };
+        let tracking = get(vars::TRACKING_PARAMS)
+            .map(|s| TrackingParams::parse(&s))
+            .unwrap_or_default();
+        let max_body_bytes = parse_u64(
+            get(vars::CACHE_MAX_BODY_BYTES),
+            vars::CACHE_MAX_BODY_BYTES,
+            0..=100 * 1024 * 1024,
+            DEFAULT_MAX_BODY_BYTES,
+            &mut errors,
+        );
+        let mut languages = Vec::new();
+        for part in get(vars::CACHE_LANGUAGES)
+            .unwrap_or_else(|| "sr,en,ru".into())
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match Lang::parse(part) {
+                Some(l) if !languages.contains(&l) => languages.push(l),
+                Some(_) => {}
+                None => errors.push(ConfigError::new(
+                    vars::CACHE_LANGUAGES,
+                    format!("{part:?} is not sr, en or ru"),
+                )),
+            }
+        }
+        let warmup_paths: Vec<String> = match get(vars::WARMUP_PATHS) {
+            None => DEFAULT_WARMUP_PATHS.iter().map(|s| s.to_string()).collect(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        };
+        for p in &warmup_paths {
+            if !p.starts_with('/') {
+                errors.push(ConfigError::new(
+                    vars::WARMUP_PATHS,
+                    format!("{p:?} does not start with '/'"),
+                ));
+            }
+        }
+        let state_refresh_ms = parse_u64(
+            get(vars::STATE_REFRESH_MS),
+            vars::STATE_REFRESH_MS,
+            0..=300_000,
+            DEFAULT_STATE_REFRESH_MS,
+            &mut errors,
+        );
+        let admin_token = get(vars::ADMIN_TOKEN).map(Secret);
+
         match origin_url {
             Some(origin_url) if errors.is_empty() => Ok(EdgeConfig {
                 origin_url,
                 origin_timeout_ms,
                 timing_allow_origin,
                 blocked_path_prefixes,
+                rules,
+                tracking,
+                max_body_bytes,
+                languages,
+                warmup_paths,
+                state_refresh_ms,
+                admin_token,
             }),
             _ => Err(errors),
         }
@@ -274,6 +421,36 @@ mod tests {
         assert_eq!(
             c.timing_allow_origin.as_deref(),
             Some("https://a.rs, http://localhost:8787")
+        );
+    }
+
+    #[test]
+    fn cache_settings_parse_and_name_their_errors() {
+        let c = parse(&[("ORIGIN_URL", "http://a.rs"), ("ADMIN_TOKEN", "t0ken")]).unwrap();
+        assert_eq!(c.languages, vec![Lang::Sr, Lang::En, Lang::Ru]);
+        assert_eq!(c.max_body_bytes, 5 * 1024 * 1024);
+        assert_eq!(c.warmup_paths.len(), 9);
+        assert_eq!(c.state_refresh_ms, 5_000);
+        assert!(!format!("{c:?}").contains("t0ken"), "the token never shows in Debug");
+        let errs = parse(&[
+            ("ORIGIN_URL", "http://a.rs"),
+            ("CACHE_RULES", "[{\"id\":\"x\",\"pattern\":\"/x\",\"mode\":\"later\"}]"),
+            ("CACHE_LANGUAGES", "sr,de"),
+            ("CACHE_MAX_BODY_BYTES", "lots"),
+            ("WARMUP_PATHS", "api/x"),
+            ("STATE_REFRESH_MS", "999999999"),
+        ])
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "CACHE_RULES[0].mode",
+                "CACHE_MAX_BODY_BYTES",
+                "CACHE_LANGUAGES",
+                "WARMUP_PATHS",
+                "STATE_REFRESH_MS"
+            ]
         );
     }
 

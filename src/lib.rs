@@ -6,6 +6,7 @@
 //! bindings, asks the core, and carries out the answer.
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod cache;
 pub mod config;
 pub mod forward;

@@ -1,6 +1,7 @@
 //! Which part of the edge answers a request. Paths under [`EDGE_PREFIX`] belong to the edge
 //! itself and never reach the origin.
 
+use crate::admin::{self, AdminRoute, ADMIN_PREFIX};
 use crate::config::EdgeConfig;
 
 /// The path prefix of the edge's own endpoints.
@@ -11,6 +12,8 @@ pub const EDGE_PREFIX: &str = "/__edge/";
 pub enum Route {
     /// `GET /__edge/health`: the worker's own health, without the origin.
     Health,
+    /// The admin API under `/__edge/api/`.
+    Admin(AdminRoute),
     /// Any other path under `/__edge/`: 404 from the edge.
     EdgeNotFound,
     /// A path the configuration never forwards (e.g. the demo origin's test controls).
@@ -24,6 +27,7 @@ impl Route {
     pub fn as_str(&self) -> &'static str {
         match self {
             Route::Health => "health",
+            Route::Admin(_) => "admin",
             Route::EdgeNotFound => "edge_not_found",
             Route::Blocked => "blocked",
             Route::Proxy => "proxy",
@@ -34,6 +38,9 @@ impl Route {
 /// Classifies a request by method and path. `config` is `None` when the configuration is
 /// invalid: the edge's own endpoints still answer.
 pub fn classify(method: &str, path: &str, config: Option<&EdgeConfig>) -> Route {
+    if path.starts_with(ADMIN_PREFIX) {
+        return Route::Admin(admin::resolve(method, path));
+    }
     if path == "/__edge" || path.starts_with(EDGE_PREFIX) {
         return match (method, path) {
             ("GET" | "HEAD", "/__edge/health") => Route::Health,
@@ -74,6 +81,10 @@ mod tests {
             Route::EdgeNotFound
         );
         assert_eq!(classify("GET", "/__edge", None), Route::EdgeNotFound);
+        assert_eq!(
+            classify("GET", "/__edge/api/x", None),
+            Route::Admin(AdminRoute::NotFound)
+        );
     }
 
     #[test]

@@ -8,3 +8,7 @@ pub mod key;
 pub mod policy;
 pub mod rules;
 pub mod status;
+pub mod purge;
+pub mod stats;
+pub mod warmup;
+pub mod entry;

@@ -134,10 +134,10 @@ pub struct EntryMeta {
     /// Request headers of the second-level key, when the response varies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vary: Vec<String>,
-    /// The origin's own `Cache-Control`, restored when serving (the stored copy carries the
-    /// edge's retention instead).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin_cache_control: Option<String>,
+    /// The origin's own `Cache-Control` and `Vary`, withheld from the Cache API's copy (which
+    /// carries the edge's retention instead) and restored when serving.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<(String, String)>,
 }
 
 impl EntryMeta {
@@ -272,7 +272,11 @@ pub fn decide_store(input: StoreInput<'_>) -> StoreDecision {
         rule: input.rule.id.clone(),
         purge_path: input.purge_path.to_string(),
         vary,
-        origin_cache_control: headers::get(h, "cache-control").map(str::to_string),
+        withheld: h
+            .iter()
+            .filter(|(n, _)| n == "cache-control" || n == "vary")
+            .cloned()
+            .collect(),
     })
 }
 
