@@ -160,9 +160,7 @@ impl EntryMeta {
         } else {
             0
         };
-        (fresh_left + self.swr_secs.max(self.sie_secs))
-            .max(keep)
-            .max(1)
+        (fresh_left + self.swr_secs.max(self.sie_secs) + keep).max(1)
     }
 }
 
