@@ -19,7 +19,11 @@ pub const ADMIN_PREFIX: &str = "/__edge/api/";
 /// Every endpoint with its path and method.
 const ENDPOINTS: &[(&str, &str, AdminEndpoint)] = &[
     ("/__edge/api/cache/purge", "POST", AdminEndpoint::CachePurge),
-    ("/__edge/api/cache/warmup", "POST", AdminEndpoint::CacheWarmup),
+    (
+        "/__edge/api/cache/warmup",
+        "POST",
+        AdminEndpoint::CacheWarmup,
+    ),
     ("/__edge/api/cache/stats", "GET", AdminEndpoint::CacheStats),
 ];
 
@@ -128,11 +132,23 @@ mod tests {
 
     #[test]
     fn authorization_outcomes() {
-        assert_eq!(authorize(Some("Bearer s3cret"), Some("s3cret")), Auth::Granted);
-        assert_eq!(authorize(Some("bearer  s3cret "), Some("s3cret")), Auth::Granted);
+        assert_eq!(
+            authorize(Some("Bearer s3cret"), Some("s3cret")),
+            Auth::Granted
+        );
+        assert_eq!(
+            authorize(Some("bearer  s3cret "), Some("s3cret")),
+            Auth::Granted
+        );
         assert_eq!(authorize(Some("Bearer s3cre"), Some("s3cret")), Auth::Wrong);
-        assert_eq!(authorize(Some("Bearer s3cretx"), Some("s3cret")), Auth::Wrong);
-        assert_eq!(authorize(Some("Basic s3cret"), Some("s3cret")), Auth::Missing);
+        assert_eq!(
+            authorize(Some("Bearer s3cretx"), Some("s3cret")),
+            Auth::Wrong
+        );
+        assert_eq!(
+            authorize(Some("Basic s3cret"), Some("s3cret")),
+            Auth::Missing
+        );
         assert_eq!(authorize(Some("Bearer "), Some("s3cret")), Auth::Missing);
         assert_eq!(authorize(None, Some("s3cret")), Auth::Missing);
         assert_eq!(authorize(Some("Bearer x"), None), Auth::NotConfigured);

@@ -40,6 +40,8 @@ pub mod vars {
     pub const STATE_REFRESH_MS: &str = "STATE_REFRESH_MS";
     /// Bearer token of the admin API (a secret).
     pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+    /// The worker's public base URL; the scheduled warmup fills the cache for this host.
+    pub const PUBLIC_URL: &str = "PUBLIC_URL";
 }
 
 /// Default time an isolate reuses KV state before reading it again.
@@ -87,6 +89,8 @@ pub struct EdgeConfig {
     pub state_refresh_ms: u64,
     /// Admin API token; `None` closes the admin API.
     pub admin_token: Option<Secret>,
+    /// The worker's public base URL, for the scheduled warmup.
+    pub public_url: Option<Url>,
 }
 
 fn parse_u64(
@@ -271,6 +275,11 @@ impl EdgeConfig {
             &mut errors,
         );
         let admin_token = get(vars::ADMIN_TOKEN).map(Secret);
+        let public_url = get(vars::PUBLIC_URL).and_then(|raw| {
+            parse_origin_url(&raw)
+                .map_err(|m| errors.push(ConfigError::new(vars::PUBLIC_URL, m)))
+                .ok()
+        });
 
         match origin_url {
             Some(origin_url) if errors.is_empty() => Ok(EdgeConfig {
@@ -285,6 +294,7 @@ impl EdgeConfig {
                 warmup_paths,
                 state_refresh_ms,
                 admin_token,
+                public_url,
             }),
             _ => Err(errors),
         }
@@ -431,10 +441,16 @@ mod tests {
         assert_eq!(c.max_body_bytes, 5 * 1024 * 1024);
         assert_eq!(c.warmup_paths.len(), 9);
         assert_eq!(c.state_refresh_ms, 5_000);
-        assert!(!format!("{c:?}").contains("t0ken"), "the token never shows in Debug");
+        assert!(
+            !format!("{c:?}").contains("t0ken"),
+            "the token never shows in Debug"
+        );
         let errs = parse(&[
             ("ORIGIN_URL", "http://a.rs"),
-            ("CACHE_RULES", "[{\"id\":\"x\",\"pattern\":\"/x\",\"mode\":\"later\"}]"),
+            (
+                "CACHE_RULES",
+                "[{\"id\":\"x\",\"pattern\":\"/x\",\"mode\":\"later\"}]",
+            ),
             ("CACHE_LANGUAGES", "sr,de"),
             ("CACHE_MAX_BODY_BYTES", "lots"),
             ("WARMUP_PATHS", "api/x"),

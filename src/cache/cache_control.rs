@@ -67,6 +67,11 @@ fn split_outside_quotes(value: &str) -> Vec<&str> {
             _ => {}
         }
     }
+    if quoted {
+        // An unterminated quote would hide every directive after it (`x="a, private`): a cache
+        // must not let that hide a prohibition, so split such a field on every comma instead.
+        return value.split(',').collect();
+    }
     parts.push(&value[start..]);
     parts
 }

@@ -3,7 +3,7 @@
 //! serving restores the origin's headers and sets `Age`.
 
 use super::freshness::current_age_secs;
-use super::policy::EntryMeta;
+use super::policy::{has_validators, EntryMeta};
 use crate::headers::{self, HeaderList};
 use crate::time::UnixMillis;
 
@@ -28,7 +28,7 @@ const NOT_STORED: &[&str] = &[
 
 /// Headers for the Cache API copy of a response.
 pub fn storage_headers(origin: &HeaderList, meta: &EntryMeta) -> Vec<(String, String)> {
-    let has_validators = headers::has(origin, "etag") || headers::has(origin, "last-modified");
+    let has_validators = has_validators(origin);
     let mut out: Vec<(String, String)> = origin
         .iter()
         .filter(|(n, _)| !NOT_STORED.contains(&n.as_str()))
@@ -71,7 +71,11 @@ pub fn stored_meta(stored: &HeaderList) -> Option<EntryMeta> {
 
 /// The headers a client gets for a stored response at `now`: the origin's headers as stored,
 /// its `Cache-Control`/`Vary` restored, and `Age` (RFC 9111 §5.1) set.
-pub fn served_headers(stored: &HeaderList, meta: &EntryMeta, now: UnixMillis) -> Vec<(String, String)> {
+pub fn served_headers(
+    stored: &HeaderList,
+    meta: &EntryMeta,
+    now: UnixMillis,
+) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = stored
         .iter()
         .filter(|(n, _)| !NOT_STORED.contains(&n.as_str()))
@@ -121,8 +125,15 @@ mod tests {
             panic!("storable")
         };
         let stored = storage_headers(&origin, &meta);
-        assert_eq!(headers::get(&stored, "cache-control"), Some("public, max-age=3657"));
-        assert_eq!(headers::get(&stored, "vary"), None, "the Cache API copy does not vary");
+        assert_eq!(
+            headers::get(&stored, "cache-control"),
+            Some("public, max-age=3657")
+        );
+        assert_eq!(
+            headers::get(&stored, "vary"),
+            None,
+            "the Cache API copy does not vary"
+        );
         assert_eq!(headers::get(&stored, "age"), None);
         assert_eq!(stored_meta(&stored), Some(meta.clone()));
 

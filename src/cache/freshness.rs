@@ -27,7 +27,8 @@ pub enum Freshness {
 
 /// The entry's current age in seconds (RFC 9111 §4.2.3 `current_age`).
 pub fn current_age_secs(meta: &EntryMeta, now: UnixMillis) -> u64 {
-    meta.initial_age_secs + now.since(UnixMillis(meta.stored_at_ms)) / 1000
+    meta.initial_age_secs
+        .saturating_add(now.since(UnixMillis(meta.stored_at_ms)) / 1000)
 }
 
 /// Judges an entry at `now`.
@@ -48,7 +49,8 @@ pub fn evaluate(meta: &EntryMeta, now: UnixMillis) -> Freshness {
 
 /// The `ttl` of `Cache-Status` (RFC 9211 §2.5): freshness left, negative when stale.
 pub fn ttl_param(meta: &EntryMeta, now: UnixMillis) -> i64 {
-    meta.fresh_secs as i64 - current_age_secs(meta, now) as i64
+    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    clamp(meta.fresh_secs).saturating_sub(clamp(current_age_secs(meta, now)))
 }
 
 /// Headers that make a revalidation request conditional on the stored response's validators.
@@ -57,7 +59,9 @@ pub fn conditional_headers(stored: &HeaderList) -> Vec<(String, String)> {
     if let Some(etag) = headers::get(stored, "etag") {
         out.push(("if-none-match".to_string(), etag.to_string()));
     }
-    if let Some(lm) = headers::get(stored, "last-modified") {
+    if let Some(lm) =
+        headers::get(stored, "last-modified").filter(|v| http_date::parse(v).is_some())
+    {
         out.push(("if-modified-since".to_string(), lm.to_string()));
     }
     out

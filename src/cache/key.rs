@@ -100,9 +100,9 @@ fn normalized_query(
         .filter(|(k, _)| !tracking.matches(k))
         .filter(|(k, _)| !(drop_lang && (k == "lang" || k == "locale")))
         .collect();
-    // Stable sort by name then value: `b=2&a=1` and `a=1&b=2` are one entry, while the order of
-    // repeated names (`a=2&a=1`) is preserved only up to their values being sorted too.
-    kept.sort();
+    // Stable sort by name only: `b=2&a=1` and `a=1&b=2` are one entry, while repeated names keep
+    // their order (`page=2&page=1` is not `page=1&page=2`: origins take the first or the last).
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for (k, v) in kept {
         ser.append_pair(k, v);
@@ -139,6 +139,45 @@ pub fn build(url: &Url, headers: &HeaderList, rule: &RouteRule, scope: KeyScope<
         purge_path,
         lang,
     }
+}
+
+/// Every primary key a URL can have in one generation: each variant, and each language when the
+/// rule keys on it. Used to delete a URL's entries from the local cache (unsafe-method
+/// invalidation, RFC 9111 §4.4, and URL purges).
+pub fn all_primary_keys(
+    url: &Url,
+    rule: &RouteRule,
+    generation: u64,
+    tracking: &TrackingParams,
+) -> Vec<String> {
+    let mut keys = Vec::new();
+    // Language parameters in the URL would pin the language; the key drops them anyway.
+    for variant in Variant::ALL {
+        let scope = KeyScope {
+            variant,
+            generation,
+            tracking,
+        };
+        if rule.vary_language {
+            for lang in Lang::ALL {
+                let headers = [("accept-language".to_string(), lang.as_str().to_string())];
+                let mut u = url.clone();
+                let kept: Vec<(String, String)> = query_pairs(url)
+                    .into_iter()
+                    .filter(|(k, _)| k != "lang" && k != "locale")
+                    .collect();
+                if kept.is_empty() {
+                    u.set_query(None);
+                } else {
+                    u.query_pairs_mut().clear().extend_pairs(kept);
+                }
+                keys.push(build(&u, &headers, rule, scope).primary);
+            }
+        } else {
+            keys.push(build(url, &[], rule, scope).primary);
+        }
+    }
+    keys
 }
 
 /// The purge path of a URL given by an operator (absolute or a path), as [`build`] computes it.
@@ -365,6 +404,39 @@ mod tests {
         let d = vary_key("https://e/k?q=1", &names, &h(&[("x-a", "1")]));
         assert_ne!(c, d);
         assert!(c.starts_with("https://e/k?q=1&__vary.x-a="));
+    }
+
+    #[test]
+    fn all_primary_keys_cover_every_variant_and_language() {
+        let rules = RuleSet::marketplace_defaults();
+        let t = TrackingParams::default();
+        let url = Url::parse(&format!("{CATS}?lang=ru&b=1")).unwrap();
+        let keys = all_primary_keys(&url, rules.rule_for(url.path()), 3, &t);
+        assert_eq!(keys.len(), 6);
+        for headers in [
+            vec![],
+            vec![("accept-language", "en")],
+            vec![("cookie", "locale=ru")],
+        ] {
+            for variant in Variant::ALL {
+                let k = build(
+                    &Url::parse(&format!("{CATS}?b=1")).unwrap(),
+                    &h(&headers),
+                    rules.rule_for(url.path()),
+                    KeyScope {
+                        variant,
+                        generation: 3,
+                        tracking: &t,
+                    },
+                );
+                assert!(keys.contains(&k.primary), "{}", k.primary);
+            }
+        }
+        let echo = Url::parse("https://edge.rs/echo/a").unwrap();
+        assert_eq!(
+            all_primary_keys(&echo, rules.rule_for("/echo/a"), 0, &t).len(),
+            2
+        );
     }
 
     #[test]

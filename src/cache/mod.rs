@@ -2,13 +2,13 @@
 //! headers, purges and stats. No I/O here; the glue carries out what these functions decide.
 
 pub mod cache_control;
+pub mod entry;
 pub mod freshness;
 pub mod http_date;
 pub mod key;
 pub mod policy;
-pub mod rules;
-pub mod status;
 pub mod purge;
+pub mod rules;
 pub mod stats;
+pub mod status;
 pub mod warmup;
-pub mod entry;

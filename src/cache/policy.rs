@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::cache_control::{pragma_no_cache, CacheControl};
 use super::http_date;
 use super::key::{vary_spec, VarySpec};
-use super::rules::{CacheMode, RouteRule};
+use super::rules::{CacheMode, RouteRule, MAX_SECS};
 use crate::headers::{self, HeaderList};
 use crate::time::UnixMillis;
 
@@ -21,8 +21,15 @@ const HEURISTIC_STATUSES: [u16; 11] = [200, 203, 204, 300, 301, 308, 404, 405, 4
 const UNDERSTOOD_STATUSES: [u16; 15] = [
     200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451, 501,
 ];
+/// RFC 9111 §1.2.2: delta-seconds too large to represent are taken as 2^31.
+pub const DELTA_SECONDS_CAP: u64 = 1 << 31;
 /// How long an entry whose freshness ran out is kept for revalidation when it has validators.
 const REVALIDATION_KEEP_SECS: u64 = 3600;
+/// Longest freshness the edge gives a response in `origin` mode, whatever the origin says.
+pub const MAX_ORIGIN_FRESH_SECS: u64 = super::rules::MAX_SECS;
+/// Longest an entry can be useful: capped freshness, the longest stale window, and the
+/// revalidation keep. Purge bans older than this can no longer match anything.
+pub const MAX_ENTRY_LIFETIME_SECS: u64 = 2 * super::rules::MAX_SECS + REVALIDATION_KEEP_SECS;
 
 /// Why a request does not use the cache at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +171,16 @@ impl EntryMeta {
     }
 }
 
+/// True when a response carries a validator a conditional request can use: a non-empty `ETag`,
+/// or a `Last-Modified` that is a valid HTTP-date (an origin must ignore an invalid
+/// `If-Modified-Since`, RFC 9110 §13.1.3, so a broken one can never earn a 304).
+pub fn has_validators(h: &HeaderList) -> bool {
+    headers::get(h, "etag").is_some_and(|e| !e.trim().is_empty())
+        || headers::get(h, "last-modified")
+            .and_then(http_date::parse)
+            .is_some()
+}
+
 /// Inputs of the store decision.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreInput<'a> {
@@ -228,7 +245,7 @@ pub fn decide_store(input: StoreInput<'_>) -> StoreDecision {
     }
 
     let now_secs = input.now.as_secs();
-    let rfc5861 = |name| cc.seconds(name).flatten().unwrap_or(0);
+    let rfc5861 = |name| cc.seconds(name).flatten().unwrap_or(0).min(MAX_SECS);
     let (fresh_secs, initial_age_secs, must_revalidate) = match input.rule.mode {
         CacheMode::Override => match input.rule.ttl_for_status(input.status) {
             Some(ttl) => (ttl, 0, false),
@@ -241,8 +258,7 @@ pub fn decide_store(input: StoreInput<'_>) -> StoreDecision {
             }
         }
     };
-    let has_validators = headers::has(h, "etag") || headers::has(h, "last-modified");
-    if fresh_secs <= initial_age_secs && !has_validators {
+    if fresh_secs <= initial_age_secs && !has_validators(h) {
         return StoreDecision::Skip(R::NotFresh);
     }
     let (swr_secs, sie_secs) = if must_revalidate {
@@ -293,10 +309,17 @@ fn origin_freshness(
     let date = headers::get(h, "date")
         .and_then(http_date::parse)
         .unwrap_or(now_secs);
-    // §5.1: the first member of a list-valued Age is used; an invalid Age is ignored.
+    // §5.1: the first member of a list-valued Age is used; an invalid Age is ignored; §1.2.2:
+    // a delta-seconds too large to represent counts as 2^31.
     let age_value = headers::get(h, "age")
         .and_then(|v| v.split(',').next())
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .map(|v| {
+            v.parse::<u64>()
+                .unwrap_or(DELTA_SECONDS_CAP)
+                .min(DELTA_SECONDS_CAP)
+        })
         .unwrap_or(0);
     let apparent_age = now_secs.saturating_sub(date);
     let initial_age = age_value.max(apparent_age);
@@ -330,7 +353,11 @@ fn origin_freshness(
         }
         None => return None,
     };
-    let lifetime = if no_cache { 0 } else { lifetime };
+    let lifetime = if no_cache {
+        0
+    } else {
+        lifetime.min(MAX_ORIGIN_FRESH_SECS)
+    };
     Some((lifetime, initial_age, must_revalidate))
 }
 

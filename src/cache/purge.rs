@@ -99,7 +99,12 @@ impl PurgeState {
     }
 
     /// Applies a purge at `now_ms`. `max_retention_ms` is the longest any entry can live.
-    pub fn apply(&mut self, cmd: &PurgeCommand, now_ms: u64, max_retention_ms: u64) -> PurgeOutcome {
+    pub fn apply(
+        &mut self,
+        cmd: &PurgeCommand,
+        now_ms: u64,
+        max_retention_ms: u64,
+    ) -> PurgeOutcome {
         let before = self.bans.len();
         self.bans
             .retain(|b| b.at_ms.saturating_add(max_retention_ms) >= now_ms);
@@ -172,7 +177,10 @@ fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldErr
 /// Parses a purge request: exactly one of `{"urls": [..]}`, `{"prefix": "/.."}`,
 /// `{"everything": true}`; `actor` and `reason` may accompany it. `purge_path` turns a URL or
 /// path into the purge path of its entries (`None` when it is not a URL or path).
-pub fn parse_command(body: &str, purge_path: impl Fn(&str) -> Option<String>) -> Result<PurgeCommand, FieldError> {
+pub fn parse_command(
+    body: &str,
+    purge_path: impl Fn(&str) -> Option<String>,
+) -> Result<PurgeCommand, FieldError> {
     let v: Value = serde_json::from_str(body)
         .map_err(|e| field_error("body", format!("is not valid JSON: {e}")))?;
     let obj = v
@@ -210,7 +218,10 @@ pub fn parse_command(body: &str, purge_path: impl Fn(&str) -> Option<String>) ->
                     .as_str()
                     .ok_or_else(|| field_error(format!("urls[{i}]"), "must be a string"))?;
                 let p = purge_path(s).ok_or_else(|| {
-                    field_error(format!("urls[{i}]"), format!("{s:?} is not a URL or a path"))
+                    field_error(
+                        format!("urls[{i}]"),
+                        format!("{s:?} is not a URL or a path"),
+                    )
                 })?;
                 urls.push((s.to_string(), p));
             }
@@ -316,7 +327,11 @@ mod tests {
             (r#"{"everything":true,"force":1}"#, "force"),
         ];
         for (body, field) in cases {
-            assert_eq!(parse_command(body, path).unwrap_err().field, field, "{body}");
+            assert_eq!(
+                parse_command(body, path).unwrap_err().field,
+                field,
+                "{body}"
+            );
         }
         assert_eq!(
             parse_command(r#"{"everything":true,"actor":"ana","reason":"x"}"#, path).unwrap(),

@@ -315,8 +315,8 @@ pub struct RawRule {
     pub vary_language: Option<bool>,
 }
 
-/// Longest TTL or window accepted: one year.
-const MAX_SECS: u64 = 365 * 24 * 3600;
+/// Longest TTL or stale window accepted: seven days (see `policy::MAX_ENTRY_LIFETIME_SECS`).
+pub const MAX_SECS: u64 = 7 * 24 * 3600;
 
 impl RawRule {
     fn validate(&self) -> Result<RouteRule, (&'static str, String)> {
@@ -344,7 +344,7 @@ impl RawRule {
             }
         };
         let check = |name: &'static str, v: Option<u64>| match v {
-            Some(s) if s > MAX_SECS => Err((name, format!("{s} is over one year ({MAX_SECS})"))),
+            Some(s) if s > MAX_SECS => Err((name, format!("{s} is over seven days ({MAX_SECS})"))),
             _ => Ok(v.unwrap_or(0)),
         };
         let swr = check(
@@ -478,7 +478,7 @@ mod tests {
                 "cache_rules[0].status_ttl_secs",
             ),
             (
-                r#"[{"id":"a","pattern":"/x","mode":"origin","stale_if_error_secs":99999999999}]"#,
+                r#"[{"id":"a","pattern":"/x","mode":"origin","stale_if_error_secs":604801}]"#,
                 "cache_rules[0].stale_if_error_secs",
             ),
             (

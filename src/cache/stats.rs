@@ -93,10 +93,7 @@ impl CacheStats {
 
     /// Counts one response.
     pub fn record(&mut self, route: &str, variant: Variant, outcome: Outcome, origin_error: bool) {
-        let c = self
-            .rows
-            .entry((route.to_string(), variant))
-            .or_default();
+        let c = self.rows.entry((route.to_string(), variant)).or_default();
         match outcome {
             Outcome::Hit => c.hit += 1,
             Outcome::Miss => c.miss += 1,
@@ -168,7 +165,12 @@ mod tests {
             true,
         );
         s.record("categories", Variant::Canary, Outcome::Miss, false);
-        s.record("health", Variant::Stable, Outcome::Bypass(BypassReason::Rule), false);
+        s.record(
+            "health",
+            Variant::Stable,
+            Outcome::Bypass(BypassReason::Rule),
+            false,
+        );
         let c = s.get("categories", Variant::Stable);
         assert_eq!((c.hit, c.miss, c.stale, c.errors), (2, 1, 1, 1));
         assert_eq!(c.hit_rate(), Some(0.75));

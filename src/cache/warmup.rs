@@ -57,7 +57,10 @@ pub fn plan(
         .ok_or_else(|| err("body", "must be a JSON object".into()))?;
     for k in obj.keys() {
         if !["paths", "variants", "languages", "actor", "reason"].contains(&k.as_str()) {
-            return Err(err(k, "is not a warmup field (paths, variants, languages)".into()));
+            return Err(err(
+                k,
+                "is not a warmup field (paths, variants, languages)".into(),
+            ));
         }
     }
     let strings = |field: &str| -> Result<Option<Vec<String>>, FieldError> {
@@ -78,7 +81,10 @@ pub fn plan(
     };
     let paths = strings("paths")?.unwrap_or_else(|| defaults.to_vec());
     if paths.is_empty() || paths.len() > MAX_WARMUP_PATHS {
-        return Err(err("paths", format!("must hold 1 to {MAX_WARMUP_PATHS} paths")));
+        return Err(err(
+            "paths",
+            format!("must hold 1 to {MAX_WARMUP_PATHS} paths"),
+        ));
     }
     for (i, p) in paths.iter().enumerate() {
         if !p.starts_with('/') || p.starts_with("/__edge") {
@@ -95,7 +101,10 @@ pub fn plan(
             .enumerate()
             .map(|(i, s)| {
                 Variant::parse(s).ok_or_else(|| {
-                    err(&format!("variants[{i}]"), format!("{s:?} is not stable or canary"))
+                    err(
+                        &format!("variants[{i}]"),
+                        format!("{s:?} is not stable or canary"),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?,
@@ -107,13 +116,19 @@ pub fn plan(
             .enumerate()
             .map(|(i, s)| {
                 Lang::parse(s).ok_or_else(|| {
-                    err(&format!("languages[{i}]"), format!("{s:?} is not sr, en or ru"))
+                    err(
+                        &format!("languages[{i}]"),
+                        format!("{s:?} is not sr, en or ru"),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?,
     };
     if variants.is_empty() || langs.is_empty() {
-        return Err(err("body", "nothing to warm: no variants or no languages".into()));
+        return Err(err(
+            "body",
+            "nothing to warm: no variants or no languages".into(),
+        ));
     }
     let mut jobs = Vec::new();
     for path in &paths {
@@ -169,7 +184,11 @@ mod tests {
     #[test]
     fn bad_input_names_the_field() {
         let d = defaults();
-        let run = |b: &str| plan(b, &d, &[Variant::Stable], &Lang::ALL).unwrap_err().field;
+        let run = |b: &str| {
+            plan(b, &d, &[Variant::Stable], &Lang::ALL)
+                .unwrap_err()
+                .field
+        };
         assert_eq!(run("{"), "body");
         assert_eq!(run(r#"{"paths":"x"}"#), "paths");
         assert_eq!(run(r#"{"paths":[]}"#), "paths");

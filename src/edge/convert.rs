@@ -45,6 +45,22 @@ pub fn response(
     web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
 }
 
+/// Builds a response from bytes in an `ArrayBuffer`; never panics.
+pub fn buffer_response(
+    status: u16,
+    headers: &Headers,
+    body: &worker::js_sys::ArrayBuffer,
+) -> Result<web_sys::Response, JsValue> {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers.0);
+    if is_null_body_status(status) {
+        return web_sys::Response::new_with_opt_str_and_init(None, &init);
+    }
+    let bytes = worker::js_sys::Uint8Array::new(body);
+    web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)
+}
+
 /// Builds a response with a text body; never panics.
 pub fn text_response(
     status: u16,
@@ -60,14 +76,6 @@ pub fn text_response(
         Some(body)
     };
     web_sys::Response::new_with_opt_str_and_init(body, &init)
-}
-
-/// Headers of a JSON response the edge writes itself.
-pub fn json_headers() -> Headers {
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json; charset=utf-8");
-    let _ = headers.set("cache-control", "no-store");
-    headers
 }
 
 /// A problem as a JSON response; `headers` receives the content type.

@@ -1,64 +1,40 @@
-//! The request pipeline: classify, answer or forward, then add the timing headers.
+//! The request pipeline: classify, answer or forward (through the cache when the route allows),
+//! then add the edge's headers.
 
 use worker::wasm_bindgen::JsValue;
 use worker::web_sys;
-use worker::web_sys::ReadableStream;
 use worker::{Context, Env, Headers, Request};
 
+use super::admin;
+use super::cache_flow::{self, CacheRequest};
 use super::convert;
-use super::origin::{self, OriginError, OriginRequest};
-use super::platform;
+use super::origin::OriginCall;
+use super::platform::{self, Waiter};
+use super::reply::{Body, Reply};
+use super::state;
+use super::store;
+use crate::cache::key::{self, KeyScope};
+use crate::cache::policy;
+use crate::cache::rules::RouteRule;
+use crate::cache::status::{CacheReport, Outcome};
 use crate::config::EdgeConfig;
 use crate::forward::{self, ClientRequest};
+use crate::headers;
 use crate::health::HealthReport;
 use crate::problem::Problem;
 use crate::route::{self, Route};
 use crate::time::UnixMillis;
 use crate::timing::{names, ServerTiming};
 use crate::trace;
+use crate::variant::Variant;
 
-/// A response under construction, before the timing headers are added.
-struct Reply {
-    status: u16,
-    headers: Headers,
-    body: Body,
-}
-
-enum Body {
-    Stream(Option<ReadableStream>),
-    Text(String),
-}
-
-impl Reply {
-    fn problem(problem: &Problem) -> Reply {
-        Reply {
-            status: problem.status,
-            headers: convert::json_headers(),
-            body: Body::Text(problem.to_json()),
-        }
-    }
-
-    fn json(status: u16, body: String) -> Reply {
-        Reply {
-            status,
-            headers: convert::json_headers(),
-            body: Body::Text(body),
-        }
-    }
-}
-
-/// Where the time of one request went.
-#[derive(Default)]
-struct Spans {
-    origin_ms: Option<u64>,
-}
-
-/// Answers one request. Never fails: every error becomes a JSON problem response.
-pub async fn handle(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response, JsValue> {
+/// Answers one request. Never fails for a reason of the request's: every error becomes a JSON
+/// problem response.
+pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response, JsValue> {
     let started = platform::now();
+    let ctx = Waiter::Fetch(&ctx);
     let state = platform::config(&env);
     let config = state.as_ref().as_ref().ok();
-    let mut spans = Spans::default();
 
     let method = req.method().to_string();
     let path = req.path();
@@ -68,8 +44,10 @@ pub async fn handle(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Re
                 Ok(c) => HealthReport::new(Some(c.origin_url.as_str()), &[]),
                 Err(errors) => HealthReport::new(None, errors),
             };
-            let body = serde_json::to_string(&report).unwrap_or_default();
-            Reply::json(status, body)
+            Reply::json(status, serde_json::to_string(&report).unwrap_or_default())
+        }
+        Route::Admin(admin_route) => {
+            admin::handle(admin_route, req, &env, &ctx, &state, started).await
         }
         Route::EdgeNotFound => Reply::problem(&Problem::not_found(&path)),
         Route::Blocked => Reply::problem(&Problem::new(
@@ -78,112 +56,220 @@ pub async fn handle(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Re
             format!("{path} is not forwarded by the edge"),
         )),
         Route::Proxy => match state.as_ref() {
-            Ok(config) => proxy(req, config, &mut spans).await,
+            Ok(config) => proxy(req, config, &env, &ctx, started).await,
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 Reply::problem(&Problem::config_invalid(&errors))
             }
         },
     };
-    finish(reply, config, started, &spans)
+    finish(reply, config, started)
 }
 
-/// Forwards the request to the origin and passes its response back.
-async fn proxy(req: Request, config: &EdgeConfig, spans: &mut Spans) -> Reply {
+/// The origin request for a client request: URL, filtered headers, trace context.
+pub fn origin_call(
+    config: &EdgeConfig,
+    url: &worker::Url,
+    headers: &[(String, String)],
+    method: &str,
+) -> OriginCall {
+    let trace = trace::plan(
+        headers::get(headers, "traceparent"),
+        platform::random_bytes(),
+    );
+    let client = ClientRequest {
+        url,
+        headers,
+        client_ip: headers::get(headers, "cf-connecting-ip"),
+    };
+    OriginCall {
+        url: forward::origin_url(&config.origin_url, url).to_string(),
+        method: method.to_string(),
+        headers: forward::origin_request_headers(
+            &client,
+            &trace.outgoing.to_header(),
+            trace.continued,
+        ),
+        timeout_ms: config.origin_timeout_ms,
+    }
+}
+
+/// A cacheable request: its key under the current purge generation, and the origin call (GET,
+/// also for HEAD, so that the stored entry is the GET one).
+#[allow(clippy::too_many_arguments)]
+pub fn cache_request(
+    config: &EdgeConfig,
+    rule: &RouteRule,
+    url: &worker::Url,
+    headers: Vec<(String, String)>,
+    is_head: bool,
+    variant: Variant,
+    generation: u64,
+    store_inline: bool,
+) -> CacheRequest {
+    let mut call = origin_call(config, url, &headers, "GET");
+    call.method = "GET".into();
+    let key = key::build(
+        url,
+        &headers,
+        rule,
+        KeyScope {
+            variant,
+            generation,
+            tracking: &config.tracking,
+        },
+    );
+    CacheRequest {
+        rule: rule.clone(),
+        key,
+        request_headers: headers,
+        is_head,
+        max_body_bytes: config.max_body_bytes,
+        call,
+        store_inline,
+    }
+}
+
+/// Forwards a request, through the cache when its route and method allow.
+async fn proxy(
+    req: Request,
+    config: &EdgeConfig,
+    env: &Env,
+    ctx: &Waiter<'_>,
+    now: UnixMillis,
+) -> Reply {
     let url = match req.url() {
         Ok(url) => url,
         Err(e) => return Reply::problem(&Problem::internal(format!("unreadable URL: {e}"))),
     };
-    let headers = convert::header_pairs(req.headers());
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let trace = trace::plan(find("traceparent"), platform::random_bytes());
-    let client = ClientRequest {
-        url: &url,
-        headers: &headers,
-        client_ip: find("cf-connecting-ip"),
-    };
-    let origin_headers =
-        forward::origin_request_headers(&client, &trace.outgoing.to_header(), trace.continued);
-    let origin_url = forward::origin_url(&config.origin_url, &url);
     let method = req.method().to_string();
-    let body = match method.as_str() {
-        "GET" | "HEAD" => None,
-        _ => req.inner().body().map(JsValue::from),
-    };
+    let headers = convert::header_pairs(req.headers());
+    let rule = config.rules.rule_for(url.path());
+    let variant = Variant::Stable;
 
-    let sent_at = platform::now();
-    let result = origin::fetch(
-        OriginRequest {
-            url: origin_url.as_str(),
-            method: &method,
-            headers: convert::to_headers(&origin_headers),
-            body,
-        },
-        config.origin_timeout_ms,
-    )
-    .await;
-    spans.origin_ms = Some(platform::now().since(sent_at));
-
-    match result {
-        Ok(resp) => {
-            let pairs =
-                forward::client_response_headers(&convert::header_pairs(&Headers(resp.headers())));
-            Reply {
-                status: resp.status(),
-                headers: convert::to_headers(&pairs),
-                body: Body::Stream(resp.body()),
-            }
-        }
-        Err(OriginError::Timeout) => {
-            worker::console_warn!(
-                "origin timeout after {} ms: {}",
-                config.origin_timeout_ms,
-                path_only(&origin_url)
+    let reply = match policy::plan_request(rule, &method, &headers) {
+        None => {
+            let purge = state::purge_state(env, now, config.state_refresh_ms).await;
+            let request = cache_request(
+                config,
+                rule,
+                &url,
+                headers,
+                method == "HEAD",
+                variant,
+                purge.generation,
+                false,
             );
-            Reply::problem(&Problem::origin_timeout(config.origin_timeout_ms))
+            cache_flow::serve(request, purge, now, ctx).await
         }
-        Err(OriginError::Unreachable(reason)) => {
-            worker::console_warn!("origin unreachable: {}: {}", path_only(&origin_url), reason);
-            Reply::problem(&Problem::origin_unreachable(&reason))
+        Some(reason) => {
+            let call = origin_call(config, &url, &headers, &method);
+            let body = match method.as_str() {
+                "GET" | "HEAD" => None,
+                _ => req.inner().body().map(JsValue::from),
+            };
+            let origin = call.send(&[], body).await;
+            let mut reply = match origin.result {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let pairs = forward::client_response_headers(&convert::header_pairs(&Headers(
+                        resp.headers(),
+                    )));
+                    let mut reply = Reply::new(status, pairs, Body::Stream(resp.body()));
+                    reply.origin_error = status >= 500;
+                    reply
+                }
+                Err(e) => {
+                    let mut reply =
+                        Reply::problem(&cache_flow::origin_problem(&e, call.timeout_ms, &call.url));
+                    reply.origin_error = true;
+                    reply
+                }
+            };
+            reply.origin_ms = Some(origin.dur_ms);
+            let mut report = CacheReport::new(Outcome::Bypass(reason));
+            report.fwd_status =
+                (!reply.origin_error || reply.status >= 500).then_some(reply.status);
+            reply.cache = Some(report);
+            if is_unsafe(&method) && reply.status < 400 {
+                invalidate(config, rule, &url, env, ctx, now).await;
+            }
+            reply
         }
+    };
+    if let Some(report) = &reply.cache {
+        state::with_stats(now, |s| {
+            s.record(&rule.id, variant, report.outcome, reply.origin_error)
+        });
     }
+    reply
 }
 
-/// The URL without its query, for logs (queries may carry personal data).
-fn path_only(url: &worker::Url) -> String {
-    format!("{}{}", url.origin().ascii_serialization(), url.path())
+fn is_unsafe(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }
 
-/// Adds `Server-Timing` and `Timing-Allow-Origin`, then builds the response.
+/// RFC 9111 §4.4: a successful unsafe request invalidates the stored responses of its URL (in
+/// this data centre; the purge API reaches every data centre).
+async fn invalidate(
+    config: &EdgeConfig,
+    rule: &RouteRule,
+    url: &worker::Url,
+    env: &Env,
+    ctx: &Waiter<'_>,
+    now: UnixMillis,
+) {
+    let generation = state::purge_state(env, now, config.state_refresh_ms)
+        .await
+        .generation;
+    let keys = key::all_primary_keys(url, rule, generation, &config.tracking);
+    ctx.wait_until(async move {
+        for k in keys {
+            store::delete(&k).await;
+        }
+    });
+}
+
+/// Adds the edge's headers (`Server-Timing`, `Cache-Status`, `X-Cache`, `Age`,
+/// `Timing-Allow-Origin`), then builds the response.
 fn finish(
-    reply: Reply,
+    mut reply: Reply,
     config: Option<&EdgeConfig>,
     started: UnixMillis,
-    spans: &Spans,
 ) -> Result<web_sys::Response, JsValue> {
     let total_ms = platform::now().since(started);
+    let waited = reply.origin_ms.unwrap_or(0) + reply.cache_ms.unwrap_or(0);
     let mut timing = ServerTiming::new();
-    timing.dur(
-        names::EDGE,
-        total_ms.saturating_sub(spans.origin_ms.unwrap_or(0)) as f64,
-    );
-    if let Some(origin_ms) = spans.origin_ms {
+    timing.dur(names::EDGE, total_ms.saturating_sub(waited) as f64);
+    if let Some(report) = &reply.cache {
+        timing.desc(
+            names::CACHE,
+            reply.cache_ms.map(|ms| ms as f64),
+            report.outcome.as_str(),
+        );
+        headers::set(&mut reply.headers, "cache-status", report.cache_status());
+        headers::set(&mut reply.headers, "x-cache", report.outcome.x_cache());
+        if !headers::has(&reply.headers, "age") {
+            reply.headers.push(("age".into(), "0".into()));
+        }
+    }
+    if let Some(origin_ms) = reply.origin_ms {
         timing.dur(names::ORIGIN, origin_ms as f64);
     }
     timing.dur(names::TOTAL, total_ms as f64);
-    let _ = reply.headers.append("server-timing", &timing.to_header());
+    reply
+        .headers
+        .push(("server-timing".into(), timing.to_header()));
     if let Some(tao) = config.and_then(|c| c.timing_allow_origin.as_deref()) {
-        let _ = reply.headers.set("timing-allow-origin", tao);
+        headers::set(&mut reply.headers, "timing-allow-origin", tao);
     }
 
+    let headers = convert::to_headers(&reply.headers);
     let built = match reply.body {
-        Body::Stream(stream) => convert::response(reply.status, &reply.headers, stream),
-        Body::Text(text) => convert::text_response(reply.status, &reply.headers, &text),
+        Body::Empty => convert::response(reply.status, &headers, None),
+        Body::Stream(stream) => convert::response(reply.status, &headers, stream),
+        Body::Buffer(buf) => convert::buffer_response(reply.status, &headers, &buf),
+        Body::Text(text) => convert::text_response(reply.status, &headers, &text),
     };
     built.or_else(|e| {
         let problem = Problem::internal(format!(

@@ -1,12 +1,19 @@
 //! The Workers glue (wasm32 only): reads the request, the clock and the bindings, asks the core,
 //! and carries out its answer. No policy lives here.
 
+mod admin;
+mod cache_flow;
 mod convert;
 mod handler;
 mod origin;
 mod platform;
+mod reply;
+mod state;
+mod store;
 
-use worker::{event, Context, Env, Request};
+use worker::{event, web_sys, Context, Env, Request, ScheduleContext, ScheduledEvent};
+
+use crate::config::vars;
 
 #[event(start)]
 fn start() {
@@ -20,4 +27,44 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
         .map_err(worker::Error::from)
 }
 
-use worker::web_sys;
+/// The cron trigger (`[triggers] crons`): warms the configured paths for every active variant
+/// and language, like the origin team's 6-hourly refresh daemon.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
+    let state = platform::config(&env);
+    let Ok(config) = state.as_ref() else {
+        worker::console_error!("scheduled warmup skipped: the configuration is invalid");
+        return;
+    };
+    let Some(base) = config.public_url.clone() else {
+        worker::console_warn!(
+            "scheduled warmup skipped: set {} to the worker's public URL",
+            vars::PUBLIC_URL
+        );
+        return;
+    };
+    let jobs = match crate::cache::warmup::plan(
+        "",
+        &config.warmup_paths,
+        &[crate::variant::Variant::Stable],
+        &config.languages,
+    ) {
+        Ok(j) => j,
+        Err(e) => {
+            worker::console_error!("scheduled warmup skipped: {}", e);
+            return;
+        }
+    };
+    let report = admin::run_warmup(
+        config,
+        &base,
+        jobs,
+        &env,
+        &platform::Waiter::Scheduled(&ctx),
+    )
+    .await;
+    worker::console_log!(
+        "{}",
+        serde_json::json!({"event": "scheduled_warmup", "cron": event.cron(), "base": base.as_str(), "ok": report["ok"], "failed": report["failed"], "first": report["results"][0]})
+    );
+}

@@ -5,12 +5,13 @@ use std::time::Duration;
 use futures::future::{select, Either};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::web_sys;
-use worker::{AbortController, Delay, Headers};
+use worker::{AbortController, Delay};
 
-use super::convert::js_error_message;
+use super::convert::{js_error_message, to_headers};
+use super::platform;
 
 /// Why the origin gave no response.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum OriginError {
     /// No response headers within the timeout.
     Timeout,
@@ -18,49 +19,75 @@ pub enum OriginError {
     Unreachable(String),
 }
 
-/// A request to the origin.
-pub struct OriginRequest<'a> {
+/// A request to the origin, owned so that background refreshes can repeat it.
+#[derive(Debug, Clone)]
+pub struct OriginCall {
     /// Absolute origin URL.
-    pub url: &'a str,
+    pub url: String,
     /// HTTP method.
-    pub method: &'a str,
-    /// Headers to send.
-    pub headers: Headers,
-    /// Request body, streamed through.
-    pub body: Option<JsValue>,
+    pub method: String,
+    /// Headers to send (already filtered by `forward`).
+    pub headers: Vec<(String, String)>,
+    /// Time allowed to the response headers.
+    pub timeout_ms: u64,
 }
 
-/// Sends the request; resolves with the origin's response once its headers arrived, or an error.
-/// Redirects are passed back to the client, not followed.
-pub async fn fetch(
-    req: OriginRequest<'_>,
-    timeout_ms: u64,
-) -> Result<web_sys::Response, OriginError> {
-    let controller = AbortController::default();
-    let init = web_sys::RequestInit::new();
-    init.set_method(req.method);
-    init.set_headers(&req.headers.0);
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    if let Some(body) = &req.body {
-        init.set_body(body);
-    }
-    init.set_signal(Some(&controller.signal()));
-    let request = web_sys::Request::new_with_str_and_init(req.url, &init)
-        .map_err(|e| OriginError::Unreachable(js_error_message(&e)))?;
+/// An origin response (or failure) and how long it took to its headers.
+pub struct OriginReply {
+    /// The response, or why there is none.
+    pub result: Result<web_sys::Response, OriginError>,
+    /// Milliseconds to the response headers (or to the failure).
+    pub dur_ms: u64,
+}
 
-    let global: web_sys::WorkerGlobalScope = worker::js_sys::global().unchecked_into();
-    let fetch = worker::wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&request));
-    let timeout = Delay::from(Duration::from_millis(timeout_ms));
-    futures::pin_mut!(fetch);
-    futures::pin_mut!(timeout);
-    match select(fetch, timeout).await {
-        Either::Left((Ok(value), _)) => value
-            .dyn_into::<web_sys::Response>()
-            .map_err(|_| OriginError::Unreachable("fetch returned a non-Response".into())),
-        Either::Left((Err(e), _)) => Err(OriginError::Unreachable(js_error_message(&e))),
-        Either::Right(((), _)) => {
-            controller.abort();
-            Err(OriginError::Timeout)
+impl OriginCall {
+    /// Sends the request with `extra` headers (e.g. conditional ones) and an optional body.
+    /// Redirects are passed back to the client, not followed.
+    pub async fn send(&self, extra: &[(String, String)], body: Option<JsValue>) -> OriginReply {
+        let started = platform::now();
+        let result = self.fetch(extra, body).await;
+        OriginReply {
+            result,
+            dur_ms: platform::now().since(started),
+        }
+    }
+
+    async fn fetch(
+        &self,
+        extra: &[(String, String)],
+        body: Option<JsValue>,
+    ) -> Result<web_sys::Response, OriginError> {
+        let controller = AbortController::default();
+        let headers = to_headers(&self.headers);
+        for (name, value) in extra {
+            let _ = headers.set(name, value);
+        }
+        let init = web_sys::RequestInit::new();
+        init.set_method(&self.method);
+        init.set_headers(&headers.0);
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+        if let Some(body) = &body {
+            init.set_body(body);
+        }
+        init.set_signal(Some(&controller.signal()));
+        let request = web_sys::Request::new_with_str_and_init(&self.url, &init)
+            .map_err(|e| OriginError::Unreachable(js_error_message(&e)))?;
+
+        let global: web_sys::WorkerGlobalScope = worker::js_sys::global().unchecked_into();
+        let fetch =
+            worker::wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&request));
+        let timeout = Delay::from(Duration::from_millis(self.timeout_ms));
+        futures::pin_mut!(fetch);
+        futures::pin_mut!(timeout);
+        match select(fetch, timeout).await {
+            Either::Left((Ok(value), _)) => value
+                .dyn_into::<web_sys::Response>()
+                .map_err(|_| OriginError::Unreachable("fetch returned a non-Response".into())),
+            Either::Left((Err(e), _)) => Err(OriginError::Unreachable(js_error_message(&e))),
+            Either::Right(((), _)) => {
+                controller.abort();
+                Err(OriginError::Timeout)
+            }
         }
     }
 }

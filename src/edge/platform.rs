@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::{Date, Env};
+use worker::{Context, Date, Env, ScheduleContext};
 
 use crate::config::{ConfigError, EdgeConfig};
 use crate::time::UnixMillis;
@@ -64,4 +64,22 @@ pub fn config(env: &Env) -> Rc<ConfigState> {
         *memo.borrow_mut() = Some(state.clone());
         state
     })
+}
+
+/// Whichever event context can keep work alive after the response (`waitUntil`).
+pub enum Waiter<'a> {
+    /// A fetch event.
+    Fetch(&'a Context),
+    /// A cron trigger.
+    Scheduled(&'a ScheduleContext),
+}
+
+impl Waiter<'_> {
+    /// Runs `work` after the response, within the event's lifetime.
+    pub fn wait_until(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        match self {
+            Waiter::Fetch(ctx) => ctx.wait_until(work),
+            Waiter::Scheduled(ctx) => ctx.wait_until(work),
+        }
+    }
 }

@@ -237,8 +237,11 @@ impl Worker {
             .args([
                 "--show-interactive-dev-session=false",
                 "--log-level",
-                "warn",
+                "info",
             ])
+            // Exposes /cdn-cgi/handler/scheduled?cron=… so tests can fire the cron trigger.
+            .arg("--test-scheduled")
+            .args(["--var", &format!("PUBLIC_URL:http://127.0.0.1:{port}")])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log"))
             .stderr(log_file);
@@ -299,6 +302,8 @@ pub struct Stack {
     pub worker: Worker,
     pub stable: Origin,
     pub canary: Origin,
+    /// The admin token the worker was started with.
+    pub token: String,
     _dir: TempDir,
 }
 
@@ -327,15 +332,26 @@ impl Stack {
         let dir = TempDir::new("e2e");
         let stable = Origin::start(Flavour::Stable, 0);
         let canary = Origin::start(Flavour::Canary, 0);
-        let mut vars = vec![("ORIGIN_URL".to_string(), stable.url.clone())];
+        let token = format!("e2e-token-{}-{}", std::process::id(), stable.port);
+        let mut vars = vec![
+            ("ORIGIN_URL".to_string(), stable.url.clone()),
+            ("ADMIN_TOKEN".to_string(), token.clone()),
+        ];
         vars.extend(opts.vars);
         let worker = Worker::start(&vars, &dir.0);
         Stack {
             worker,
             stable,
             canary,
+            token,
             _dir: dir,
         }
+    }
+
+    /// A request to the worker's admin API with the token.
+    pub fn admin(&self, method: &str, path: &str) -> Req {
+        Req::new(method, &self.worker.at(path))
+            .header("authorization", &format!("Bearer {}", self.token))
     }
 }
 
@@ -406,6 +422,9 @@ impl Req {
     pub fn body(mut self, body: &str) -> Req {
         self.body = Some(body.to_string());
         self
+    }
+    pub fn method(&self) -> &str {
+        &self.method
     }
     pub fn json_body(self, v: &Value) -> Req {
         self.header("content-type", "application/json")

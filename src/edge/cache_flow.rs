@@ -1,0 +1,474 @@
+//! Carries out the cache's decisions for one cacheable request: look up (two levels when the
+//! response varies), judge freshness, serve, revalidate, refresh in the background, store.
+//! Every decision is the core's (`crate::cache`); this file does the I/O.
+
+use std::rc::Rc;
+
+use worker::js_sys::{ArrayBuffer, Uint8Array};
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys;
+use worker::Headers;
+
+use super::convert::{self, header_pairs};
+use super::origin::{OriginCall, OriginError, OriginReply};
+use super::platform::{self, Waiter};
+use super::reply::{Body, Reply};
+use super::store;
+use crate::cache::entry;
+use crate::cache::freshness::{self, Freshness};
+use crate::cache::key::{self, CacheKey};
+use crate::cache::policy::{
+    self, decide_store, EntryMeta, NoStoreReason, StoreDecision, StoreInput,
+};
+use crate::cache::purge::PurgeState;
+use crate::cache::rules::RouteRule;
+use crate::cache::status::{CacheReport, Outcome, StaleReason};
+use crate::forward;
+use crate::headers;
+use crate::problem::Problem;
+use crate::time::UnixMillis;
+
+/// Everything about one cacheable request that storing needs; owned, so that a background
+/// refresh can outlive the request.
+#[derive(Clone)]
+pub struct CacheRequest {
+    /// The route rule.
+    pub rule: RouteRule,
+    /// The request's key.
+    pub key: CacheKey,
+    /// Request headers (lowercase), for the second-level vary key.
+    pub request_headers: Vec<(String, String)>,
+    /// HEAD: served without a body, never stored.
+    pub is_head: bool,
+    /// Largest body stored.
+    pub max_body_bytes: u64,
+    /// The origin request (GET, also for HEAD requests).
+    pub call: OriginCall,
+    /// Store in the background (`wait_until`, the default) or before answering (warmup, so that
+    /// the entry exists when the warmup reports it).
+    pub store_inline: bool,
+}
+
+/// A stored response found by a lookup.
+struct Stored {
+    response: web_sys::Response,
+    headers: Vec<(String, String)>,
+    meta: EntryMeta,
+    key: String,
+}
+
+/// Serves a cacheable request.
+pub async fn serve(
+    req: CacheRequest,
+    purge: Rc<PurgeState>,
+    now: UnixMillis,
+    ctx: &Waiter<'_>,
+) -> Reply {
+    let lookup_started = platform::now();
+    let (stored, vary_miss) = lookup(&req, &purge).await;
+    let cache_ms = platform::now().since(lookup_started);
+
+    let mut reply = match stored {
+        None => {
+            let origin = req.call.send(&[], None).await;
+            from_origin(&req, origin, Outcome::Miss, vary_miss, now, ctx).await
+        }
+        Some(stored) => match freshness::evaluate(&stored.meta, now) {
+            Freshness::Fresh { ttl_secs } => {
+                serve_stored(&req, stored, Outcome::Hit, Some(ttl_secs as i64), None, now)
+            }
+            Freshness::Stale {
+                serve_while_revalidating: true,
+                ..
+            } => {
+                let ttl = freshness::ttl_param(&stored.meta, now);
+                let bg = req.clone();
+                let (meta, stored_headers, key) = (
+                    stored.meta.clone(),
+                    stored.headers.clone(),
+                    stored.key.clone(),
+                );
+                ctx.wait_until(async move {
+                    refresh_in_background(bg, meta, stored_headers, key).await;
+                });
+                serve_stored(
+                    &req,
+                    stored,
+                    Outcome::Stale(StaleReason::WhileRevalidate),
+                    Some(ttl),
+                    None,
+                    now,
+                )
+            }
+            Freshness::Stale { serve_if_error, .. } => {
+                revalidate(&req, stored, serve_if_error, now, ctx).await
+            }
+        },
+    };
+    reply.cache_ms = Some(cache_ms);
+    reply
+}
+
+/// Finds the entry for a request, following a vary index to the second level. An entry that a
+/// purge covers, or whose meta is unreadable, counts as absent.
+async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, bool) {
+    let mut key = req.key.primary.clone();
+    let Some(mut response) = store::lookup(&key).await else {
+        return (None, false);
+    };
+    let mut headers = header_pairs(&Headers(response.headers()));
+    if let Some(names) = entry::vary_index_names(&headers) {
+        key = key::vary_key(&req.key.primary, &names, &req.request_headers);
+        match store::lookup(&key).await {
+            Some(r) => {
+                headers = header_pairs(&Headers(r.headers()));
+                response = r;
+            }
+            None => return (None, true),
+        }
+    }
+    let stored = entry::stored_meta(&headers)
+        .filter(|meta| !purge.is_banned(&meta.purge_path, meta.stored_at_ms))
+        .map(|meta| Stored {
+            response,
+            headers,
+            meta,
+            key,
+        });
+    (stored, false)
+}
+
+/// A stored response as the client gets it (304 when the client's validators match).
+fn serve_stored(
+    req: &CacheRequest,
+    stored: Stored,
+    outcome: Outcome,
+    ttl_secs: Option<i64>,
+    fwd_status: Option<u16>,
+    now: UnixMillis,
+) -> Reply {
+    let headers = entry::served_headers(&stored.headers, &stored.meta, now);
+    let mut report = CacheReport::new(outcome);
+    report.ttl_secs = ttl_secs;
+    report.fwd_status = fwd_status;
+    let not_modified =
+        stored.meta.status == 200 && freshness::client_not_modified(&req.request_headers, &headers);
+    let (status, body) = if not_modified {
+        (304, Body::Empty)
+    } else if req.is_head {
+        (stored.meta.status, Body::Empty)
+    } else {
+        (stored.meta.status, Body::Stream(stored.response.body()))
+    };
+    let mut reply = Reply::new(status, headers, body);
+    reply.cache = Some(report);
+    reply
+}
+
+/// A stale entry that may not be served as is: ask the origin, conditionally when the entry has
+/// validators.
+async fn revalidate(
+    req: &CacheRequest,
+    stored: Stored,
+    serve_if_error: bool,
+    now: UnixMillis,
+    ctx: &Waiter<'_>,
+) -> Reply {
+    let conditional =
+        freshness::conditional_headers(&entry::served_headers(&stored.headers, &stored.meta, now));
+    let origin = req.call.send(&conditional, None).await;
+    let dur_ms = origin.dur_ms;
+    let failed_status = match &origin.result {
+        Err(_) => Some(None),
+        Ok(r) if r.status() >= 500 => Some(Some(r.status())),
+        _ => None,
+    };
+    if let (Some(fwd_status), true) = (failed_status, serve_if_error) {
+        let ttl = freshness::ttl_param(&stored.meta, now);
+        let mut reply = serve_stored(
+            req,
+            stored,
+            Outcome::Stale(StaleReason::IfError),
+            Some(ttl),
+            fwd_status,
+            now,
+        );
+        reply.origin_ms = Some(dur_ms);
+        reply.origin_error = true;
+        return reply;
+    }
+    match origin.result {
+        Ok(resp) if resp.status() == 304 => {
+            let not_modified = header_pairs(&Headers(resp.headers()));
+            let mut reply = match refreshed_entry(req, &stored, &not_modified, now).await {
+                Some((meta, merged, body)) => {
+                    let ttl = meta.fresh_secs as i64 - meta.initial_age_secs as i64;
+                    put_entry(ctx, req, &meta, &merged, body.clone()).await;
+                    let served = Stored {
+                        headers: entry::storage_headers(&merged, &meta),
+                        meta,
+                        response: stored.response,
+                        key: stored.key,
+                    };
+                    let mut reply =
+                        serve_stored(req, served, Outcome::Revalidated, Some(ttl), Some(304), now);
+                    if !req.is_head && reply.status != 304 {
+                        reply.body = Body::Buffer(body);
+                    }
+                    if let Some(r) = reply.cache.as_mut() {
+                        r.stored = true;
+                    }
+                    reply
+                }
+                // The 304 made the entry unstorable (e.g. it now says no-store): serve the
+                // stored body once more, unstored.
+                None => serve_stored(req, stored, Outcome::Revalidated, None, Some(304), now),
+            };
+            reply.origin_ms = Some(dur_ms);
+            reply
+        }
+        result => {
+            let origin = OriginReply { result, dur_ms };
+            from_origin(req, origin, Outcome::Expired, false, now, ctx).await
+        }
+    }
+}
+
+/// The entry after a 304: merged headers, new meta, and the stored body read into memory.
+async fn refreshed_entry(
+    req: &CacheRequest,
+    stored: &Stored,
+    not_modified: &[(String, String)],
+    now: UnixMillis,
+) -> Option<(EntryMeta, Vec<(String, String)>, ArrayBuffer)> {
+    let mut origin_view = entry::served_headers(&stored.headers, &stored.meta, now);
+    headers::remove(&mut origin_view, "age");
+    let merged = freshness::merge_not_modified(&origin_view, not_modified);
+    let decision = decide_store(StoreInput {
+        rule: &req.rule,
+        method: "GET",
+        status: stored.meta.status,
+        response_headers: &merged,
+        body_len: None,
+        max_body_bytes: req.max_body_bytes,
+        now,
+        purge_path: &req.key.purge_path,
+        language_in_key: req.key.lang.is_some(),
+    });
+    let StoreDecision::Store(meta) = decision else {
+        return None;
+    };
+    let body = read_body(&stored.response.clone().ok()?).await?;
+    Some((meta, merged, body))
+}
+
+/// Passes an origin response (or failure) to the client, storing it when the policy allows.
+async fn from_origin(
+    req: &CacheRequest,
+    origin: OriginReply,
+    outcome: Outcome,
+    vary_miss: bool,
+    now: UnixMillis,
+    ctx: &Waiter<'_>,
+) -> Reply {
+    let mut report = CacheReport::new(outcome);
+    report.vary_miss = vary_miss;
+    let mut reply = match origin.result {
+        Err(e) => {
+            let mut reply = Reply::problem(&origin_problem(&e, req.call.timeout_ms, &req.call.url));
+            reply.origin_error = true;
+            reply
+        }
+        Ok(resp) => {
+            let status = resp.status();
+            report.fwd_status = Some(status);
+            let headers = forward::client_response_headers(&header_pairs(&Headers(resp.headers())));
+            let body_len = headers::get(&headers, "content-length").and_then(|v| v.parse().ok());
+            // Cacheable HEAD requests go to the origin as GET (see the handler), so the
+            // response stored is the GET entry that HEAD is served from.
+            let decision = decide_store(StoreInput {
+                rule: &req.rule,
+                method: "GET",
+                status,
+                response_headers: &headers,
+                body_len,
+                max_body_bytes: req.max_body_bytes,
+                now,
+                purge_path: &req.key.purge_path,
+                language_in_key: req.key.lang.is_some(),
+            });
+            let mut reply = match decision {
+                StoreDecision::Store(meta) => match read_body(&resp).await {
+                    Some(body) if u64::from(body.byte_length()) <= req.max_body_bytes => {
+                        put_entry(ctx, req, &meta, &headers, body.clone()).await;
+                        report.stored = true;
+                        report.ttl_secs =
+                            Some(meta.fresh_secs as i64 - meta.initial_age_secs as i64);
+                        Reply::new(status, headers, Body::Buffer(body))
+                    }
+                    Some(body) => {
+                        report.not_stored = Some(NoStoreReason::TooLarge);
+                        Reply::new(status, headers, Body::Buffer(body))
+                    }
+                    None => {
+                        let problem = Problem::origin_unreachable("the response body broke off");
+                        Reply::problem(&problem)
+                    }
+                },
+                StoreDecision::Skip(reason) => {
+                    // Only worth reporting when the status was one the route could store.
+                    if reason != NoStoreReason::Status {
+                        report.not_stored = Some(reason);
+                    }
+                    Reply::new(status, headers, Body::Stream(resp.body()))
+                }
+            };
+            reply.origin_error = status >= 500;
+            if req.is_head {
+                reply.body = Body::Empty;
+            }
+            reply
+        }
+    };
+    if !headers::has(&reply.headers, "age") && reply.status < 500 {
+        reply.headers.push(("age".into(), "0".into()));
+    }
+    reply.origin_ms = Some(origin.dur_ms);
+    reply.cache = Some(report);
+    reply
+}
+
+/// The JSON problem for an origin failure; logged without the query (it may hold personal data).
+pub fn origin_problem(error: &OriginError, timeout_ms: u64, url: &str) -> Problem {
+    let path = url.split('?').next().unwrap_or(url);
+    match error {
+        OriginError::Timeout => {
+            worker::console_warn!("origin timeout after {} ms: {}", timeout_ms, path);
+            Problem::origin_timeout(timeout_ms)
+        }
+        OriginError::Unreachable(reason) => {
+            worker::console_warn!("origin unreachable: {}: {}", path, reason);
+            Problem::origin_unreachable(reason)
+        }
+    }
+}
+
+/// Reads a response body into an `ArrayBuffer` (JS memory; no copy into Wasm).
+async fn read_body(resp: &web_sys::Response) -> Option<ArrayBuffer> {
+    let promise = resp.array_buffer().ok()?;
+    JsFuture::from(promise)
+        .await
+        .ok()?
+        .dyn_into::<ArrayBuffer>()
+        .ok()
+}
+
+/// Stores an entry, in the background (`wait_until`) unless the request asks for it inline.
+async fn put_entry(
+    ctx: &Waiter<'_>,
+    req: &CacheRequest,
+    meta: &EntryMeta,
+    origin_headers: &[(String, String)],
+    body: ArrayBuffer,
+) {
+    if req.store_inline {
+        store_entry(req, meta, origin_headers, body).await;
+        return;
+    }
+    let (req, meta, headers) = (req.clone(), meta.clone(), origin_headers.to_vec());
+    ctx.wait_until(async move { store_entry(&req, &meta, &headers, body).await });
+}
+
+/// Stores an entry: at the primary key, or at the second-level key with a vary index at the
+/// primary key when the response varies.
+async fn store_entry(
+    req: &CacheRequest,
+    meta: &EntryMeta,
+    origin_headers: &[(String, String)],
+    body: ArrayBuffer,
+) {
+    let stored_headers = entry::storage_headers(origin_headers, meta);
+    let target = if meta.vary.is_empty() {
+        req.key.primary.clone()
+    } else {
+        key::vary_key(&req.key.primary, &meta.vary, &req.request_headers)
+    };
+    let init = web_sys::ResponseInit::new();
+    init.set_status(meta.status);
+    init.set_headers(&convert::to_headers(&stored_headers).0);
+    let built = web_sys::Response::new_with_opt_buffer_source_and_init(
+        Some(&Uint8Array::new(&body)),
+        &init,
+    );
+    match built {
+        Ok(resp) => store::put(target, resp).await,
+        Err(e) => {
+            worker::console_warn!(
+                "could not build the stored response: {}",
+                convert::js_error_message(&e)
+            );
+            return;
+        }
+    }
+    if !meta.vary.is_empty() {
+        let retention = meta.retention_secs(policy::has_validators(origin_headers));
+        let index = entry::vary_index_headers(&meta.vary, retention);
+        if let Ok(resp) = convert::response(200, &convert::to_headers(&index), None) {
+            store::put(req.key.primary.clone(), resp).await;
+        }
+    }
+}
+
+/// RFC 5861 stale-while-revalidate: refresh an entry after serving it stale. Failures leave the
+/// stale entry in place for the next request to try again.
+async fn refresh_in_background(
+    req: CacheRequest,
+    meta: EntryMeta,
+    stored_headers: Vec<(String, String)>,
+    key: String,
+) {
+    let now = platform::now();
+    let conditional =
+        freshness::conditional_headers(&entry::served_headers(&stored_headers, &meta, now));
+    let origin = req.call.send(&conditional, None).await;
+    let Ok(resp) = origin.result else {
+        return;
+    };
+    if resp.status() == 304 {
+        // The stored body is still right: read it again from the cache.
+        let Some(response) = store::lookup(&key).await else {
+            return;
+        };
+        let stored = Stored {
+            response,
+            headers: stored_headers,
+            meta,
+            key,
+        };
+        let not_modified = header_pairs(&Headers(resp.headers()));
+        if let Some((meta, merged, body)) = refreshed_entry(&req, &stored, &not_modified, now).await
+        {
+            store_entry(&req, &meta, &merged, body).await;
+        }
+        return;
+    }
+    let headers = forward::client_response_headers(&header_pairs(&Headers(resp.headers())));
+    let Some(body) = read_body(&resp).await else {
+        return;
+    };
+    let decision = decide_store(StoreInput {
+        rule: &req.rule,
+        method: "GET",
+        status: resp.status(),
+        response_headers: &headers,
+        body_len: Some(u64::from(body.byte_length())),
+        max_body_bytes: req.max_body_bytes,
+        now,
+        purge_path: &req.key.purge_path,
+        language_in_key: req.key.lang.is_some(),
+    });
+    if let StoreDecision::Store(meta) = decision {
+        store_entry(&req, &meta, &headers, body).await;
+    }
+}

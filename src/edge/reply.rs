@@ -1,0 +1,72 @@
+//! A response under construction, before the edge's own headers are added.
+
+use worker::js_sys::ArrayBuffer;
+use worker::web_sys::ReadableStream;
+
+use crate::cache::status::CacheReport;
+use crate::problem::Problem;
+
+/// A response body.
+pub enum Body {
+    /// No body.
+    Empty,
+    /// A stream passed through (e.g. from the origin or the cache).
+    Stream(Option<ReadableStream>),
+    /// Bytes read from the origin (when the response is also stored).
+    Buffer(ArrayBuffer),
+    /// Text the edge wrote.
+    Text(String),
+}
+
+/// A response under construction.
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers (lowercase names).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Body,
+    /// What the cache did, for cacheable routes.
+    pub cache: Option<CacheReport>,
+    /// Time to the origin's response headers, when it was contacted.
+    pub origin_ms: Option<u64>,
+    /// Time spent in cache lookups.
+    pub cache_ms: Option<u64>,
+    /// Whether the origin failed (5xx, timeout, unreachable).
+    pub origin_error: bool,
+}
+
+impl Reply {
+    /// A reply with headers and body and nothing else known.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: Body) -> Reply {
+        Reply {
+            status,
+            headers,
+            body,
+            cache: None,
+            origin_ms: None,
+            cache_ms: None,
+            origin_error: false,
+        }
+    }
+
+    /// A JSON reply the edge writes itself (never cached by clients or CDNs).
+    pub fn json(status: u16, body: String) -> Reply {
+        Reply::new(
+            status,
+            vec![
+                (
+                    "content-type".into(),
+                    "application/json; charset=utf-8".into(),
+                ),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            Body::Text(body),
+        )
+    }
+
+    /// A problem as a JSON reply.
+    pub fn problem(problem: &Problem) -> Reply {
+        Reply::json(problem.status, problem.to_json())
+    }
+}
