@@ -14,6 +14,7 @@ use super::convert::{self, header_pairs};
 use super::origin::{OriginCall, OriginError, OriginReply};
 use super::platform::{self, Waiter};
 use super::reply::{Body, Reply};
+use super::state;
 use super::store;
 use crate::cache::entry;
 use crate::cache::freshness::{self, Freshness};
@@ -83,15 +84,20 @@ pub async fn serve(
                 ..
             } => {
                 let ttl = freshness::ttl_param(&stored.meta, now);
-                let bg = req.clone();
-                let (meta, stored_headers, key) = (
-                    stored.meta.clone(),
-                    stored.headers.clone(),
-                    stored.key.clone(),
-                );
-                ctx.wait_until(async move {
-                    refresh_in_background(bg, meta, stored_headers, key).await;
-                });
+                // One background refresh per key and isolate: a burst of stale hits must not
+                // become a burst of origin requests.
+                if state::claim_refresh(&stored.key) {
+                    let bg = req.clone();
+                    let (meta, stored_headers, key) = (
+                        stored.meta.clone(),
+                        stored.headers.clone(),
+                        stored.key.clone(),
+                    );
+                    ctx.wait_until(async move {
+                        refresh_in_background(bg, meta, stored_headers, key.clone()).await;
+                        state::release_refresh(&key);
+                    });
+                }
                 serve_stored(
                     &req,
                     stored,
