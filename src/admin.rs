@@ -11,6 +11,24 @@ pub enum AdminEndpoint {
     CacheWarmup,
     /// `GET /__edge/api/cache/stats`.
     CacheStats,
+    /// `GET /__edge/api/config`.
+    ConfigGet,
+    /// `PUT /__edge/api/config`.
+    ConfigPut,
+    /// `GET /__edge/api/config/history`.
+    ConfigHistory,
+    /// `POST /__edge/api/config/revert`.
+    ConfigRevert,
+    /// `POST /__edge/api/canary`.
+    CanaryWeight,
+    /// `POST /__edge/api/canary/advance`.
+    CanaryAdvance,
+    /// `POST /__edge/api/canary/rollback`.
+    CanaryRollback,
+    /// `POST /__edge/api/canary/promote`.
+    CanaryPromote,
+    /// `GET /__edge/api/audit`.
+    Audit,
 }
 
 /// Prefix of the admin API.
@@ -25,17 +43,46 @@ const ENDPOINTS: &[(&str, &str, AdminEndpoint)] = &[
         AdminEndpoint::CacheWarmup,
     ),
     ("/__edge/api/cache/stats", "GET", AdminEndpoint::CacheStats),
+    ("/__edge/api/config", "GET", AdminEndpoint::ConfigGet),
+    ("/__edge/api/config", "PUT", AdminEndpoint::ConfigPut),
+    (
+        "/__edge/api/config/history",
+        "GET",
+        AdminEndpoint::ConfigHistory,
+    ),
+    (
+        "/__edge/api/config/revert",
+        "POST",
+        AdminEndpoint::ConfigRevert,
+    ),
+    ("/__edge/api/canary", "POST", AdminEndpoint::CanaryWeight),
+    (
+        "/__edge/api/canary/advance",
+        "POST",
+        AdminEndpoint::CanaryAdvance,
+    ),
+    (
+        "/__edge/api/canary/rollback",
+        "POST",
+        AdminEndpoint::CanaryRollback,
+    ),
+    (
+        "/__edge/api/canary/promote",
+        "POST",
+        AdminEndpoint::CanaryPromote,
+    ),
+    ("/__edge/api/audit", "GET", AdminEndpoint::Audit),
 ];
 
 /// What an admin path resolves to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminRoute {
     /// A known endpoint.
     Endpoint(AdminEndpoint),
-    /// A known path with another method; `allow` lists the method it takes.
+    /// A known path with another method; `allow` lists the methods it takes.
     MethodNotAllowed {
         /// The `Allow` header value.
-        allow: &'static str,
+        allow: String,
     },
     /// No such endpoint.
     NotFound,
@@ -44,18 +91,21 @@ pub enum AdminRoute {
 /// Resolves an admin path (one under [`ADMIN_PREFIX`]).
 pub fn resolve(method: &str, path: &str) -> AdminRoute {
     let path = path.trim_end_matches('/');
-    let mut allow = None;
+    let mut allow: Vec<&str> = Vec::new();
     for (p, m, endpoint) in ENDPOINTS {
         if *p == path {
             if *m == method || (*m == "GET" && method == "HEAD") {
                 return AdminRoute::Endpoint(*endpoint);
             }
-            allow = Some(*m);
+            allow.push(m);
         }
     }
-    match allow {
-        Some(allow) => AdminRoute::MethodNotAllowed { allow },
-        None => AdminRoute::NotFound,
+    if allow.is_empty() {
+        AdminRoute::NotFound
+    } else {
+        AdminRoute::MethodNotAllowed {
+            allow: allow.join(", "),
+        }
     }
 }
 
@@ -125,7 +175,19 @@ mod tests {
         );
         assert_eq!(
             resolve("GET", "/__edge/api/cache/purge"),
-            AdminRoute::MethodNotAllowed { allow: "POST" }
+            AdminRoute::MethodNotAllowed {
+                allow: "POST".into()
+            }
+        );
+        assert_eq!(
+            resolve("DELETE", "/__edge/api/config"),
+            AdminRoute::MethodNotAllowed {
+                allow: "GET, PUT".into()
+            }
+        );
+        assert_eq!(
+            resolve("POST", "/__edge/api/canary/rollback"),
+            AdminRoute::Endpoint(AdminEndpoint::CanaryRollback)
         );
         assert_eq!(resolve("GET", "/__edge/api/nope"), AdminRoute::NotFound);
     }

@@ -7,6 +7,7 @@ use crate::cache::key::TrackingParams;
 use crate::cache::policy::DEFAULT_MAX_BODY_BYTES;
 use crate::cache::rules::RuleSet;
 use crate::cache::warmup::DEFAULT_WARMUP_PATHS;
+use crate::canary::config::RolloutConfig;
 use crate::lang::Lang;
 
 /// Default origin timeout: time to the origin's response headers.
@@ -42,6 +43,24 @@ pub mod vars {
     pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
     /// The worker's public base URL; the scheduled warmup fills the cache for this host.
     pub const PUBLIC_URL: &str = "PUBLIC_URL";
+    /// Default canary origin (the rollout configuration in KV replaces it).
+    pub const CANARY_ORIGIN_URL: &str = "CANARY_ORIGIN_URL";
+    /// Default canary weight, a percentage with at most two decimals.
+    pub const CANARY_WEIGHT_PERCENT: &str = "CANARY_WEIGHT_PERCENT";
+    /// Default rollout plan, comma-separated percentages.
+    pub const CANARY_PLAN: &str = "CANARY_PLAN";
+    /// Default salt of the bucket hash.
+    pub const CANARY_SALT: &str = "CANARY_SALT";
+    /// Default participating path patterns, comma-separated.
+    pub const CANARY_ROUTES: &str = "CANARY_ROUTES";
+    /// Default cookie holding the client id.
+    pub const CANARY_CLIENT_ID_COOKIE: &str = "CANARY_CLIENT_ID_COOKIE";
+    /// Default header holding the client id.
+    pub const CANARY_CLIENT_ID_HEADER: &str = "CANARY_CLIENT_ID_HEADER";
+    /// Whether QA overrides need the admin token (`true`/`false`).
+    pub const CANARY_OVERRIDES_REQUIRE_TOKEN: &str = "CANARY_OVERRIDES_REQUIRE_TOKEN";
+    /// Whether failing canary requests are retried against stable (`true`/`false`).
+    pub const CANARY_FALLBACK: &str = "CANARY_FALLBACK";
 }
 
 /// Default time an isolate reuses KV state before reading it again.
@@ -91,6 +110,120 @@ pub struct EdgeConfig {
     pub admin_token: Option<Secret>,
     /// The worker's public base URL, for the scheduled warmup.
     pub public_url: Option<Url>,
+    /// The rollout configuration used while KV holds none (from `ORIGIN_URL` and `CANARY_*`).
+    pub rollout_defaults: RolloutConfig,
+}
+
+impl EdgeConfig {
+    /// The worker's own `host[:port]`s that configuration knows of: an origin there would loop.
+    pub fn self_hosts(&self) -> Vec<String> {
+        self.public_url.iter().filter_map(host_port).collect()
+    }
+}
+
+/// `host[:port]` of a URL.
+pub fn host_port(url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
+}
+
+/// The rollout defaults from the `CANARY_*` vars, errors named by variable.
+fn rollout_defaults(
+    stable: &Url,
+    get: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> RolloutConfig {
+    let mut canary = serde_json::Map::new();
+    let mut bad = |var: &str, message: String| errors.push(ConfigError::new(var, message));
+    if let Some(w) = get(vars::CANARY_WEIGHT_PERCENT) {
+        match w.parse::<f64>().map_err(|_| ()).and_then(|f| {
+            crate::canary::config::percent_to_bp(&serde_json::json!(f), "weight").map_err(|_| ())
+        }) {
+            Ok(bp) => {
+                canary.insert("weight_bp".into(), bp.into());
+            }
+            Err(()) => bad(
+                vars::CANARY_WEIGHT_PERCENT,
+                format!("{w:?} is not a percentage 0–100 with at most two decimals"),
+            ),
+        }
+    }
+    if let Some(plan) = get(vars::CANARY_PLAN) {
+        let steps: Result<Vec<u16>, ()> = plan
+            .split(',')
+            .map(|p| {
+                p.trim().parse::<f64>().map_err(|_| ()).and_then(|f| {
+                    crate::canary::config::percent_to_bp(&serde_json::json!(f), "plan")
+                        .map_err(|_| ())
+                })
+            })
+            .collect();
+        match steps {
+            Ok(s) => {
+                canary.insert("plan_bp".into(), s.into());
+            }
+            Err(()) => bad(
+                vars::CANARY_PLAN,
+                format!("{plan:?} is not a comma-separated list of percentages"),
+            ),
+        }
+    }
+    if let Some(salt) = get(vars::CANARY_SALT) {
+        canary.insert("salt".into(), salt.into());
+    }
+    if let Some(routes) = get(vars::CANARY_ROUTES) {
+        let list: Vec<String> = routes.split(',').map(|r| r.trim().to_string()).collect();
+        canary.insert("routes".into(), list.into());
+    }
+    if let Some(c) = get(vars::CANARY_CLIENT_ID_COOKIE) {
+        canary.insert("client_id_cookie".into(), c.into());
+    }
+    if let Some(h) = get(vars::CANARY_CLIENT_ID_HEADER) {
+        canary.insert("client_id_header".into(), h.into());
+    }
+    for (var, key) in [
+        (
+            vars::CANARY_OVERRIDES_REQUIRE_TOKEN,
+            "overrides_require_token",
+        ),
+        (vars::CANARY_FALLBACK, "fallback_to_stable"),
+    ] {
+        match get(var).as_deref() {
+            None => {}
+            Some("true") => {
+                canary.insert(key.into(), true.into());
+            }
+            Some("false") => {
+                canary.insert(key.into(), false.into());
+            }
+            Some(other) => bad(var, format!("{other:?} is not true or false")),
+        }
+    }
+    let doc = serde_json::json!({
+        "stable_origin": stable.as_str(),
+        "canary_origin": get(vars::CANARY_ORIGIN_URL),
+        "canary": canary,
+    });
+    match RolloutConfig::from_json(&doc, &[]) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            let var = match e.field.as_str() {
+                "canary_origin" => vars::CANARY_ORIGIN_URL,
+                "canary.weight_bp" => vars::CANARY_WEIGHT_PERCENT,
+                f if f.starts_with("canary.plan_bp") => vars::CANARY_PLAN,
+                "canary.salt" => vars::CANARY_SALT,
+                f if f.starts_with("canary.routes") => vars::CANARY_ROUTES,
+                "canary.client_id_cookie" => vars::CANARY_CLIENT_ID_COOKIE,
+                "canary.client_id_header" => vars::CANARY_CLIENT_ID_HEADER,
+                _ => vars::ORIGIN_URL,
+            };
+            errors.push(ConfigError::new(var, e.to_string()));
+            RolloutConfig::stable_only(stable.clone())
+        }
+    }
 }
 
 fn parse_u64(
@@ -281,8 +414,12 @@ impl EdgeConfig {
                 .ok()
         });
 
-        match origin_url {
-            Some(origin_url) if errors.is_empty() => Ok(EdgeConfig {
+        let rollout_defaults = origin_url
+            .as_ref()
+            .map(|stable| rollout_defaults(stable, &get, &mut errors));
+
+        match (origin_url, rollout_defaults) {
+            (Some(origin_url), Some(rollout_defaults)) if errors.is_empty() => Ok(EdgeConfig {
                 origin_url,
                 origin_timeout_ms,
                 timing_allow_origin,
@@ -295,6 +432,7 @@ impl EdgeConfig {
                 state_refresh_ms,
                 admin_token,
                 public_url,
+                rollout_defaults,
             }),
             _ => Err(errors),
         }
@@ -467,6 +605,43 @@ mod tests {
                 "WARMUP_PATHS",
                 "STATE_REFRESH_MS"
             ]
+        );
+    }
+
+    #[test]
+    fn canary_vars_give_the_rollout_defaults() {
+        let c = parse(&[
+            ("ORIGIN_URL", "http://127.0.0.1:9001"),
+            ("CANARY_ORIGIN_URL", "http://127.0.0.1:9002"),
+            ("CANARY_WEIGHT_PERCENT", "12.5"),
+            ("CANARY_PLAN", "5, 50, 100"),
+            ("CANARY_CLIENT_ID_HEADER", "X-User-Id"),
+        ])
+        .unwrap();
+        let r = &c.rollout_defaults;
+        assert_eq!(r.weight_bp, 1250);
+        assert_eq!(r.plan_bp, vec![500, 5000, 10_000]);
+        assert_eq!(r.client_id_header.as_deref(), Some("x-user-id"));
+        assert_eq!(
+            r.canary_origin.as_ref().unwrap().as_str(),
+            "http://127.0.0.1:9002/"
+        );
+        let errs = parse(&[
+            ("ORIGIN_URL", "http://a.rs"),
+            ("CANARY_WEIGHT_PERCENT", "150"),
+            ("CANARY_FALLBACK", "maybe"),
+        ])
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["CANARY_WEIGHT_PERCENT", "CANARY_FALLBACK"]);
+        let errs = parse(&[
+            ("ORIGIN_URL", "http://a.rs"),
+            ("CANARY_WEIGHT_PERCENT", "10"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            errs[0].field, "CANARY_ORIGIN_URL",
+            "a weight needs a canary origin"
         );
     }
 

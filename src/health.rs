@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::config::ConfigError;
 
 /// The health report.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HealthReport {
     /// `ok` when the worker can serve, `degraded` when its configuration is invalid.
     pub status: &'static str,
@@ -15,6 +15,25 @@ pub struct HealthReport {
     pub version: &'static str,
     /// Configuration status.
     pub config: ConfigStatus,
+    /// The rollout configuration in force (when the worker's own configuration is valid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+}
+
+/// The rollout configuration in force and any problem with the stored one.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RolloutStatus {
+    /// `valid`, or `invalid` when the stored configuration was refused (the last good one serves).
+    pub status: &'static str,
+    /// `kv` or `vars`.
+    pub source: &'static str,
+    /// Version in force.
+    pub version: u64,
+    /// Canary weight in basis points.
+    pub weight_bp: u16,
+    /// Why the stored configuration is not in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// Whether the configuration is valid, and why not.
@@ -42,8 +61,19 @@ impl HealthReport {
                 origin: origin.map(str::to_string),
                 errors: errors.iter().map(ToString::to_string).collect(),
             },
+            rollout: None,
         };
         (if valid { 200 } else { 503 }, report)
+    }
+
+    /// Adds the rollout status; a refused stored configuration makes the worker `degraded`
+    /// (it still serves, with the last good configuration).
+    pub fn with_rollout(mut self, rollout: RolloutStatus) -> HealthReport {
+        if rollout.problem.is_some() {
+            self.status = "degraded";
+        }
+        self.rollout = Some(rollout);
+        self
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod cache;
+pub mod canary;
 pub mod config;
 pub mod forward;
 pub mod headers;

@@ -26,6 +26,8 @@ pub mod names {
     pub const ORIGIN: &str = "origin";
     /// Whole time in the worker, up to the response headers.
     pub const TOTAL: &str = "total";
+    /// Present when a failing canary request was retried against stable.
+    pub const FALLBACK: &str = "fallback";
 }
 
 /// A `Server-Timing` header under construction.

@@ -96,6 +96,8 @@ pub enum NoStoreReason {
     NotFresh,
     /// HEAD responses have no body to store.
     Head,
+    /// A stable answer to a canary request (the canary failed): never stored as the canary's.
+    Fallback,
 }
 
 impl NoStoreReason {
@@ -111,6 +113,7 @@ impl NoStoreReason {
             NoStoreReason::Status => "status",
             NoStoreReason::NotFresh => "not-fresh",
             NoStoreReason::Head => "head",
+            NoStoreReason::Fallback => "fallback",
         }
     }
 }

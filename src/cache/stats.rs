@@ -25,6 +25,8 @@ pub struct Counters {
     pub bypass: u64,
     /// Origin failures (5xx, timeout, unreachable), whatever was served.
     pub errors: u64,
+    /// Canary requests retried against stable because the canary failed.
+    pub fallbacks: u64,
 }
 
 impl Counters {
@@ -43,6 +45,7 @@ impl Counters {
         self.expired += other.expired;
         self.bypass += other.bypass;
         self.errors += other.errors;
+        self.fallbacks += other.fallbacks;
     }
 }
 
@@ -105,6 +108,14 @@ impl CacheStats {
         if origin_error {
             c.errors += 1;
         }
+    }
+
+    /// Counts a canary request that fell back to stable.
+    pub fn record_fallback(&mut self, route: &str, variant: Variant) {
+        self.rows
+            .entry((route.to_string(), variant))
+            .or_default()
+            .fallbacks += 1;
     }
 
     /// The counters for one route and variant.

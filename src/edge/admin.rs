@@ -1,11 +1,13 @@
 //! The admin API's glue: authentication first (constant-time, the token never logged), then the
 //! cache endpoints. Request parsing and every decision are the core's.
 
+use std::rc::Rc;
+
 use serde_json::json;
 use worker::{Env, Request};
 
 use super::cache_flow;
-use super::handler::cache_request;
+use super::handler::{cache_request, OriginChoice};
 use super::platform::{self, ConfigState, Waiter};
 use super::reply::Reply;
 use super::state;
@@ -15,7 +17,9 @@ use crate::cache::key;
 use crate::cache::policy::MAX_ENTRY_LIFETIME_SECS;
 use crate::cache::purge::{self, FieldError, PurgeCommand};
 use crate::cache::warmup::{self, WarmupJob};
-use crate::config::EdgeConfig;
+use crate::canary::config::RolloutConfig;
+use crate::canary::ops::{self, AuditEntry, Change, OpError, Versioned};
+use crate::config::{host_port, EdgeConfig};
 use crate::problem::Problem;
 use crate::time::UnixMillis;
 use crate::variant::Variant;
@@ -74,7 +78,7 @@ pub async fn handle(
                 "method_not_allowed",
                 format!("{} takes {allow}", req.path()),
             ));
-            reply.headers.push(("allow".into(), allow.into()));
+            reply.headers.push(("allow".into(), allow));
             return reply;
         }
     };
@@ -88,29 +92,217 @@ pub async fn handle(
             Reply::json(200, serde_json::to_string(&report).unwrap_or_default())
         }
         AdminEndpoint::CachePurge => purge(config, &req, &body, env, now).await,
+        AdminEndpoint::ConfigGet => config_get(config, env, now).await,
+        AdminEndpoint::ConfigHistory => {
+            list(env, state::HISTORY_KEY, "versions", |v: &Vec<Versioned>| {
+                v.len()
+            })
+            .await
+        }
+        AdminEndpoint::Audit => {
+            list(env, state::AUDIT_KEY, "entries", |v: &Vec<AuditEntry>| {
+                v.len()
+            })
+            .await
+        }
+        AdminEndpoint::ConfigPut => change(config, &req, &body, Change::Replace, env, now).await,
+        AdminEndpoint::ConfigRevert => change(config, &req, &body, Change::Revert, env, now).await,
+        AdminEndpoint::CanaryWeight => {
+            change(config, &req, &body, Change::SetWeight, env, now).await
+        }
+        AdminEndpoint::CanaryAdvance => {
+            change(config, &req, &body, Change::Advance, env, now).await
+        }
+        AdminEndpoint::CanaryRollback => {
+            change(config, &req, &body, Change::Rollback, env, now).await
+        }
+        AdminEndpoint::CanaryPromote => {
+            change(config, &req, &body, Change::Promote, env, now).await
+        }
         AdminEndpoint::CacheWarmup => {
             let base = match req.url() {
                 Ok(u) => u,
                 Err(e) => return Reply::problem(&Problem::internal(e.to_string())),
             };
+            let rollout = state::rollout(env, now, config).await;
             let jobs = match warmup::plan(
                 &body,
                 &config.warmup_paths,
-                &active_variants(),
+                &active_variants(&rollout.config),
                 &config.languages,
             ) {
                 Ok(jobs) => jobs,
                 Err(e) => return bad_request(&e),
             };
-            let results = run_warmup(config, &base, jobs, env, ctx).await;
+            let results = run_warmup(config, &rollout.config, &base, jobs, env, ctx).await;
             Reply::json(200, results.to_string())
         }
     }
 }
 
-/// The variants serving traffic (stable only until canary routing exists).
-fn active_variants() -> Vec<Variant> {
-    vec![Variant::Stable]
+/// The variants serving traffic: stable, and the canary while it has a weight.
+pub fn active_variants(rollout: &RolloutConfig) -> Vec<Variant> {
+    if rollout.canary_active() {
+        vec![Variant::Stable, Variant::Canary]
+    } else {
+        vec![Variant::Stable]
+    }
+}
+
+fn op_error(e: &OpError) -> Reply {
+    let mut reply = bad_request(&e.error);
+    reply.status = e.status;
+    if e.status == 409 {
+        reply.body = super::reply::Body::Text(
+            json!({"error": "conflict", "detail": e.error.to_string(), "field": e.error.field})
+                .to_string(),
+        );
+    }
+    reply
+}
+
+/// The stored configuration record, or one for the defaults when KV holds none.
+async fn current_record(config: &EdgeConfig, env: &Env) -> Result<Versioned, Reply> {
+    match state::kv_get_json::<Versioned>(env, state::CONFIG_KEY).await {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Ok(Versioned {
+            version: 0,
+            updated_at_ms: 0,
+            actor: "wrangler vars".into(),
+            reason: "defaults (no configuration stored yet)".into(),
+            config: config.rollout_defaults.to_json(),
+        }),
+        Err(state::KvUnavailable(why)) => {
+            Err(Reply::problem(&Problem::new(503, "state_unavailable", why)))
+        }
+    }
+}
+
+async fn config_get(config: &EdgeConfig, env: &Env, now: UnixMillis) -> Reply {
+    let record = match current_record(config, env).await {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let rollout = state::rollout(env, now, config).await;
+    Reply::json(
+        200,
+        json!({
+            "version": record.version,
+            "updated_at_ms": record.updated_at_ms,
+            "actor": record.actor,
+            "reason": record.reason,
+            "config": record.config,
+            "in_force": {
+                "version": rollout.version,
+                "source": rollout.source,
+                "summary": ops::summary(&rollout.config),
+                "problem": rollout.problem,
+            },
+        })
+        .to_string(),
+    )
+}
+
+async fn list<T: serde::de::DeserializeOwned + serde::Serialize>(
+    env: &Env,
+    key: &str,
+    name: &str,
+    len: impl Fn(&T) -> usize,
+) -> Reply {
+    match state::kv_get_json::<T>(env, key).await {
+        Ok(Some(items)) => Reply::json(
+            200,
+            json!({ "count": len(&items), name: items }).to_string(),
+        ),
+        Ok(None) => Reply::json(200, json!({ "count": 0, name: [] }).to_string()),
+        Err(state::KvUnavailable(why)) => {
+            Reply::problem(&Problem::new(503, "state_unavailable", why))
+        }
+    }
+}
+
+/// Carries out a release-manager change: validate, then write history, audit and (last) the
+/// configuration itself; this isolate uses the new configuration at once, others within
+/// `STATE_REFRESH_MS` (plus KV propagation in production). Nothing is written on error.
+async fn change(
+    config: &EdgeConfig,
+    req: &Request,
+    body: &str,
+    change: Change,
+    env: &Env,
+    now: UnixMillis,
+) -> Reply {
+    let mut self_hosts = config.self_hosts();
+    if let Some(h) = req.url().ok().as_ref().and_then(host_port) {
+        self_hosts.push(h);
+    }
+    let write = match ops::parse_write(body, change.fields()) {
+        Ok(w) => w,
+        Err(e) => return bad_request(&e),
+    };
+    let current = match current_record(config, env).await {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    // A stored configuration that no longer validates is replaced starting from the one in force.
+    let current_cfg = match RolloutConfig::from_json(&current.config, &self_hosts) {
+        Ok(c) => c,
+        Err(_) => state::rollout(env, now, config).await.config.clone(),
+    };
+    let mut history: Vec<Versioned> = state::kv_get_json(env, state::HISTORY_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if history.is_empty() {
+        history.push(current.clone());
+    }
+    let audit: Vec<AuditEntry> = state::kv_get_json(env, state::AUDIT_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let next = match ops::apply(&change, &current_cfg, &write, &history, &self_hosts) {
+        Ok(n) => n,
+        Err(e) => return op_error(&e),
+    };
+    let (record, history, audit) =
+        ops::record(&change, &current, &next, &write, &history, &audit, now.0);
+    for result in [
+        state::kv_put_json(env, state::HISTORY_KEY, &history).await,
+        state::kv_put_json(env, state::AUDIT_KEY, &audit).await,
+        state::kv_put_json(env, state::CONFIG_KEY, &record).await,
+    ] {
+        if let Err(state::KvUnavailable(why)) = result {
+            return Reply::problem(&Problem::new(503, "state_unavailable", why));
+        }
+    }
+    state::remember_rollout(
+        Rc::new(state::Rollout {
+            config: next.clone(),
+            version: record.version,
+            source: "kv",
+            problem: None,
+        }),
+        now,
+    );
+    worker::console_log!(
+        "{}",
+        json!({"event": "rollout_change", "action": change.as_str(), "version": record.version,
+               "actor": write.actor, "reason": write.reason,
+               "weight_bp": {"old": current_cfg.weight_bp, "new": next.weight_bp}})
+    );
+    Reply::json(
+        200,
+        json!({
+            "version": record.version,
+            "action": change.as_str(),
+            "summary": ops::summary(&next),
+            "config": record.config,
+            "audit": audit.first(),
+        })
+        .to_string(),
+    )
 }
 
 async fn read_body(req: &mut Request) -> Result<String, Problem> {
@@ -234,6 +426,7 @@ fn reason_of(body: &str) -> serde_json::Value {
 /// reported entry exists when the report is returned.
 pub async fn run_warmup(
     config: &EdgeConfig,
+    rollout: &RolloutConfig,
     base: &worker::Url,
     jobs: Vec<WarmupJob>,
     env: &Env,
@@ -253,6 +446,7 @@ pub async fn run_warmup(
         let request = cache_request(
             config,
             rule,
+            &OriginChoice::of(rollout, job.variant),
             &url,
             headers,
             false,

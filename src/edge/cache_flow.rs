@@ -235,7 +235,11 @@ async fn revalidate(
             reply
         }
         result => {
-            let origin = OriginReply { result, dur_ms };
+            let origin = OriginReply {
+                result,
+                dur_ms,
+                fell_back: false,
+            };
             from_origin(req, origin, Outcome::Expired, false, now, ctx).await
         }
     }
@@ -280,6 +284,7 @@ async fn from_origin(
 ) -> Reply {
     let mut report = CacheReport::new(outcome);
     report.vary_miss = vary_miss;
+    report.fallback = origin.fell_back;
     let mut reply = match origin.result {
         Err(e) => {
             let mut reply = Reply::problem(&origin_problem(&e, req.call.timeout_ms, &req.call.url));
@@ -304,6 +309,13 @@ async fn from_origin(
                 purge_path: &req.key.purge_path,
                 language_in_key: req.key.lang.is_some(),
             });
+            // A stable answer to a canary request is never stored under the canary's key.
+            let decision = if origin.fell_back {
+                report.fallback = true;
+                StoreDecision::Skip(NoStoreReason::Fallback)
+            } else {
+                decision
+            };
             let mut reply = match decision {
                 StoreDecision::Store(meta) => match read_body(&resp).await {
                     Some(body) if u64::from(body.byte_length()) <= req.max_body_bytes => {
@@ -324,7 +336,7 @@ async fn from_origin(
                 },
                 StoreDecision::Skip(reason) => {
                     // Only worth reporting when the status was one the route could store.
-                    if reason != NoStoreReason::Status {
+                    if !matches!(reason, NoStoreReason::Status | NoStoreReason::Fallback) {
                         report.not_stored = Some(reason);
                     }
                     Reply::new(status, headers, Body::Stream(resp.body()))

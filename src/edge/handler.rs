@@ -5,7 +5,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::web_sys;
 use worker::{Context, Env, Headers, Request};
 
-use super::admin;
+use super::admin as admin_glue;
 use super::cache_flow::{self, CacheRequest};
 use super::convert;
 use super::origin::OriginCall;
@@ -13,14 +13,16 @@ use super::platform::{self, Waiter};
 use super::reply::{Body, Reply};
 use super::state;
 use super::store;
+use crate::admin;
 use crate::cache::key::{self, KeyScope};
 use crate::cache::policy;
 use crate::cache::rules::RouteRule;
 use crate::cache::status::{CacheReport, Outcome};
+use crate::canary::{self, config::RolloutConfig};
 use crate::config::EdgeConfig;
 use crate::forward::{self, ClientRequest};
 use crate::headers;
-use crate::health::HealthReport;
+use crate::health::{HealthReport, RolloutStatus};
 use crate::problem::Problem;
 use crate::route::{self, Route};
 use crate::time::UnixMillis;
@@ -41,13 +43,30 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
     let reply = match route::classify(&method, &path, config) {
         Route::Health => {
             let (status, report) = match state.as_ref() {
-                Ok(c) => HealthReport::new(Some(c.origin_url.as_str()), &[]),
+                Ok(c) => {
+                    let (status, report) = HealthReport::new(Some(c.origin_url.as_str()), &[]);
+                    let r = state::rollout(&env, started, c).await;
+                    (
+                        status,
+                        report.with_rollout(RolloutStatus {
+                            status: if r.problem.is_some() {
+                                "invalid"
+                            } else {
+                                "valid"
+                            },
+                            source: r.source,
+                            version: r.version,
+                            weight_bp: r.config.weight_bp,
+                            problem: r.problem.clone(),
+                        }),
+                    )
+                }
                 Err(errors) => HealthReport::new(None, errors),
             };
             Reply::json(status, serde_json::to_string(&report).unwrap_or_default())
         }
         Route::Admin(admin_route) => {
-            admin::handle(admin_route, req, &env, &ctx, &state, started).await
+            admin_glue::handle(admin_route, req, &env, &ctx, &state, started).await
         }
         Route::EdgeNotFound => Reply::problem(&Problem::not_found(&path)),
         Route::Blocked => Reply::problem(&Problem::new(
@@ -66,9 +85,36 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
     finish(reply, config, started)
 }
 
+/// Which origin serves a variant, and where a failing canary request is retried.
+pub struct OriginChoice {
+    /// The variant's origin.
+    pub base: worker::Url,
+    /// The stable origin, when the variant is the canary and fallback is on.
+    pub fallback: Option<worker::Url>,
+}
+
+impl OriginChoice {
+    /// The origin of `variant` under `rollout`.
+    pub fn of(rollout: &RolloutConfig, variant: Variant) -> OriginChoice {
+        match (variant, &rollout.canary_origin) {
+            (Variant::Canary, Some(canary)) => OriginChoice {
+                base: canary.clone(),
+                fallback: rollout
+                    .fallback_to_stable
+                    .then(|| rollout.stable_origin.clone()),
+            },
+            _ => OriginChoice {
+                base: rollout.stable_origin.clone(),
+                fallback: None,
+            },
+        }
+    }
+}
+
 /// The origin request for a client request: URL, filtered headers, trace context.
 pub fn origin_call(
     config: &EdgeConfig,
+    origin: &OriginChoice,
     url: &worker::Url,
     headers: &[(String, String)],
     method: &str,
@@ -83,7 +129,7 @@ pub fn origin_call(
         client_ip: headers::get(headers, "cf-connecting-ip"),
     };
     OriginCall {
-        url: forward::origin_url(&config.origin_url, url).to_string(),
+        url: forward::origin_url(&origin.base, url).to_string(),
         method: method.to_string(),
         headers: forward::origin_request_headers(
             &client,
@@ -91,6 +137,10 @@ pub fn origin_call(
             trace.continued,
         ),
         timeout_ms: config.origin_timeout_ms,
+        fallback_url: origin
+            .fallback
+            .as_ref()
+            .map(|f| forward::origin_url(f, url).to_string()),
     }
 }
 
@@ -100,6 +150,7 @@ pub fn origin_call(
 pub fn cache_request(
     config: &EdgeConfig,
     rule: &RouteRule,
+    origin: &OriginChoice,
     url: &worker::Url,
     headers: Vec<(String, String)>,
     is_head: bool,
@@ -107,8 +158,7 @@ pub fn cache_request(
     generation: u64,
     store_inline: bool,
 ) -> CacheRequest {
-    let mut call = origin_call(config, url, &headers, "GET");
-    call.method = "GET".into();
+    let call = origin_call(config, origin, url, &headers, "GET");
     let key = key::build(
         url,
         &headers,
@@ -145,7 +195,24 @@ async fn proxy(
     let method = req.method().to_string();
     let headers = convert::header_pairs(req.headers());
     let rule = config.rules.rule_for(url.path());
-    let variant = Variant::Stable;
+
+    let rollout = state::rollout(env, now, config).await;
+    // The token is compared only when the overrides need it.
+    let has_admin_token = rollout.config.overrides_require_token
+        && admin::authorize(
+            headers::get(&headers, "authorization"),
+            config.admin_token.as_ref().map(|t| t.expose()),
+        ) == admin::Auth::Granted;
+    let new_id = hex(&platform::random_bytes::<16>());
+    let assignment = canary::assign(
+        &rollout.config,
+        url.path(),
+        &headers,
+        has_admin_token,
+        &new_id,
+    );
+    let variant = assignment.variant;
+    let origin = OriginChoice::of(&rollout.config, variant);
 
     let reply = match policy::plan_request(rule, &method, &headers) {
         None => {
@@ -153,6 +220,7 @@ async fn proxy(
             let request = cache_request(
                 config,
                 rule,
+                &origin,
                 &url,
                 headers,
                 method == "HEAD",
@@ -163,7 +231,7 @@ async fn proxy(
             cache_flow::serve(request, purge, now, ctx).await
         }
         Some(reason) => {
-            let call = origin_call(config, &url, &headers, &method);
+            let call = origin_call(config, &origin, &url, &headers, &method);
             let body = match method.as_str() {
                 "GET" | "HEAD" => None,
                 _ => req.inner().body().map(JsValue::from),
@@ -197,12 +265,27 @@ async fn proxy(
             reply
         }
     };
+    let mut reply = reply;
+    let fell_back = reply.cache.as_ref().is_some_and(|r| r.fallback);
     if let Some(report) = &reply.cache {
         state::with_stats(now, |s| {
-            s.record(&rule.id, variant, report.outcome, reply.origin_error)
+            s.record(&rule.id, variant, report.outcome, reply.origin_error);
+            if fell_back {
+                s.record_fallback(&rule.id, variant);
+            }
         });
     }
+    // Which origin answered: a canary request that fell back was served by stable.
+    let served_by = if fell_back { Variant::Stable } else { variant };
+    headers::set(&mut reply.headers, "x-edge-variant", served_by.as_str());
+    if let Some(cookie) = assignment.set_cookie {
+        reply.headers.push(("set-cookie".into(), cookie));
+    }
     reply
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_unsafe(method: &str) -> bool {
@@ -255,6 +338,9 @@ fn finish(
     }
     if let Some(origin_ms) = reply.origin_ms {
         timing.dur(names::ORIGIN, origin_ms as f64);
+    }
+    if reply.cache.as_ref().is_some_and(|r| r.fallback) {
+        timing.desc(names::FALLBACK, None, "canary-failed");
     }
     timing.dur(names::TOTAL, total_ms as f64);
     reply

@@ -43,10 +43,11 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
         );
         return;
     };
+    let rollout = state::rollout(&env, platform::now(), config).await;
     let jobs = match crate::cache::warmup::plan(
         "",
         &config.warmup_paths,
-        &[crate::variant::Variant::Stable],
+        &admin::active_variants(&rollout.config),
         &config.languages,
     ) {
         Ok(j) => j,
@@ -57,6 +58,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     };
     let report = admin::run_warmup(
         config,
+        &rollout.config,
         &base,
         jobs,
         &env,
@@ -65,6 +67,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     .await;
     worker::console_log!(
         "{}",
-        serde_json::json!({"event": "scheduled_warmup", "cron": event.cron(), "base": base.as_str(), "ok": report["ok"], "failed": report["failed"], "first": report["results"][0]})
+        serde_json::json!({"event": "scheduled_warmup", "cron": event.cron(), "base": base.as_str(),
+                           "ok": report["ok"], "failed": report["failed"]})
     );
 }

@@ -30,14 +30,18 @@ pub struct OriginCall {
     pub headers: Vec<(String, String)>,
     /// Time allowed to the response headers.
     pub timeout_ms: u64,
+    /// Where to retry once when this (canary) origin fails: the stable origin's URL.
+    pub fallback_url: Option<String>,
 }
 
 /// An origin response (or failure) and how long it took to its headers.
 pub struct OriginReply {
     /// The response, or why there is none.
     pub result: Result<web_sys::Response, OriginError>,
-    /// Milliseconds to the response headers (or to the failure).
+    /// Milliseconds to the response headers (or to the failure), retries included.
     pub dur_ms: u64,
+    /// Whether the answer came from the fallback (stable) origin after the canary failed.
+    pub fell_back: bool,
 }
 
 impl OriginCall {
@@ -45,15 +49,35 @@ impl OriginCall {
     /// Redirects are passed back to the client, not followed.
     pub async fn send(&self, extra: &[(String, String)], body: Option<JsValue>) -> OriginReply {
         let started = platform::now();
-        let result = self.fetch(extra, body).await;
+        // Only plain, bodiless, idempotent requests are retried: a conditional request's
+        // validators belong to the canary's entry, and a body can be sent only once.
+        let may_fall_back = self.fallback_url.is_some()
+            && extra.is_empty()
+            && body.is_none()
+            && matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+        let mut result = self.fetch(&self.url, extra, body).await;
+        let mut fell_back = false;
+        let failed = match &result {
+            Err(_) => true,
+            Ok(r) => r.status() >= 500,
+        };
+        if failed && may_fall_back {
+            if let Some(url) = &self.fallback_url {
+                worker::console_warn!("canary origin failed; retrying against stable");
+                result = self.fetch(url, &[], None).await;
+                fell_back = true;
+            }
+        }
         OriginReply {
             result,
             dur_ms: platform::now().since(started),
+            fell_back,
         }
     }
 
     async fn fetch(
         &self,
+        url: &str,
         extra: &[(String, String)],
         body: Option<JsValue>,
     ) -> Result<web_sys::Response, OriginError> {
@@ -70,7 +94,7 @@ impl OriginCall {
             init.set_body(body);
         }
         init.set_signal(Some(&controller.signal()));
-        let request = web_sys::Request::new_with_str_and_init(&self.url, &init)
+        let request = web_sys::Request::new_with_str_and_init(url, &init)
             .map_err(|e| OriginError::Unreachable(js_error_message(&e)))?;
 
         let global: web_sys::WorkerGlobalScope = worker::js_sys::global().unchecked_into();

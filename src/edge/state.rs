@@ -5,16 +5,27 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use worker::Env;
 
 use crate::cache::purge::PurgeState;
 use crate::cache::stats::CacheStats;
+use crate::canary::config::RolloutConfig;
+use crate::canary::ops::Versioned;
+use crate::config::EdgeConfig;
 use crate::time::UnixMillis;
 
 /// The KV namespace binding for the edge's state.
 pub const KV_BINDING: &str = "EDGE_CONFIG";
 /// The KV key of the purge state.
 pub const PURGE_KEY: &str = "cache/purge";
+/// The KV key of the current rollout configuration.
+pub const CONFIG_KEY: &str = "config/current";
+/// The KV key of the configuration history (newest first).
+pub const HISTORY_KEY: &str = "config/history";
+/// The KV key of the audit log (newest first).
+pub const AUDIT_KEY: &str = "audit/log";
 
 struct Memo {
     state: Rc<PurgeState>,
@@ -24,6 +35,7 @@ struct Memo {
 thread_local! {
     static REFRESHING: RefCell<std::collections::HashSet<String>> = RefCell::new(Default::default());
     static PURGE: RefCell<Option<Memo>> = const { RefCell::new(None) };
+    static ROLLOUT: RefCell<Option<(Rc<Rollout>, UnixMillis)>> = const { RefCell::new(None) };
     static STATS: RefCell<Option<CacheStats>> = const { RefCell::new(None) };
 }
 
@@ -39,18 +51,42 @@ fn kv(env: &Env) -> Result<worker::KvStore, KvUnavailable> {
     })
 }
 
-/// Reads the purge state from KV.
-pub async fn read_purge_state(env: &Env) -> Result<PurgeState, KvUnavailable> {
+/// Reads a JSON value from KV; `None` when the key is absent.
+pub async fn kv_get_json<T: DeserializeOwned>(
+    env: &Env,
+    key: &str,
+) -> Result<Option<T>, KvUnavailable> {
     let text = kv(env)?
-        .get(PURGE_KEY)
+        .get(key)
         .text()
         .await
-        .map_err(|e| KvUnavailable(format!("KV read failed: {e}")))?;
+        .map_err(|e| KvUnavailable(format!("KV read of {key} failed: {e}")))?;
     match text {
-        None => Ok(PurgeState::default()),
+        None => Ok(None),
         Some(t) => serde_json::from_str(&t)
-            .map_err(|e| KvUnavailable(format!("stored purge state is unreadable: {e}"))),
+            .map(Some)
+            .map_err(|e| KvUnavailable(format!("KV {key} is unreadable: {e}"))),
     }
+}
+
+/// Writes a JSON value to KV.
+pub async fn kv_put_json<T: Serialize>(
+    env: &Env,
+    key: &str,
+    value: &T,
+) -> Result<(), KvUnavailable> {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    kv(env)?
+        .put(key, json)
+        .map_err(|e| KvUnavailable(format!("KV write of {key} failed: {e}")))?
+        .execute()
+        .await
+        .map_err(|e| KvUnavailable(format!("KV write of {key} failed: {e}")))
+}
+
+/// Reads the purge state from KV.
+pub async fn read_purge_state(env: &Env) -> Result<PurgeState, KvUnavailable> {
+    Ok(kv_get_json(env, PURGE_KEY).await?.unwrap_or_default())
 }
 
 /// The purge state, from the memo when it is younger than `refresh_ms`. When KV cannot be read,
@@ -93,13 +129,7 @@ pub async fn write_purge_state(
     state: &PurgeState,
     now: UnixMillis,
 ) -> Result<(), KvUnavailable> {
-    let json = serde_json::to_string(state).unwrap_or_default();
-    kv(env)?
-        .put(PURGE_KEY, json)
-        .map_err(|e| KvUnavailable(format!("KV write failed: {e}")))?
-        .execute()
-        .await
-        .map_err(|e| KvUnavailable(format!("KV write failed: {e}")))?;
+    kv_put_json(env, PURGE_KEY, state).await?;
     remember(Rc::new(state.clone()), now);
     Ok(())
 }
@@ -123,4 +153,83 @@ pub fn release_refresh(key: &str) {
     REFRESHING.with(|r| {
         r.borrow_mut().remove(key);
     });
+}
+
+/// The rollout configuration in force, and where it came from.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    /// The configuration.
+    pub config: RolloutConfig,
+    /// Its version (0: the defaults from wrangler vars).
+    pub version: u64,
+    /// `kv` or `vars`.
+    pub source: &'static str,
+    /// Why the stored configuration is not the one in force, when it is not.
+    pub problem: Option<String>,
+}
+
+/// The rollout configuration, from the memo when it is younger than `STATE_REFRESH_MS`. A stored
+/// configuration that cannot be read or fails validation never breaks serving: the last good one
+/// (or the defaults, weight 0 unless the vars say otherwise) stays in force, and the problem is
+/// reported at `/__edge/health`.
+pub async fn rollout(env: &Env, now: UnixMillis, config: &EdgeConfig) -> Rc<Rollout> {
+    let memo = ROLLOUT.with(|m| m.borrow().clone());
+    if let Some((r, read_at)) = &memo {
+        if now.since(*read_at) < config.state_refresh_ms {
+            return r.clone();
+        }
+    }
+    let last_good = || {
+        memo.as_ref()
+            .map(|(r, _)| (r.config.clone(), r.version, r.source))
+            .unwrap_or((config.rollout_defaults.clone(), 0, "vars"))
+    };
+    let fresh = match kv_get_json::<Versioned>(env, CONFIG_KEY).await {
+        Ok(None) => Rollout {
+            config: config.rollout_defaults.clone(),
+            version: 0,
+            source: "vars",
+            problem: None,
+        },
+        Ok(Some(v)) => match RolloutConfig::from_json(&v.config, &config.self_hosts()) {
+            Ok(c) => Rollout {
+                config: c,
+                version: v.version,
+                source: "kv",
+                problem: None,
+            },
+            Err(e) => {
+                let (c, version, source) = last_good();
+                Rollout {
+                    config: c,
+                    version,
+                    source,
+                    problem: Some(format!(
+                        "stored configuration version {} is invalid ({e}); version {version} stays in force",
+                        v.version
+                    )),
+                }
+            }
+        },
+        Err(KvUnavailable(why)) => {
+            let (c, version, source) = last_good();
+            Rollout {
+                config: c,
+                version,
+                source,
+                problem: Some(format!("{why}; version {version} stays in force")),
+            }
+        }
+    };
+    if let Some(p) = &fresh.problem {
+        worker::console_warn!("rollout configuration: {}", p);
+    }
+    let fresh = Rc::new(fresh);
+    remember_rollout(fresh.clone(), now);
+    fresh
+}
+
+/// Puts a rollout configuration into this isolate's memo (after an admin write).
+pub fn remember_rollout(rollout: Rc<Rollout>, now: UnixMillis) {
+    ROLLOUT.with(|m| *m.borrow_mut() = Some((rollout, now)));
 }

@@ -336,6 +336,7 @@ impl Stack {
         let mut vars = vec![
             ("ORIGIN_URL".to_string(), stable.url.clone()),
             ("ADMIN_TOKEN".to_string(), token.clone()),
+            ("CANARY_ORIGIN_URL".to_string(), canary.url.clone()),
         ];
         vars.extend(opts.vars);
         let worker = Worker::start(&vars, &dir.0);

@@ -1,0 +1,230 @@
+//! Canary releases: sticky per-client assignment ([`bucket`]), the runtime rollout configuration
+//! ([`config`]), release-manager operations ([`ops`]), and the per-request decision ([`assign`]).
+
+pub mod bucket;
+pub mod config;
+pub mod ops;
+
+use crate::headers::{self, HeaderList};
+use crate::variant::Variant;
+use bucket::Reason;
+use config::RolloutConfig;
+
+/// The cookie that carries the id the edge issues to clients without one.
+pub const EDGE_ID_COOKIE: &str = "edge_id";
+/// The QA override cookie.
+pub const VARIANT_COOKIE: &str = "edge_variant";
+/// The QA override header (beats the cookie).
+pub const VARIANT_HEADER: &str = "x-edge-variant";
+/// Lifetime of the `edge_id` cookie: one year.
+pub const EDGE_ID_MAX_AGE_SECS: u64 = 365 * 24 * 3600;
+
+/// The variant of one request and how it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// Which origin serves the request.
+    pub variant: Variant,
+    /// Why.
+    pub reason: Reason,
+    /// A `Set-Cookie` value issuing a new `edge_id`, when the client had no id and one was needed.
+    pub set_cookie: Option<String>,
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(h: &'a HeaderList, name: &str) -> Option<&'a str> {
+    h.iter()
+        .filter(|(n, _)| n == "cookie")
+        .flat_map(|(_, v)| v.split(';'))
+        .filter_map(|c| c.split_once('='))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim().trim_matches('"'))
+}
+
+fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Chooses the variant of a request. `has_admin_token` says whether the request carries the admin
+/// token (the QA overrides need it when the configuration says so); `new_id` is a fresh random
+/// id, used only when the client needs one.
+pub fn assign(
+    cfg: &RolloutConfig,
+    path: &str,
+    request_headers: &HeaderList,
+    has_admin_token: bool,
+    new_id: &str,
+) -> Assignment {
+    let stable = |reason| Assignment {
+        variant: Variant::Stable,
+        reason,
+        set_cookie: None,
+    };
+    if cfg.canary_origin.is_none() || !cfg.takes_part(path) {
+        return stable(Reason::NotInRollout);
+    }
+    let may_override = has_admin_token || !cfg.overrides_require_token;
+    let header_override = may_override
+        .then(|| headers::get(request_headers, VARIANT_HEADER).and_then(Variant::parse))
+        .flatten();
+    let cookie_override = may_override
+        .then(|| cookie(request_headers, VARIANT_COOKIE).and_then(Variant::parse))
+        .flatten();
+
+    let mut set_cookie = None;
+    let needs_id = header_override.is_none()
+        && cookie_override.is_none()
+        && cfg.weight_bp > 0
+        && cfg.weight_bp < bucket::BUCKETS as u16;
+    let client_id = if needs_id {
+        let known = cfg
+            .client_id_header
+            .as_deref()
+            .and_then(|h| headers::get(request_headers, h))
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .or_else(|| {
+                cfg.client_id_cookie
+                    .as_deref()
+                    .and_then(|c| cookie(request_headers, c))
+                    .filter(|id| !id.is_empty())
+            })
+            .or_else(|| cookie(request_headers, EDGE_ID_COOKIE).filter(|id| is_valid_id(id)));
+        match known {
+            Some(id) => Some(id.to_string()),
+            None => {
+                set_cookie = Some(format!(
+                    "{EDGE_ID_COOKIE}={new_id}; Path=/; Max-Age={EDGE_ID_MAX_AGE_SECS}; Secure; HttpOnly; SameSite=Lax"
+                ));
+                Some(new_id.to_string())
+            }
+        }
+    } else {
+        None
+    };
+    let b = client_id.as_deref().map(|id| bucket::bucket(&cfg.salt, id));
+    let (variant, reason) = bucket::choose(header_override, cookie_override, b, cfg.weight_bp);
+    Assignment {
+        variant,
+        reason,
+        set_cookie,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use url::Url;
+
+    fn cfg(weight_bp: u16) -> RolloutConfig {
+        let mut c = RolloutConfig::stable_only(Url::parse("http://s.rs").unwrap());
+        c.canary_origin = Some(Url::parse("http://c.rs").unwrap());
+        c.weight_bp = weight_bp;
+        c.client_id_header = Some("x-user-id".into());
+        c
+    }
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const P: &str = "/api/v1/marketplace/categories";
+
+    #[test]
+    fn a_new_client_gets_an_edge_id_cookie_and_a_sticky_bucket() {
+        let a = assign(&cfg(2500), P, &[], true, "abc123");
+        let cookie = a.set_cookie.expect("issued");
+        assert!(cookie.starts_with("edge_id=abc123; Path=/; Max-Age=31536000"));
+        for attr in ["Secure", "HttpOnly", "SameSite=Lax"] {
+            assert!(cookie.contains(attr), "{attr}");
+        }
+        let again = assign(
+            &cfg(2500),
+            P,
+            &h(&[("cookie", "edge_id=abc123")]),
+            true,
+            "zzz",
+        );
+        assert_eq!(again.set_cookie, None);
+        assert_eq!(again.variant, a.variant);
+    }
+
+    #[test]
+    fn configured_id_beats_edge_id() {
+        let by_header = assign(
+            &cfg(5000),
+            P,
+            &h(&[("x-user-id", "42"), ("cookie", "edge_id=x")]),
+            true,
+            "n",
+        );
+        let expected =
+            bucket::choose(None, None, Some(bucket::bucket("catalog-edge", "42")), 5000).0;
+        assert_eq!(by_header.variant, expected);
+        assert_eq!(by_header.set_cookie, None);
+    }
+
+    #[test]
+    fn no_id_is_issued_at_zero_or_full_weight_or_outside_the_rollout() {
+        assert_eq!(assign(&cfg(0), P, &[], true, "n").set_cookie, None);
+        assert_eq!(assign(&cfg(0), P, &[], true, "n").variant, Variant::Stable);
+        let full = assign(&cfg(10_000), P, &[], true, "n");
+        assert_eq!((full.variant, full.set_cookie), (Variant::Canary, None));
+        let admin = assign(&cfg(10_000), "/api/v1/admin/x", &[], true, "n");
+        assert_eq!(
+            (admin.variant, admin.reason),
+            (Variant::Stable, Reason::NotInRollout)
+        );
+    }
+
+    #[test]
+    fn overrides_header_then_cookie_unless_a_token_is_required() {
+        let both = h(&[
+            ("x-edge-variant", "stable"),
+            ("cookie", "edge_variant=canary"),
+        ]);
+        assert_eq!(
+            assign(&cfg(10_000), P, &both, false, "n").variant,
+            Variant::Stable
+        );
+        let cookie_only = h(&[("cookie", "a=1; edge_variant=canary")]);
+        let a = assign(&cfg(0), P, &cookie_only, false, "n");
+        assert_eq!(
+            (a.variant, a.reason),
+            (Variant::Canary, Reason::CookieOverride)
+        );
+        let mut strict = cfg(0);
+        strict.overrides_require_token = true;
+        assert_eq!(
+            assign(&strict, P, &cookie_only, false, "n").variant,
+            Variant::Stable
+        );
+        assert_eq!(
+            assign(&strict, P, &cookie_only, true, "n").variant,
+            Variant::Canary
+        );
+        assert_eq!(
+            assign(&cfg(0), P, &h(&[("x-edge-variant", "purple")]), true, "n").variant,
+            Variant::Stable,
+            "an unknown override is ignored"
+        );
+    }
+
+    #[test]
+    fn a_malformed_edge_id_is_replaced() {
+        let a = assign(
+            &cfg(2500),
+            P,
+            &h(&[("cookie", "edge_id=<script>")]),
+            true,
+            "fresh",
+        );
+        assert!(a.set_cookie.unwrap().starts_with("edge_id=fresh;"));
+    }
+}
