@@ -349,6 +349,37 @@ impl Stack {
         }
     }
 
+    /// Runs `wrangler kv key …` against this stack's local KV (the release manager's KV-only
+    /// path), returning stdout.
+    pub fn kv(&self, args: &[&str]) -> String {
+        let root = root();
+        let bin_dir = root.join("node_modules/.bin");
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new(bin_dir.join("wrangler"))
+            .current_dir(&root)
+            .env("PATH", path)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_LOG_PATH", self._dir.0.join("wrangler-logs"))
+            .args(["kv", "key"])
+            .args(args)
+            .args(["--binding", "EDGE_CONFIG", "--local", "--persist-to"])
+            .arg(self._dir.0.join("state"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run wrangler kv");
+        assert!(
+            out.status.success(),
+            "wrangler kv {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// A request to the worker's admin API with the token.
     pub fn admin(&self, method: &str, path: &str) -> Req {
         Req::new(method, &self.worker.at(path))
