@@ -29,6 +29,8 @@ pub enum AdminEndpoint {
     CanaryPromote,
     /// `GET /__edge/api/audit`.
     Audit,
+    /// `GET /__edge/api/origins`: whether the stable and canary origins answer `/health/ready`.
+    Origins,
 }
 
 /// Prefix of the admin API.
@@ -72,6 +74,7 @@ const ENDPOINTS: &[(&str, &str, AdminEndpoint)] = &[
         AdminEndpoint::CanaryPromote,
     ),
     ("/__edge/api/audit", "GET", AdminEndpoint::Audit),
+    ("/__edge/api/origins", "GET", AdminEndpoint::Origins),
 ];
 
 /// What an admin path resolves to.

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod cache;
 pub mod canary;
 pub mod config;
+pub mod dashboard;
 pub mod forward;
 pub mod headers;
 pub mod health;

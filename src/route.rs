@@ -14,7 +14,12 @@ pub enum Route {
     Health,
     /// The admin API under `/__edge/api/`.
     Admin(AdminRoute),
-    /// Any other path under `/__edge/`: 404 from the edge.
+    /// `GET /__edge/…` (not the API): the release-manager dashboard, from the `www/` assets. The
+    /// string is the asset path (`/` for the index).
+    Dashboard(String),
+    /// `/__edge` without the slash: a redirect to the dashboard.
+    DashboardRedirect,
+    /// Any other path under `/__edge/` (other methods): 404 from the edge.
     EdgeNotFound,
     /// A path the configuration never forwards (e.g. the demo origin's test controls).
     Blocked,
@@ -28,6 +33,7 @@ impl Route {
         match self {
             Route::Health => "health",
             Route::Admin(_) => "admin",
+            Route::Dashboard(_) | Route::DashboardRedirect => "dashboard",
             Route::EdgeNotFound => "edge_not_found",
             Route::Blocked => "blocked",
             Route::Proxy => "proxy",
@@ -44,6 +50,8 @@ pub fn classify(method: &str, path: &str, config: Option<&EdgeConfig>) -> Route 
     if path == "/__edge" || path.starts_with(EDGE_PREFIX) {
         return match (method, path) {
             ("GET" | "HEAD", "/__edge/health") => Route::Health,
+            ("GET" | "HEAD", "/__edge") => Route::DashboardRedirect,
+            ("GET" | "HEAD", p) => Route::Dashboard(p["/__edge".len()..].to_string()),
             _ => Route::EdgeNotFound,
         };
     }
@@ -77,10 +85,18 @@ mod tests {
             Route::EdgeNotFound
         );
         assert_eq!(
-            classify("GET", "/__edge/nope", Some(&c)),
+            classify("POST", "/__edge/nope", Some(&c)),
             Route::EdgeNotFound
         );
-        assert_eq!(classify("GET", "/__edge", None), Route::EdgeNotFound);
+        assert_eq!(
+            classify("GET", "/__edge/app.js", Some(&c)),
+            Route::Dashboard("/app.js".into())
+        );
+        assert_eq!(
+            classify("GET", "/__edge/", None),
+            Route::Dashboard("/".into())
+        );
+        assert_eq!(classify("GET", "/__edge", None), Route::DashboardRedirect);
         assert_eq!(
             classify("GET", "/__edge/api/x", None),
             Route::Admin(AdminRoute::NotFound)

@@ -3,11 +3,12 @@
 
 use std::rc::Rc;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use worker::{Env, Request};
 
 use super::cache_flow;
 use super::handler::{cache_request, OriginChoice};
+use super::origin::OriginCall;
 use super::platform::{self, ConfigState, Waiter};
 use super::reply::Reply;
 use super::state;
@@ -93,6 +94,7 @@ pub async fn handle(
         }
         AdminEndpoint::CachePurge => purge(config, &req, &body, env, now).await,
         AdminEndpoint::ConfigGet => config_get(config, env, now).await,
+        AdminEndpoint::Origins => origins(config, env, now).await,
         AdminEndpoint::ConfigHistory => {
             list(env, state::HISTORY_KEY, "versions", |v: &Vec<Versioned>| {
                 v.len()
@@ -176,6 +178,48 @@ async fn current_record(config: &EdgeConfig, env: &Env) -> Result<Versioned, Rep
             Err(Reply::problem(&Problem::new(503, "state_unavailable", why)))
         }
     }
+}
+
+/// Probes `/health/ready` of the stable and canary origins (3 s timeout each).
+async fn origins(config: &EdgeConfig, env: &Env, now: UnixMillis) -> Reply {
+    let rollout = state::rollout(env, now, config).await;
+    let mut out = serde_json::Map::new();
+    for (name, base) in [
+        ("stable", Some(rollout.config.stable_origin.clone())),
+        ("canary", rollout.config.canary_origin.clone()),
+    ] {
+        let Some(base) = base else {
+            out.insert(name.into(), json!(null));
+            continue;
+        };
+        let Ok(url) = base.join("health/ready") else {
+            continue;
+        };
+        let call = OriginCall {
+            url: url.to_string(),
+            method: "GET".into(),
+            headers: vec![],
+            timeout_ms: 3_000,
+            fallback_url: None,
+        };
+        let reply = call.send(&[], None).await;
+        let (status, error) = match &reply.result {
+            Ok(r) => (Some(r.status()), None),
+            Err(e) => (None, Some(format!("{e:?}"))),
+        };
+        out.insert(
+            name.into(),
+            json!({
+                "url": url.as_str(),
+                "reachable": status.is_some(),
+                "ready": status == Some(200),
+                "status": status,
+                "ms": reply.dur_ms,
+                "error": error,
+            }),
+        );
+    }
+    Reply::json(200, Value::Object(out).to_string())
 }
 
 async fn config_get(config: &EdgeConfig, env: &Env, now: UnixMillis) -> Reply {

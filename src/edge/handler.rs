@@ -68,6 +68,18 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
         Route::Admin(admin_route) => {
             admin_glue::handle(admin_route, req, &env, &ctx, &state, started).await
         }
+        Route::DashboardRedirect => {
+            let mut reply = Reply::new(
+                301,
+                vec![("location".into(), "/__edge/".into())],
+                Body::Empty,
+            );
+            reply
+                .headers
+                .push(("cache-control".into(), "no-store".into()));
+            reply
+        }
+        Route::Dashboard(asset) => dashboard(&req, &env, &asset, &path).await,
         Route::EdgeNotFound => Reply::problem(&Problem::not_found(&path)),
         Route::Blocked => Reply::problem(&Problem::new(
             404,
@@ -178,6 +190,34 @@ pub fn cache_request(
         call,
         store_inline,
     }
+}
+
+/// A dashboard asset from the `ASSETS` binding (`www/`), with the dashboard's security headers.
+async fn dashboard(req: &Request, env: &Env, asset: &str, path: &str) -> Reply {
+    let Ok(assets) = env.assets("ASSETS") else {
+        return Reply::problem(&Problem::new(
+            503,
+            "dashboard_unavailable",
+            "the ASSETS binding (www/) is not configured",
+        ));
+    };
+    let Ok(mut url) = req.url() else {
+        return Reply::problem(&Problem::not_found(path));
+    };
+    url.set_path(asset);
+    url.set_query(None);
+    let resp: web_sys::Response = match assets.fetch(url.to_string(), None).await {
+        Ok(r) => r.into(),
+        Err(e) => return Reply::problem(&Problem::internal(format!("assets: {e}"))),
+    };
+    if resp.status() == 404 {
+        return Reply::problem(&Problem::not_found(path));
+    }
+    let mut headers = convert::header_pairs(&Headers(resp.headers()));
+    for (name, value) in crate::dashboard::security_headers() {
+        headers::set(&mut headers, name, value);
+    }
+    Reply::new(resp.status(), headers, Body::Stream(resp.body()))
 }
 
 /// Forwards a request, through the cache when its route and method allow.
