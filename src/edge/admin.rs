@@ -242,6 +242,14 @@ async fn config_get(config: &EdgeConfig, env: &Env, now: UnixMillis) -> Reply {
                 "summary": ops::summary(&rollout.config),
                 "problem": rollout.problem,
             },
+            "cache": {
+                "warmup_paths": config.warmup_paths,
+                "languages": config.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+                "rules": config.rules.rules.iter().map(|r| json!({
+                    "id": r.id, "pattern": r.pattern.as_str(), "mode": r.mode.as_str(),
+                    "ttl_secs": r.ttl_for_status(200),
+                })).collect::<Vec<_>>(),
+            },
         })
         .to_string(),
     )
