@@ -15,6 +15,7 @@ pub mod forward;
 pub mod headers;
 pub mod health;
 pub mod lang;
+pub mod metrics;
 pub mod problem;
 pub mod route;
 pub mod time;

@@ -12,6 +12,8 @@ pub const EDGE_PREFIX: &str = "/__edge/";
 pub enum Route {
     /// `GET /__edge/health`: the worker's own health, without the origin.
     Health,
+    /// `GET /__edge/metrics`: Prometheus metrics of the isolate (admin token).
+    Metrics,
     /// The admin API under `/__edge/api/`.
     Admin(AdminRoute),
     /// `GET /__edge/…` (not the API): the release-manager dashboard, from the `www/` assets. The
@@ -32,6 +34,7 @@ impl Route {
     pub fn as_str(&self) -> &'static str {
         match self {
             Route::Health => "health",
+            Route::Metrics => "metrics",
             Route::Admin(_) => "admin",
             Route::Dashboard(_) | Route::DashboardRedirect => "dashboard",
             Route::EdgeNotFound => "edge_not_found",
@@ -50,6 +53,7 @@ pub fn classify(method: &str, path: &str, config: Option<&EdgeConfig>) -> Route 
     if path == "/__edge" || path.starts_with(EDGE_PREFIX) {
         return match (method, path) {
             ("GET" | "HEAD", "/__edge/health") => Route::Health,
+            ("GET" | "HEAD", "/__edge/metrics") => Route::Metrics,
             ("GET" | "HEAD", "/__edge") => Route::DashboardRedirect,
             ("GET" | "HEAD", p) => Route::Dashboard(p["/__edge".len()..].to_string()),
             _ => Route::EdgeNotFound,

@@ -2,7 +2,8 @@
 //! reach a stable user, nor the reverse.
 
 /// An origin deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Variant {
     /// The current release.
     Stable,

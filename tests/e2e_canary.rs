@@ -403,7 +403,8 @@ fn bad_input_is_refused_with_the_field_and_nothing_is_stored() {
 
     let mut doc = stack.admin("GET", "/__edge/api/config").send().json()["config"].clone();
     let put = |d: Value| write(&stack, "PUT", "/__edge/api/config", json!({ "config": d }));
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|d| d["canary"]["plan_bp"] = json!([])),
             "config.canary.plan_bp",

@@ -239,3 +239,67 @@ fn invalid_config_is_reported_by_health_and_refuses_to_proxy() {
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"], "config_invalid");
 }
+
+#[test]
+fn metrics_need_the_token_and_every_request_is_logged_without_secrets() {
+    let stack = Stack::start();
+    Req::get(&stack.worker.at(CATEGORIES)).send();
+    Req::get(&stack.worker.at(CATEGORIES)).send();
+    Req::get(
+        &stack
+            .worker
+            .at(&format!("{CATEGORIES}?email=ana%40example.rs")),
+    )
+    .header("cookie", "session=s3cr3t")
+    .send();
+    let denied = Req::get(&stack.worker.at("/__edge/metrics")).send();
+    assert_eq!(denied.status, 401);
+    let m = stack.admin("GET", "/__edge/metrics").send();
+    assert_eq!(m.status, 200);
+    assert!(m
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    assert!(m.body.contains("# HELP catalog_edge_requests_total"));
+    assert!(m.body.contains("Per isolate"));
+    assert!(
+        m.body.contains(r#"catalog_edge_requests_total{route="categories",variant="stable",outcome="hit",status="2xx"} 1"#),
+        "{}",
+        m.body
+    );
+    assert!(m.body.contains("catalog_edge_request_duration_ms_bucket{"));
+
+    // One JSON line per request in the worker's log; never the token, cookies or queries.
+    let mut lines = Vec::new();
+    for _ in 0..30 {
+        let log = stack.worker.log_text();
+        lines = log
+            .lines()
+            .filter_map(|l| l.find(r#"{"event":"request""#).map(|i| l[i..].to_string()))
+            .collect();
+        if lines.len() >= 5 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let parsed: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let cats: Vec<&serde_json::Value> = parsed
+        .iter()
+        .filter(|v| v["route"] == "categories")
+        .collect();
+    assert_eq!(cats.len(), 3, "{lines:?}");
+    assert_eq!(cats[0]["outcome"], "miss");
+    assert_eq!(cats[0]["variant"], "stable");
+    assert!(cats[0]["origin_ms"].is_number());
+    assert!(cats[0]["trace_id"].as_str().unwrap().len() == 32);
+    let log = stack.worker.log_text();
+    assert!(
+        !log.contains(&stack.token),
+        "the admin token is never logged"
+    );
+    assert!(!log.contains("s3cr3t"), "cookies are never logged");
+    assert!(!log.contains("ana%40example"), "queries are never logged");
+}

@@ -505,6 +505,7 @@ pub async fn run_warmup(
             job.variant,
             purge.generation,
             true,
+            &crate::trace::plan(None, platform::random_bytes()),
         );
         let reply = cache_flow::serve(request, purge, started, ctx).await;
         let outcome = reply.cache.as_ref().map(|r| r.outcome.as_str());

@@ -23,11 +23,12 @@ use crate::config::EdgeConfig;
 use crate::forward::{self, ClientRequest};
 use crate::headers;
 use crate::health::{HealthReport, RolloutStatus};
+use crate::metrics::RequestRecord;
 use crate::problem::Problem;
 use crate::route::{self, Route};
 use crate::time::UnixMillis;
 use crate::timing::{names, ServerTiming};
-use crate::trace;
+use crate::trace::{self, TracePlan};
 use crate::variant::Variant;
 
 /// Answers one request. Never fails for a reason of the request's: every error becomes a JSON
@@ -40,7 +41,11 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
 
     let method = req.method().to_string();
     let path = req.path();
-    let reply = match route::classify(&method, &path, config) {
+    let colo = platform::colo(req.inner());
+    let route = route::classify(&method, &path, config);
+    let route_label = route.as_str();
+    let mut reply = match route {
+        Route::Metrics => metrics_endpoint(&req, config, started),
         Route::Health => {
             let (status, report) = match state.as_ref() {
                 Ok(c) => {
@@ -94,8 +99,98 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
             }
         },
     };
-    finish(reply, config, started)
+    if reply.route.is_none() {
+        reply.route = Some(route_label.to_string());
+    }
+    let total_ms = platform::now().since(started);
+    record(&reply, &env, method, path, colo, started, total_ms);
+    finish(reply, config, total_ms)
 }
+
+/// `GET /__edge/metrics`: the isolate's Prometheus metrics, for the admin token only.
+fn metrics_endpoint(req: &Request, config: Option<&EdgeConfig>, now: UnixMillis) -> Reply {
+    let token = config
+        .and_then(|c| c.admin_token.as_ref())
+        .map(|t| t.expose());
+    let authorization = req.headers().get("authorization").ok().flatten();
+    match admin::authorize(authorization.as_deref(), token) {
+        admin::Auth::Granted => Reply::new(
+            200,
+            vec![
+                (
+                    "content-type".into(),
+                    "text/plain; version=0.0.4; charset=utf-8".into(),
+                ),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            Body::Text(state::with_metrics(now, |m| m.exposition())),
+        ),
+        admin::Auth::NotConfigured => Reply::problem(&Problem::new(
+            503,
+            "admin_disabled",
+            "ADMIN_TOKEN is not configured, so /__edge/metrics is closed",
+        )),
+        admin::Auth::Missing | admin::Auth::Wrong => {
+            let mut reply = Reply::problem(&Problem::new(
+                401,
+                "unauthorized",
+                "send Authorization: Bearer <ADMIN_TOKEN>; the token is missing or wrong",
+            ));
+            reply.headers.push((
+                "www-authenticate".into(),
+                "Bearer realm=\"catalog-edge\"".into(),
+            ));
+            reply
+        }
+    }
+}
+
+/// One log line, one Analytics Engine data point (when `EDGE_ANALYTICS` is bound) and the
+/// isolate's Prometheus metrics for a request. Never the token, cookies or the query.
+fn record(
+    reply: &Reply,
+    env: &Env,
+    method: String,
+    path: String,
+    colo: Option<String>,
+    started: UnixMillis,
+    total_ms: u64,
+) {
+    let waited = reply.origin_ms.unwrap_or(0) + reply.cache_ms.unwrap_or(0);
+    let rec = RequestRecord {
+        at_ms: started.0,
+        method,
+        path,
+        route: reply.route.clone().unwrap_or_default(),
+        variant: reply.variant,
+        outcome: reply.cache.as_ref().map(|c| c.outcome.as_str()),
+        status: reply.status,
+        edge_ms: total_ms.saturating_sub(waited),
+        cache_ms: reply.cache_ms,
+        origin_ms: reply.origin_ms,
+        total_ms,
+        colo,
+        trace_id: reply.trace_id.clone(),
+        origin_error: reply.origin_error,
+        fallback: reply.cache.as_ref().is_some_and(|c| c.fallback),
+    };
+    worker::console_log!("{}", rec.log_line());
+    state::with_metrics(started, |m| m.observe(&rec));
+    if let Ok(dataset) = env.analytics_engine(ANALYTICS_BINDING) {
+        let p = rec.data_point();
+        let point = worker::AnalyticsEngineDataPointBuilder::new()
+            .indexes([p.indexes[0].as_str()])
+            .blobs(p.blobs.iter().map(String::as_str))
+            .doubles(p.doubles)
+            .build();
+        if let Err(e) = dataset.write_data_point(&point) {
+            worker::console_warn!("analytics engine write failed: {}", e);
+        }
+    }
+}
+
+/// The Analytics Engine dataset binding (optional).
+const ANALYTICS_BINDING: &str = "EDGE_ANALYTICS";
 
 /// Which origin serves a variant, and where a failing canary request is retried.
 pub struct OriginChoice {
@@ -130,11 +225,8 @@ pub fn origin_call(
     url: &worker::Url,
     headers: &[(String, String)],
     method: &str,
+    trace: &TracePlan,
 ) -> OriginCall {
-    let trace = trace::plan(
-        headers::get(headers, "traceparent"),
-        platform::random_bytes(),
-    );
     let client = ClientRequest {
         url,
         headers,
@@ -169,8 +261,9 @@ pub fn cache_request(
     variant: Variant,
     generation: u64,
     store_inline: bool,
+    trace: &TracePlan,
 ) -> CacheRequest {
-    let call = origin_call(config, origin, url, &headers, "GET");
+    let call = origin_call(config, origin, url, &headers, "GET", trace);
     let key = key::build(
         url,
         &headers,
@@ -253,6 +346,11 @@ async fn proxy(
     );
     let variant = assignment.variant;
     let origin = OriginChoice::of(&rollout.config, variant);
+    let trace = trace::plan(
+        headers::get(&headers, "traceparent"),
+        platform::random_bytes(),
+    );
+    let trace_id = Some(trace.outgoing.trace_id_hex());
 
     let reply = match policy::plan_request(rule, &method, &headers) {
         None => {
@@ -267,11 +365,12 @@ async fn proxy(
                 variant,
                 purge.generation,
                 false,
+                &trace,
             );
             cache_flow::serve(request, purge, now, ctx).await
         }
         Some(reason) => {
-            let call = origin_call(config, &origin, &url, &headers, &method);
+            let call = origin_call(config, &origin, &url, &headers, &method, &trace);
             let body = match method.as_str() {
                 "GET" | "HEAD" => None,
                 _ => req.inner().body().map(JsValue::from),
@@ -317,6 +416,9 @@ async fn proxy(
     }
     // Which origin answered: a canary request that fell back was served by stable.
     let served_by = if fell_back { Variant::Stable } else { variant };
+    reply.route = Some(rule.id.clone());
+    reply.variant = Some(served_by);
+    reply.trace_id = trace_id;
     headers::set(&mut reply.headers, "x-edge-variant", served_by.as_str());
     if let Some(cookie) = assignment.set_cookie {
         reply.headers.push(("set-cookie".into(), cookie));
@@ -358,9 +460,8 @@ async fn invalidate(
 fn finish(
     mut reply: Reply,
     config: Option<&EdgeConfig>,
-    started: UnixMillis,
+    total_ms: u64,
 ) -> Result<web_sys::Response, JsValue> {
-    let total_ms = platform::now().since(started);
     let waited = reply.origin_ms.unwrap_or(0) + reply.cache_ms.unwrap_or(0);
     let mut timing = ServerTiming::new();
     timing.dur(names::EDGE, total_ms.saturating_sub(waited) as f64);

@@ -83,3 +83,14 @@ impl Waiter<'_> {
         }
     }
 }
+
+/// The Cloudflare data centre of a request (`request.cf.colo`), read without trusting its shape.
+pub fn colo(req: &worker::web_sys::Request) -> Option<String> {
+    let cf = js_sys::Reflect::get(req, &JsValue::from_str("cf")).ok()?;
+    if cf.is_undefined() || cf.is_null() {
+        return None;
+    }
+    js_sys::Reflect::get(&cf, &JsValue::from_str("colo"))
+        .ok()?
+        .as_string()
+}

@@ -5,6 +5,7 @@ use worker::web_sys::ReadableStream;
 
 use crate::cache::status::CacheReport;
 use crate::problem::Problem;
+use crate::variant::Variant;
 
 /// A response body.
 pub enum Body {
@@ -34,6 +35,12 @@ pub struct Reply {
     pub cache_ms: Option<u64>,
     /// Whether the origin failed (5xx, timeout, unreachable).
     pub origin_error: bool,
+    /// Route label for logs and metrics (a rule id for proxied requests).
+    pub route: Option<String>,
+    /// The variant that served a proxied request.
+    pub variant: Option<Variant>,
+    /// The W3C trace id sent to the origin.
+    pub trace_id: Option<String>,
 }
 
 impl Reply {
@@ -47,6 +54,9 @@ impl Reply {
             origin_ms: None,
             cache_ms: None,
             origin_error: false,
+            route: None,
+            variant: None,
+            trace_id: None,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::cache::stats::CacheStats;
 use crate::canary::config::RolloutConfig;
 use crate::canary::ops::Versioned;
 use crate::config::EdgeConfig;
+use crate::metrics::Registry;
 use crate::time::UnixMillis;
 
 /// The KV namespace binding for the edge's state.
@@ -37,6 +38,7 @@ thread_local! {
     static PURGE: RefCell<Option<Memo>> = const { RefCell::new(None) };
     static ROLLOUT: RefCell<Option<(Rc<Rollout>, UnixMillis)>> = const { RefCell::new(None) };
     static STATS: RefCell<Option<CacheStats>> = const { RefCell::new(None) };
+    static METRICS: RefCell<Option<Registry>> = const { RefCell::new(None) };
 }
 
 /// Why KV could not be used.
@@ -132,6 +134,14 @@ pub async fn write_purge_state(
     kv_put_json(env, PURGE_KEY, state).await?;
     remember(Rc::new(state.clone()), now);
     Ok(())
+}
+
+/// Runs `f` on this isolate's Prometheus registry.
+pub fn with_metrics<T>(now: UnixMillis, f: impl FnOnce(&mut Registry) -> T) -> T {
+    METRICS.with(|m| {
+        let mut m = m.borrow_mut();
+        f(m.get_or_insert_with(|| Registry::new(now.0)))
+    })
 }
 
 /// Runs `f` on this isolate's cache counters.

@@ -237,7 +237,7 @@ impl Worker {
             .args([
                 "--show-interactive-dev-session=false",
                 "--log-level",
-                "info",
+                "log",
             ])
             // Exposes /cdn-cgi/handler/scheduled?cron=… so tests can fire the cron trigger.
             .arg("--test-scheduled")

@@ -1,0 +1,284 @@
+//! What downstream monitoring sees of each request: one structured JSON log line (Workers Logs /
+//! Logpush), one Analytics Engine data point, and per-isolate Prometheus counters and latency
+//! histograms. The shapes are pinned by tests; never put the admin token, cookies or query
+//! strings in any of them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::variant::Variant;
+
+/// Everything recorded about one request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestRecord {
+    /// When the request arrived.
+    pub at_ms: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path, without the query (queries may hold personal data).
+    pub path: String,
+    /// Route rule id (`categories`, `search`, …) or the edge's own route (`health`, `admin`, …).
+    pub route: String,
+    /// `stable`/`canary` for proxied requests.
+    pub variant: Option<Variant>,
+    /// Cache outcome word, for proxied requests.
+    pub outcome: Option<&'static str>,
+    /// Response status.
+    pub status: u16,
+    /// Time in the worker excluding waits for cache and origin.
+    pub edge_ms: u64,
+    /// Time spent in cache lookups.
+    pub cache_ms: Option<u64>,
+    /// Time to the origin's response headers.
+    pub origin_ms: Option<u64>,
+    /// Whole time in the worker.
+    pub total_ms: u64,
+    /// Cloudflare data centre (`cf.colo`).
+    pub colo: Option<String>,
+    /// W3C trace id sent to the origin.
+    pub trace_id: Option<String>,
+    /// The origin failed (5xx, timeout, unreachable).
+    pub origin_error: bool,
+    /// A failing canary request was retried against stable.
+    pub fallback: bool,
+}
+
+#[derive(Serialize)]
+struct LogLine<'a> {
+    event: &'static str,
+    #[serde(flatten)]
+    record: &'a RequestRecord,
+}
+
+impl RequestRecord {
+    /// The structured log line: `{"event":"request", …fields}`.
+    pub fn log_line(&self) -> String {
+        serde_json::to_string(&LogLine {
+            event: "request",
+            record: self,
+        })
+        .unwrap_or_default()
+    }
+
+    /// The Analytics Engine data point (schema: see [`DataPoint`]).
+    pub fn data_point(&self) -> DataPoint {
+        DataPoint {
+            indexes: [self.route.clone()],
+            blobs: [
+                self.route.clone(),
+                self.variant.map_or("none", Variant::as_str).to_string(),
+                self.outcome.unwrap_or("none").to_string(),
+                self.method.clone(),
+                status_class(self.status).to_string(),
+                self.colo.clone().unwrap_or_default(),
+            ],
+            doubles: [
+                f64::from(self.status),
+                self.total_ms as f64,
+                self.edge_ms as f64,
+                self.cache_ms.map_or(-1.0, |v| v as f64),
+                self.origin_ms.map_or(-1.0, |v| v as f64),
+                if self.origin_error { 1.0 } else { 0.0 },
+                if self.fallback { 1.0 } else { 0.0 },
+            ],
+        }
+    }
+}
+
+/// An Analytics Engine data point. Schema (also in `monitoring/README.md`):
+/// `index1` = route; `blob1` route, `blob2` variant, `blob3` cache outcome, `blob4` method,
+/// `blob5` status class (`2xx`…), `blob6` colo; `double1` status, `double2` total ms,
+/// `double3` edge ms, `double4` cache ms (-1: none), `double5` origin ms (-1: not contacted),
+/// `double6` origin error (0/1), `double7` canary fallback (0/1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPoint {
+    /// Sampling index.
+    pub indexes: [String; 1],
+    /// Strings.
+    pub blobs: [String; 6],
+    /// Numbers.
+    pub doubles: [f64; 7],
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Latency histogram bucket bounds in milliseconds (including the alert thresholds 50 and 100).
+pub const BUCKETS_MS: [u64; 13] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS_MS.len()],
+    count: u64,
+    sum: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, ms: u64) {
+        for (i, bound) in BUCKETS_MS.iter().enumerate() {
+            if ms <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += ms;
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Per-isolate Prometheus metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    requests: BTreeMap<Labels, u64>,
+    duration: BTreeMap<Labels, Histogram>,
+    origin: BTreeMap<Labels, Histogram>,
+    fallbacks: BTreeMap<Labels, u64>,
+    started_ms: u64,
+}
+
+const SCOPE: &str = "Per isolate: each Workers isolate counts only the requests it served, and a restart resets it.";
+
+impl Registry {
+    /// An empty registry for an isolate that started at `now_ms`.
+    pub fn new(now_ms: u64) -> Registry {
+        Registry {
+            started_ms: now_ms,
+            ..Default::default()
+        }
+    }
+
+    /// Counts one request.
+    pub fn observe(&mut self, r: &RequestRecord) {
+        let variant = r.variant.map_or("none", Variant::as_str).to_string();
+        let outcome = r.outcome.unwrap_or("none").to_string();
+        *self
+            .requests
+            .entry(vec![
+                ("route", r.route.clone()),
+                ("variant", variant.clone()),
+                ("outcome", outcome.clone()),
+                ("status", status_class(r.status).to_string()),
+            ])
+            .or_default() += 1;
+        self.duration
+            .entry(vec![
+                ("route", r.route.clone()),
+                ("variant", variant.clone()),
+                ("outcome", outcome),
+            ])
+            .or_default()
+            .observe(r.total_ms);
+        if let Some(ms) = r.origin_ms {
+            self.origin
+                .entry(vec![
+                    ("route", r.route.clone()),
+                    ("variant", variant.clone()),
+                ])
+                .or_default()
+                .observe(ms);
+        }
+        if r.fallback {
+            *self
+                .fallbacks
+                .entry(vec![("route", r.route.clone())])
+                .or_default() += 1;
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn exposition(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "# HELP catalog_edge_requests_total Requests answered by the edge. {SCOPE}\n# TYPE catalog_edge_requests_total counter\n"
+        ));
+        for (labels, v) in &self.requests {
+            out.push_str(&format!(
+                "catalog_edge_requests_total{} {v}\n",
+                fmt_labels(labels, None)
+            ));
+        }
+        histogram(
+            &mut out,
+            "catalog_edge_request_duration_ms",
+            "Time in the worker up to the response headers, in milliseconds.",
+            &self.duration,
+        );
+        histogram(
+            &mut out,
+            "catalog_edge_origin_duration_ms",
+            "Time to the origin's response headers, in milliseconds.",
+            &self.origin,
+        );
+        out.push_str(&format!(
+            "# HELP catalog_edge_canary_fallbacks_total Canary requests retried against stable. {SCOPE}\n# TYPE catalog_edge_canary_fallbacks_total counter\n"
+        ));
+        for (labels, v) in &self.fallbacks {
+            out.push_str(&format!(
+                "catalog_edge_canary_fallbacks_total{} {v}\n",
+                fmt_labels(labels, None)
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP catalog_edge_isolate_start_time_seconds When this isolate started counting. {SCOPE}\n# TYPE catalog_edge_isolate_start_time_seconds gauge\ncatalog_edge_isolate_start_time_seconds {}\n",
+            self.started_ms / 1000
+        ));
+        out
+    }
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, series: &BTreeMap<Labels, Histogram>) {
+    out.push_str(&format!(
+        "# HELP {name} {help} {SCOPE}\n# TYPE {name} histogram\n"
+    ));
+    for (labels, h) in series {
+        for (i, bound) in BUCKETS_MS.iter().enumerate() {
+            out.push_str(&format!(
+                "{name}_bucket{} {}\n",
+                fmt_labels(labels, Some(&bound.to_string())),
+                h.counts[i]
+            ));
+        }
+        out.push_str(&format!(
+            "{name}_bucket{} {}\n",
+            fmt_labels(labels, Some("+Inf")),
+            h.count
+        ));
+        out.push_str(&format!(
+            "{name}_sum{} {}\n",
+            fmt_labels(labels, None),
+            h.sum
+        ));
+        out.push_str(&format!(
+            "{name}_count{} {}\n",
+            fmt_labels(labels, None),
+            h.count
+        ));
+    }
+}
+
+fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    format!("{{{}}}", parts.join(","))
+}
+
+/// Label value escaping (backslash, quote, newline), per the exposition format.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

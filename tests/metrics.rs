@@ -1,0 +1,175 @@
+//! The shapes monitoring depends on: the request log line, the Analytics Engine data point, and
+//! the Prometheus exposition (parsed back).
+
+use std::collections::BTreeMap;
+
+use catalog_edge::metrics::{Registry, RequestRecord, BUCKETS_MS};
+use catalog_edge::variant::Variant;
+use serde_json::json;
+
+fn record(route: &str, outcome: &'static str, status: u16, total_ms: u64) -> RequestRecord {
+    RequestRecord {
+        at_ms: 1_795_700_000_000,
+        method: "GET".into(),
+        path: "/api/v1/marketplace/categories".into(),
+        route: route.into(),
+        variant: Some(Variant::Canary),
+        outcome: Some(outcome),
+        status,
+        edge_ms: 1,
+        cache_ms: Some(2),
+        origin_ms: if outcome == "hit" {
+            None
+        } else {
+            Some(total_ms - 3)
+        },
+        total_ms,
+        colo: Some("BEG".into()),
+        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+        origin_error: status >= 500,
+        fallback: false,
+    }
+}
+
+#[test]
+fn the_log_line_has_a_fixed_shape() {
+    let line = record("categories", "miss", 200, 40).log_line();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "event": "request", "at_ms": 1_795_700_000_000u64, "method": "GET",
+            "path": "/api/v1/marketplace/categories", "route": "categories", "variant": "canary",
+            "outcome": "miss", "status": 200, "edge_ms": 1, "cache_ms": 2, "origin_ms": 37,
+            "total_ms": 40, "colo": "BEG", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "origin_error": false, "fallback": false
+        })
+    );
+    assert!(!line.contains('\n'), "one line per request");
+}
+
+#[test]
+fn the_data_point_follows_the_documented_schema() {
+    let p = record("search", "hit", 503, 9).data_point();
+    assert_eq!(p.indexes, ["search".to_string()]);
+    assert_eq!(
+        p.blobs,
+        ["search", "canary", "hit", "GET", "5xx", "BEG"].map(String::from)
+    );
+    assert_eq!(p.doubles, [503.0, 9.0, 1.0, 2.0, -1.0, 1.0, 0.0]);
+}
+
+/// A minimal parser of the text exposition format: `(name, labels) -> value`, checking that
+/// every sample belongs to a declared metric.
+fn parse(text: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
+    let mut declared = BTreeMap::new();
+    let mut samples = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            declared.insert(name.to_string(), kind.to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            assert!(
+                line.contains("per isolate") || line.contains("Per isolate"),
+                "{line}"
+            );
+            continue;
+        }
+        assert!(
+            !line.is_empty() && !line.starts_with('#'),
+            "unexpected line {line:?}"
+        );
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let mut map = BTreeMap::new();
+        for pair in labels.split(',').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap();
+            map.insert(k.to_string(), v.trim_matches('"').to_string());
+        }
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|b| declared.get(*b).map(String::as_str) == Some("histogram"))
+            .unwrap_or(name);
+        assert!(
+            declared.contains_key(base),
+            "sample {name} of an undeclared metric"
+        );
+        samples.insert((name.to_string(), map), value.parse::<f64>().unwrap());
+    }
+    samples
+}
+
+#[test]
+fn the_prometheus_exposition_parses_back() {
+    let mut reg = Registry::new(1_795_700_000_000);
+    reg.observe(&record("categories", "hit", 200, 3));
+    reg.observe(&record("categories", "hit", 200, 4));
+    reg.observe(&record("categories", "miss", 200, 60));
+    let mut fell_back = record("search", "miss", 200, 120);
+    fell_back.fallback = true;
+    reg.observe(&fell_back);
+    let samples = parse(&reg.exposition());
+    let get = |name: &str, labels: &[(&str, &str)]| {
+        let key: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        samples.get(&(name.to_string(), key)).copied()
+    };
+    let hit = [
+        ("route", "categories"),
+        ("variant", "canary"),
+        ("outcome", "hit"),
+    ];
+    assert_eq!(
+        get(
+            "catalog_edge_requests_total",
+            &[hit[0], hit[1], hit[2], ("status", "2xx")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        get("catalog_edge_request_duration_ms_count", &hit),
+        Some(2.0)
+    );
+    assert_eq!(get("catalog_edge_request_duration_ms_sum", &hit), Some(7.0));
+    let with_le = |le: &str| {
+        let mut l = hit.to_vec();
+        l.push(("le", le));
+        get("catalog_edge_request_duration_ms_bucket", &l).unwrap()
+    };
+    assert_eq!(with_le("2"), 0.0);
+    assert_eq!(with_le("5"), 2.0);
+    assert_eq!(with_le("+Inf"), 2.0);
+    // Buckets are cumulative: never falling.
+    let mut last = 0.0;
+    for b in BUCKETS_MS {
+        let v = with_le(&b.to_string());
+        assert!(v >= last);
+        last = v;
+    }
+    assert_eq!(
+        get(
+            "catalog_edge_canary_fallbacks_total",
+            &[("route", "search")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(
+            "catalog_edge_origin_duration_ms_count",
+            &[("route", "categories"), ("variant", "canary")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        get("catalog_edge_isolate_start_time_seconds", &[]),
+        Some(1_795_700_000.0)
+    );
+}
