@@ -34,6 +34,7 @@ cat <<MSG
 
 catalog-edge dev stack
   worker         http://localhost:$PORT   (wrangler dev, ORIGIN_URL=http://127.0.0.1:$STABLE_PORT)
+  dashboard      http://localhost:$PORT/__edge/   (admin token: ADMIN_TOKEN in .dev.vars)
   stable origin  http://127.0.0.1:$STABLE_PORT
   canary origin  http://127.0.0.1:$CANARY_PORT
 
@@ -42,10 +43,13 @@ Try:
   curl -i 'http://localhost:$PORT/api/v2/marketplace/categories/10101/attributes?lang=en'
   curl -s http://localhost:$PORT/__edge/health
   curl -s http://127.0.0.1:$STABLE_PORT/__origin/requests?limit=1   # what the origin saw
+  curl -s -H "Authorization: Bearer \$(grep ADMIN_TOKEN .dev.vars | cut -d= -f2)" http://localhost:$PORT/__edge/api/cache/stats
+  curl -s 'http://localhost:$PORT/cdn-cgi/handler/scheduled?cron=0+*/6+*+*+*'   # fire the cron warmup
 
 Ctrl-C stops everything.
 MSG
 
 wrangler dev --ip 127.0.0.1 --port "$PORT" --var "ORIGIN_URL:http://127.0.0.1:$STABLE_PORT" \
-  --show-interactive-dev-session=false & pids+=($!)
+  --var "CANARY_ORIGIN_URL:http://127.0.0.1:$CANARY_PORT" --var "PUBLIC_URL:http://localhost:$PORT" \
+  --test-scheduled --show-interactive-dev-session=false & pids+=($!)
 wait -n "${pids[@]}"
