@@ -135,12 +135,7 @@ pub fn client_response_headers(origin: &[(String, String)]) -> Vec<(String, Stri
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::headers::owned as h;
 
     fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         headers

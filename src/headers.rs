@@ -38,3 +38,11 @@ pub fn set(headers: &mut Vec<(String, String)>, name: &str, value: impl Into<Str
 pub fn remove(headers: &mut Vec<(String, String)>, name: &str) {
     headers.retain(|(n, _)| n != name);
 }
+
+/// An owned header list from borrowed pairs (names must already be lowercase).
+pub fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}

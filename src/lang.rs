@@ -81,16 +81,8 @@ fn locale_cookie(h: &HeaderList) -> Option<Lang> {
 mod tests {
     use super::*;
 
-    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        q(pairs)
-    }
+    use crate::headers::owned as h;
+    use crate::headers::owned as q;
 
     #[test]
     fn precedence_is_lang_locale_header_cookie_default() {

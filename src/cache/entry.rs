@@ -92,12 +92,7 @@ mod tests {
     use crate::cache::policy::{decide_store, StoreDecision, StoreInput};
     use crate::cache::rules::RuleSet;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::headers::owned as h;
 
     #[test]
     fn stored_then_served_restores_origin_headers_and_sets_age() {

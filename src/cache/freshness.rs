@@ -124,12 +124,7 @@ pub fn client_not_modified(request: &HeaderList, stored: &HeaderList) -> bool {
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::headers::owned as h;
 
     #[test]
     fn merge_replaces_named_fields_and_keeps_body_framing() {

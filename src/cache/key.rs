@@ -259,12 +259,7 @@ mod tests {
     use super::*;
     use crate::cache::rules::RuleSet;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::headers::owned as h;
 
     fn key(url: &str, headers: &[(&str, &str)]) -> CacheKey {
         let rules = RuleSet::marketplace_defaults();

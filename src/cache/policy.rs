@@ -369,12 +369,7 @@ mod tests {
     use super::*;
     use crate::cache::rules::RuleSet;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::headers::owned as h;
 
     const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
 

@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::cache::purge::FieldError;
 use crate::cache::rules::PathPattern;
-use crate::config::parse_origin_url;
+use crate::config::{host_port, parse_origin_url};
 
 /// Paths that never take part in a rollout, whatever the configuration says.
 pub const NEVER_CANARY: &[&str] = &["/health/**", "/api/v1/admin/**", "/api/v2/admin/**"];
@@ -229,10 +229,7 @@ fn origin(
         .as_str()
         .ok_or_else(|| err(field, "must be a URL string"))?;
     let url = parse_origin_url(s).map_err(|m| err(field, &m))?;
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
-        None => url.host_str().unwrap_or("").to_string(),
-    };
+    let host = host_port(&url).unwrap_or_default();
     if self_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
         return Err(err(field, &format!("{s:?} points at the worker itself")));
     }

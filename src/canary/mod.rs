@@ -30,6 +30,19 @@ pub struct Assignment {
     pub set_cookie: Option<String>,
 }
 
+/// True when a failed canary request may be retried once against stable: only plain, bodiless,
+/// idempotent requests (a conditional request's validators belong to the canary's entry, and a
+/// body can be sent only once).
+pub fn may_retry_on_stable(method: &str, has_body: bool, is_conditional: bool) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS") && !has_body && !is_conditional
+}
+
+/// True when an origin answer counts as a failure (for fallback, stale-if-error and error
+/// counting): a 5xx status.
+pub fn is_origin_failure(status: u16) -> bool {
+    status >= 500
+}
+
 /// The value of cookie `name` in the request's `Cookie` headers.
 pub fn cookie<'a>(h: &'a HeaderList, name: &str) -> Option<&'a str> {
     h.iter()
@@ -127,12 +140,7 @@ mod tests {
         c
     }
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::headers::owned as h;
 
     const P: &str = "/api/v1/marketplace/categories";
 
@@ -214,6 +222,16 @@ mod tests {
             Variant::Stable,
             "an unknown override is ignored"
         );
+    }
+
+    #[test]
+    fn only_plain_idempotent_requests_fall_back() {
+        assert!(may_retry_on_stable("GET", false, false));
+        assert!(may_retry_on_stable("HEAD", false, false));
+        assert!(!may_retry_on_stable("GET", false, true), "conditional");
+        assert!(!may_retry_on_stable("POST", false, false));
+        assert!(!may_retry_on_stable("PUT", true, false));
+        assert!(is_origin_failure(503) && !is_origin_failure(404));
     }
 
     #[test]

@@ -45,30 +45,9 @@ pub async fn handle(
         }
     };
     let authorization = req.headers().get("authorization").ok().flatten();
-    match admin::authorize(
-        authorization.as_deref(),
-        config.admin_token.as_ref().map(|s| s.expose()),
-    ) {
-        Auth::Granted => {}
-        Auth::NotConfigured => {
-            return Reply::problem(&Problem::new(
-                503,
-                "admin_disabled",
-                "ADMIN_TOKEN is not configured, so the admin API is closed",
-            ))
-        }
-        Auth::Missing | Auth::Wrong => {
-            let mut reply = Reply::problem(&Problem::new(
-                401,
-                "unauthorized",
-                "send Authorization: Bearer <ADMIN_TOKEN>; the token is missing or wrong",
-            ));
-            reply.headers.push((
-                "www-authenticate".into(),
-                "Bearer realm=\"catalog-edge\"".into(),
-            ));
-            return reply;
-        }
+    let token = config.admin_token.as_ref().map(|s| s.expose());
+    if let Some(refused) = refuse(admin::authorize(authorization.as_deref(), token)) {
+        return refused;
     }
     let endpoint = match route {
         AdminRoute::Endpoint(e) => e,
@@ -138,6 +117,31 @@ pub async fn handle(
             };
             let results = run_warmup(config, &rollout.config, &base, jobs, env, ctx).await;
             Reply::json(200, results.to_string())
+        }
+    }
+}
+
+/// The reply to a request whose credentials were refused; `None` when access is granted. The
+/// one place that answers 401 and 503 for the admin API and `/__edge/metrics`.
+pub fn refuse(auth: Auth) -> Option<Reply> {
+    match auth {
+        Auth::Granted => None,
+        Auth::NotConfigured => Some(Reply::problem(&Problem::new(
+            503,
+            "admin_disabled",
+            "ADMIN_TOKEN is not configured, so the admin endpoints are closed",
+        ))),
+        Auth::Missing | Auth::Wrong => {
+            let mut reply = Reply::problem(&Problem::new(
+                401,
+                "unauthorized",
+                "send Authorization: Bearer <ADMIN_TOKEN>; the token is missing or wrong",
+            ));
+            reply.headers.push((
+                "www-authenticate".into(),
+                "Bearer realm=\"catalog-edge\"".into(),
+            ));
+            Some(reply)
         }
     }
 }

@@ -187,7 +187,7 @@ async fn revalidate(
     let dur_ms = origin.dur_ms;
     let failed_status = match &origin.result {
         Err(_) => Some(None),
-        Ok(r) if r.status() >= 500 => Some(Some(r.status())),
+        Ok(r) if crate::canary::is_origin_failure(r.status()) => Some(Some(r.status())),
         _ => None,
     };
     if let (Some(fwd_status), true) = (failed_status, serve_if_error) {
@@ -342,7 +342,7 @@ async fn from_origin(
                     Reply::new(status, headers, Body::Stream(resp.body()))
                 }
             };
-            reply.origin_error = status >= 500;
+            reply.origin_error = crate::canary::is_origin_failure(status);
             if req.is_head {
                 reply.body = Body::Empty;
             }

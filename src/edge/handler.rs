@@ -113,36 +113,20 @@ fn metrics_endpoint(req: &Request, config: Option<&EdgeConfig>, now: UnixMillis)
         .and_then(|c| c.admin_token.as_ref())
         .map(|t| t.expose());
     let authorization = req.headers().get("authorization").ok().flatten();
-    match admin::authorize(authorization.as_deref(), token) {
-        admin::Auth::Granted => Reply::new(
-            200,
-            vec![
-                (
-                    "content-type".into(),
-                    "text/plain; version=0.0.4; charset=utf-8".into(),
-                ),
-                ("cache-control".into(), "no-store".into()),
-            ],
-            Body::Text(state::with_metrics(now, |m| m.exposition())),
-        ),
-        admin::Auth::NotConfigured => Reply::problem(&Problem::new(
-            503,
-            "admin_disabled",
-            "ADMIN_TOKEN is not configured, so /__edge/metrics is closed",
-        )),
-        admin::Auth::Missing | admin::Auth::Wrong => {
-            let mut reply = Reply::problem(&Problem::new(
-                401,
-                "unauthorized",
-                "send Authorization: Bearer <ADMIN_TOKEN>; the token is missing or wrong",
-            ));
-            reply.headers.push((
-                "www-authenticate".into(),
-                "Bearer realm=\"catalog-edge\"".into(),
-            ));
-            reply
-        }
+    if let Some(refused) = admin_glue::refuse(admin::authorize(authorization.as_deref(), token)) {
+        return refused;
     }
+    Reply::new(
+        200,
+        vec![
+            (
+                "content-type".into(),
+                "text/plain; version=0.0.4; charset=utf-8".into(),
+            ),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        Body::Text(state::with_metrics(now, |m| m.exposition())),
+    )
 }
 
 /// One log line, one Analytics Engine data point (when `EDGE_ANALYTICS` is bound) and the
@@ -352,7 +336,7 @@ async fn proxy(
     );
     let trace_id = Some(trace.outgoing.trace_id_hex());
 
-    let reply = match policy::plan_request(rule, &method, &headers) {
+    let mut reply = match policy::plan_request(rule, &method, &headers) {
         None => {
             let purge = state::purge_state(env, now, config.state_refresh_ms).await;
             let request = cache_request(
@@ -376,14 +360,17 @@ async fn proxy(
                 _ => req.inner().body().map(JsValue::from),
             };
             let origin = call.send(&[], body).await;
+            let mut report = CacheReport::new(Outcome::Bypass(reason));
+            report.fallback = origin.fell_back;
             let mut reply = match origin.result {
                 Ok(resp) => {
+                    report.fwd_status = Some(resp.status());
                     let status = resp.status();
                     let pairs = forward::client_response_headers(&convert::header_pairs(&Headers(
                         resp.headers(),
                     )));
                     let mut reply = Reply::new(status, pairs, Body::Stream(resp.body()));
-                    reply.origin_error = status >= 500;
+                    reply.origin_error = crate::canary::is_origin_failure(status);
                     reply
                 }
                 Err(e) => {
@@ -394,9 +381,6 @@ async fn proxy(
                 }
             };
             reply.origin_ms = Some(origin.dur_ms);
-            let mut report = CacheReport::new(Outcome::Bypass(reason));
-            report.fwd_status =
-                (!reply.origin_error || reply.status >= 500).then_some(reply.status);
             reply.cache = Some(report);
             if is_unsafe(&method) && reply.status < 400 {
                 invalidate(config, rule, &url, env, ctx, now).await;
@@ -404,7 +388,6 @@ async fn proxy(
             reply
         }
     };
-    let mut reply = reply;
     let fell_back = reply.cache.as_ref().is_some_and(|r| r.fallback);
     if let Some(report) = &reply.cache {
         state::with_stats(now, |s| {

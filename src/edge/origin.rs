@@ -9,6 +9,7 @@ use worker::{AbortController, Delay};
 
 use super::convert::{js_error_message, to_headers};
 use super::platform;
+use crate::canary;
 
 /// Why the origin gave no response.
 #[derive(Debug, Clone)]
@@ -49,17 +50,13 @@ impl OriginCall {
     /// Redirects are passed back to the client, not followed.
     pub async fn send(&self, extra: &[(String, String)], body: Option<JsValue>) -> OriginReply {
         let started = platform::now();
-        // Only plain, bodiless, idempotent requests are retried: a conditional request's
-        // validators belong to the canary's entry, and a body can be sent only once.
         let may_fall_back = self.fallback_url.is_some()
-            && extra.is_empty()
-            && body.is_none()
-            && matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+            && canary::may_retry_on_stable(&self.method, body.is_some(), !extra.is_empty());
         let mut result = self.fetch(&self.url, extra, body).await;
         let mut fell_back = false;
         let failed = match &result {
             Err(_) => true,
-            Ok(r) => r.status() >= 500,
+            Ok(r) => canary::is_origin_failure(r.status()),
         };
         if failed && may_fall_back {
             if let Some(url) = &self.fallback_url {
