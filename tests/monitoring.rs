@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 fn read(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("monitoring").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("monitoring")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -16,7 +18,10 @@ fn the_grafana_dashboard_is_valid_json_querying_analytics_engine() {
     for p in panels {
         let sql = p["targets"][0]["rawSql"].as_str().unwrap();
         assert!(sql.contains("FROM catalog_edge"), "{sql}");
-        assert!(sql.contains("_sample_interval"), "sampled data is weighted: {sql}");
+        assert!(
+            sql.contains("_sample_interval"),
+            "sampled data is weighted: {sql}"
+        );
     }
     let steps = |i: usize| panels[i]["fieldConfig"]["defaults"]["thresholds"]["steps"].clone();
     assert_eq!(steps(0)[1]["value"], 50);
@@ -73,7 +78,13 @@ fn prometheus_rules_parse_and_use_the_exposed_metrics() {
     let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["HighAPILatency", "CriticalAPILatency", "HighErrorRate", "LowCacheHitRate", "ServiceDown"]
+        [
+            "HighAPILatency",
+            "CriticalAPILatency",
+            "HighErrorRate",
+            "LowCacheHitRate",
+            "ServiceDown"
+        ]
     );
     for r in rules {
         let expr = r["expr"].as_str().unwrap();
