@@ -234,11 +234,7 @@ impl Worker {
                 "--persist-to",
                 &state_dir.join("state").display().to_string(),
             ])
-            .args([
-                "--show-interactive-dev-session=false",
-                "--log-level",
-                "log",
-            ])
+            .args(["--show-interactive-dev-session=false", "--log-level", "log"])
             // Exposes /cdn-cgi/handler/scheduled?cron=… so tests can fire the cron trigger.
             .arg("--test-scheduled")
             .args(["--var", &format!("PUBLIC_URL:http://127.0.0.1:{port}")])
