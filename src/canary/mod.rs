@@ -62,14 +62,14 @@ fn is_valid_id(id: &str) -> bool {
 }
 
 /// Chooses the variant of a request. `has_admin_token` says whether the request carries the admin
-/// token (the QA overrides need it when the configuration says so); `new_id` is a fresh random
-/// id, used only when the client needs one.
+/// token (the QA overrides need it when the configuration says so); `new_id` makes a fresh random
+/// id, called only when the client needs one.
 pub fn assign(
     cfg: &RolloutConfig,
     path: &str,
     request_headers: &HeaderList,
     has_admin_token: bool,
-    new_id: &str,
+    new_id: impl FnOnce() -> String,
 ) -> Assignment {
     let stable = |reason| Assignment {
         variant: Variant::Stable,
@@ -109,10 +109,11 @@ pub fn assign(
         match known {
             Some(id) => Some(id.to_string()),
             None => {
+                let id = new_id();
                 set_cookie = Some(format!(
-                    "{EDGE_ID_COOKIE}={new_id}; Path=/; Max-Age={EDGE_ID_MAX_AGE_SECS}; Secure; HttpOnly; SameSite=Lax"
+                    "{EDGE_ID_COOKIE}={id}; Path=/; Max-Age={EDGE_ID_MAX_AGE_SECS}; Secure; HttpOnly; SameSite=Lax"
                 ));
-                Some(new_id.to_string())
+                Some(id)
             }
         }
     } else {
@@ -146,7 +147,7 @@ mod tests {
 
     #[test]
     fn a_new_client_gets_an_edge_id_cookie_and_a_sticky_bucket() {
-        let a = assign(&cfg(2500), P, &[], true, "abc123");
+        let a = assign(&cfg(2500), P, &[], true, || "abc123".into());
         let cookie = a.set_cookie.expect("issued");
         assert!(cookie.starts_with("edge_id=abc123; Path=/; Max-Age=31536000"));
         for attr in ["Secure", "HttpOnly", "SameSite=Lax"] {
@@ -157,7 +158,7 @@ mod tests {
             P,
             &h(&[("cookie", "edge_id=abc123")]),
             true,
-            "zzz",
+            || "zzz".into(),
         );
         assert_eq!(again.set_cookie, None);
         assert_eq!(again.variant, a.variant);
@@ -170,7 +171,7 @@ mod tests {
             P,
             &h(&[("x-user-id", "42"), ("cookie", "edge_id=x")]),
             true,
-            "n",
+            || "n".into(),
         );
         let expected =
             bucket::choose(None, None, Some(bucket::bucket("catalog-edge", "42")), 5000).0;
@@ -180,11 +181,17 @@ mod tests {
 
     #[test]
     fn no_id_is_issued_at_zero_or_full_weight_or_outside_the_rollout() {
-        assert_eq!(assign(&cfg(0), P, &[], true, "n").set_cookie, None);
-        assert_eq!(assign(&cfg(0), P, &[], true, "n").variant, Variant::Stable);
-        let full = assign(&cfg(10_000), P, &[], true, "n");
+        assert_eq!(
+            assign(&cfg(0), P, &[], true, || "n".into()).set_cookie,
+            None
+        );
+        assert_eq!(
+            assign(&cfg(0), P, &[], true, || "n".into()).variant,
+            Variant::Stable
+        );
+        let full = assign(&cfg(10_000), P, &[], true, || "n".into());
         assert_eq!((full.variant, full.set_cookie), (Variant::Canary, None));
-        let admin = assign(&cfg(10_000), "/api/v1/admin/x", &[], true, "n");
+        let admin = assign(&cfg(10_000), "/api/v1/admin/x", &[], true, || "n".into());
         assert_eq!(
             (admin.variant, admin.reason),
             (Variant::Stable, Reason::NotInRollout)
@@ -198,11 +205,11 @@ mod tests {
             ("cookie", "edge_variant=canary"),
         ]);
         assert_eq!(
-            assign(&cfg(10_000), P, &both, false, "n").variant,
+            assign(&cfg(10_000), P, &both, false, || "n".into()).variant,
             Variant::Stable
         );
         let cookie_only = h(&[("cookie", "a=1; edge_variant=canary")]);
-        let a = assign(&cfg(0), P, &cookie_only, false, "n");
+        let a = assign(&cfg(0), P, &cookie_only, false, || "n".into());
         assert_eq!(
             (a.variant, a.reason),
             (Variant::Canary, Reason::CookieOverride)
@@ -210,15 +217,22 @@ mod tests {
         let mut strict = cfg(0);
         strict.overrides_require_token = true;
         assert_eq!(
-            assign(&strict, P, &cookie_only, false, "n").variant,
+            assign(&strict, P, &cookie_only, false, || "n".into()).variant,
             Variant::Stable
         );
         assert_eq!(
-            assign(&strict, P, &cookie_only, true, "n").variant,
+            assign(&strict, P, &cookie_only, true, || "n".into()).variant,
             Variant::Canary
         );
         assert_eq!(
-            assign(&cfg(0), P, &h(&[("x-edge-variant", "purple")]), true, "n").variant,
+            assign(
+                &cfg(0),
+                P,
+                &h(&[("x-edge-variant", "purple")]),
+                true,
+                || "n".into()
+            )
+            .variant,
             Variant::Stable,
             "an unknown override is ignored"
         );
@@ -241,7 +255,7 @@ mod tests {
             P,
             &h(&[("cookie", "edge_id=<script>")]),
             true,
-            "fresh",
+            || "fresh".into(),
         );
         assert!(a.set_cookie.unwrap().starts_with("edge_id=fresh;"));
     }

@@ -320,13 +320,12 @@ async fn proxy(
             headers::get(&headers, "authorization"),
             config.admin_token.as_ref().map(|t| t.expose()),
         ) == admin::Auth::Granted;
-    let new_id = hex(&platform::random_bytes::<16>());
     let assignment = canary::assign(
         &rollout.config,
         url.path(),
         &headers,
         has_admin_token,
-        &new_id,
+        || hex(&platform::random_bytes::<16>()),
     );
     let variant = assignment.variant;
     let origin = OriginChoice::of(&rollout.config, variant);
