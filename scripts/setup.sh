@@ -48,3 +48,16 @@ if [ ! -f .dev.vars ]; then
   sed "s/^ADMIN_TOKEN=.*/ADMIN_TOKEN=$token/" .dev.vars.example > .dev.vars
   log "wrote .dev.vars with a new local ADMIN_TOKEN"
 fi
+
+# The dashboard's browser tests drive Debian's Chromium with playwright-core (never a browser
+# download).
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing Debian's chromium for the dashboard browser tests (apt-get update; apt-get install -y chromium)"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update
+    apt-get install -y chromium
+  else
+    sudo apt-get update
+    sudo apt-get install -y chromium
+  fi
+fi

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use worker::{Env, Request};
 
 use super::cache_flow;
-use super::handler::{cache_request, OriginChoice};
-use super::origin::OriginCall;
+use super::handler::cache_request;
+use super::origin::{OriginCall, OriginChoice};
 use super::platform::{self, ConfigState, Waiter};
 use super::reply::Reply;
 use super::state;
@@ -205,6 +205,7 @@ async fn origins(config: &EdgeConfig, env: &Env, now: UnixMillis) -> Reply {
             headers: vec![],
             timeout_ms: 3_000,
             fallback_url: None,
+            trace_id: String::new(),
         };
         let reply = call.send(&[], None).await;
         let (status, error) = match &reply.result {
@@ -509,7 +510,6 @@ pub async fn run_warmup(
             job.variant,
             purge.generation,
             true,
-            &crate::trace::plan(None, platform::random_bytes()),
         );
         let reply = cache_flow::serve(request, purge, started, ctx).await;
         let outcome = reply.cache.as_ref().map(|r| r.outcome.as_str());

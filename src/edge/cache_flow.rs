@@ -11,7 +11,7 @@ use worker::web_sys;
 use worker::Headers;
 
 use super::convert::{self, header_pairs};
-use super::origin::{OriginCall, OriginError, OriginReply};
+use super::origin::{OriginCall, OriginChoice, OriginError, OriginReply};
 use super::platform::{self, Waiter};
 use super::reply::{Body, Reply};
 use super::state;
@@ -44,11 +44,29 @@ pub struct CacheRequest {
     pub is_head: bool,
     /// Largest body stored.
     pub max_body_bytes: u64,
-    /// The origin request (GET, also for HEAD requests).
-    pub call: OriginCall,
+    /// The origin serving this request's variant.
+    pub origin: OriginChoice,
+    /// The client's URL.
+    pub url: worker::Url,
+    /// Time allowed to the origin's response headers.
+    pub timeout_ms: u64,
     /// Store in the background (`wait_until`, the default) or before answering (warmup, so that
     /// the entry exists when the warmup reports it).
     pub store_inline: bool,
+}
+
+impl CacheRequest {
+    /// The origin request, built only when the origin is contacted: GET (also for HEAD, so that
+    /// the stored entry is the GET one), filtered headers, trace context.
+    fn call(&self) -> OriginCall {
+        OriginCall::new(
+            &self.origin,
+            &self.url,
+            &self.request_headers,
+            "GET",
+            self.timeout_ms,
+        )
+    }
 }
 
 /// A stored response found by a lookup.
@@ -72,8 +90,9 @@ pub async fn serve(
 
     let mut reply = match stored {
         None => {
-            let origin = req.call.send(&[], None).await;
-            from_origin(&req, origin, Outcome::Miss, vary_miss, now, ctx).await
+            let call = req.call();
+            let origin = call.send(&[], None).await;
+            from_origin(&req, &call, origin, Outcome::Miss, vary_miss, now, ctx).await
         }
         Some(stored) => match freshness::evaluate(&stored.meta, now) {
             Freshness::Fresh { ttl_secs } => {
@@ -183,7 +202,8 @@ async fn revalidate(
 ) -> Reply {
     let conditional =
         freshness::conditional_headers(&entry::served_headers(&stored.headers, &stored.meta, now));
-    let origin = req.call.send(&conditional, None).await;
+    let call = req.call();
+    let origin = call.send(&conditional, None).await;
     let dur_ms = origin.dur_ms;
     let failed_status = match &origin.result {
         Err(_) => Some(None),
@@ -240,7 +260,7 @@ async fn revalidate(
                 dur_ms,
                 fell_back: false,
             };
-            from_origin(req, origin, Outcome::Expired, false, now, ctx).await
+            from_origin(req, &call, origin, Outcome::Expired, false, now, ctx).await
         }
     }
 }
@@ -276,6 +296,7 @@ async fn refreshed_entry(
 /// Passes an origin response (or failure) to the client, storing it when the policy allows.
 async fn from_origin(
     req: &CacheRequest,
+    call: &OriginCall,
     origin: OriginReply,
     outcome: Outcome,
     vary_miss: bool,
@@ -287,7 +308,7 @@ async fn from_origin(
     report.fallback = origin.fell_back;
     let mut reply = match origin.result {
         Err(e) => {
-            let mut reply = Reply::problem(&origin_problem(&e, req.call.timeout_ms, &req.call.url));
+            let mut reply = Reply::problem(&origin_problem(&e, call.timeout_ms, &call.url));
             reply.origin_error = true;
             reply
         }
@@ -353,6 +374,7 @@ async fn from_origin(
         reply.headers.push(("age".into(), "0".into()));
     }
     reply.origin_ms = Some(origin.dur_ms);
+    reply.trace_id = Some(call.trace_id.clone());
     reply.cache = Some(report);
     reply
 }
@@ -449,7 +471,7 @@ async fn refresh_in_background(
     let now = platform::now();
     let conditional =
         freshness::conditional_headers(&entry::served_headers(&stored_headers, &meta, now));
-    let origin = req.call.send(&conditional, None).await;
+    let origin = req.call().send(&conditional, None).await;
     let Ok(resp) = origin.result else {
         return;
     };

@@ -8,7 +8,7 @@ use worker::{Context, Env, Headers, Request};
 use super::admin as admin_glue;
 use super::cache_flow::{self, CacheRequest};
 use super::convert;
-use super::origin::OriginCall;
+use super::origin::{OriginCall, OriginChoice};
 use super::platform::{self, Waiter};
 use super::reply::{Body, Reply};
 use super::state;
@@ -18,9 +18,9 @@ use crate::cache::key::{self, KeyScope};
 use crate::cache::policy;
 use crate::cache::rules::RouteRule;
 use crate::cache::status::{CacheReport, Outcome};
-use crate::canary::{self, config::RolloutConfig};
+use crate::canary;
 use crate::config::EdgeConfig;
-use crate::forward::{self, ClientRequest};
+use crate::forward;
 use crate::headers;
 use crate::health::{HealthReport, RolloutStatus};
 use crate::metrics::RequestRecord;
@@ -28,7 +28,7 @@ use crate::problem::Problem;
 use crate::route::{self, Route};
 use crate::time::UnixMillis;
 use crate::timing::{names, ServerTiming};
-use crate::trace::{self, TracePlan};
+use crate::trace::TraceParent;
 use crate::variant::Variant;
 
 /// Answers one request. Never fails for a reason of the request's: every error becomes a JSON
@@ -176,64 +176,8 @@ fn record(
 /// The Analytics Engine dataset binding (optional).
 const ANALYTICS_BINDING: &str = "EDGE_ANALYTICS";
 
-/// Which origin serves a variant, and where a failing canary request is retried.
-pub struct OriginChoice {
-    /// The variant's origin.
-    pub base: worker::Url,
-    /// The stable origin, when the variant is the canary and fallback is on.
-    pub fallback: Option<worker::Url>,
-}
-
-impl OriginChoice {
-    /// The origin of `variant` under `rollout`.
-    pub fn of(rollout: &RolloutConfig, variant: Variant) -> OriginChoice {
-        match (variant, &rollout.canary_origin) {
-            (Variant::Canary, Some(canary)) => OriginChoice {
-                base: canary.clone(),
-                fallback: rollout
-                    .fallback_to_stable
-                    .then(|| rollout.stable_origin.clone()),
-            },
-            _ => OriginChoice {
-                base: rollout.stable_origin.clone(),
-                fallback: None,
-            },
-        }
-    }
-}
-
-/// The origin request for a client request: URL, filtered headers, trace context.
-pub fn origin_call(
-    config: &EdgeConfig,
-    origin: &OriginChoice,
-    url: &worker::Url,
-    headers: &[(String, String)],
-    method: &str,
-    trace: &TracePlan,
-) -> OriginCall {
-    let client = ClientRequest {
-        url,
-        headers,
-        client_ip: headers::get(headers, "cf-connecting-ip"),
-    };
-    OriginCall {
-        url: forward::origin_url(&origin.base, url).to_string(),
-        method: method.to_string(),
-        headers: forward::origin_request_headers(
-            &client,
-            &trace.outgoing.to_header(),
-            trace.continued,
-        ),
-        timeout_ms: config.origin_timeout_ms,
-        fallback_url: origin
-            .fallback
-            .as_ref()
-            .map(|f| forward::origin_url(f, url).to_string()),
-    }
-}
-
-/// A cacheable request: its key under the current purge generation, and the origin call (GET,
-/// also for HEAD, so that the stored entry is the GET one).
+/// A cacheable request: its key under the current purge generation, and what the origin call
+/// (made only on a miss or revalidation) needs.
 #[allow(clippy::too_many_arguments)]
 pub fn cache_request(
     config: &EdgeConfig,
@@ -245,9 +189,7 @@ pub fn cache_request(
     variant: Variant,
     generation: u64,
     store_inline: bool,
-    trace: &TracePlan,
 ) -> CacheRequest {
-    let call = origin_call(config, origin, url, &headers, "GET", trace);
     let key = key::build(
         url,
         &headers,
@@ -264,7 +206,9 @@ pub fn cache_request(
         request_headers: headers,
         is_head,
         max_body_bytes: config.max_body_bytes,
-        call,
+        origin: origin.clone(),
+        url: url.clone(),
+        timeout_ms: config.origin_timeout_ms,
         store_inline,
     }
 }
@@ -312,6 +256,9 @@ async fn proxy(
     let method = req.method().to_string();
     let headers = convert::header_pairs(req.headers());
     let rule = config.rules.rule_for(url.path());
+    let client_trace_id = headers::get(&headers, "traceparent")
+        .and_then(TraceParent::parse)
+        .map(|t| t.trace_id_hex());
 
     let rollout = state::rollout(env, now, config).await;
     // The token is compared only when the overrides need it.
@@ -329,11 +276,6 @@ async fn proxy(
     );
     let variant = assignment.variant;
     let origin = OriginChoice::of(&rollout.config, variant);
-    let trace = trace::plan(
-        headers::get(&headers, "traceparent"),
-        platform::random_bytes(),
-    );
-    let trace_id = Some(trace.outgoing.trace_id_hex());
 
     let mut reply = match policy::plan_request(rule, &method, &headers) {
         None => {
@@ -348,12 +290,11 @@ async fn proxy(
                 variant,
                 purge.generation,
                 false,
-                &trace,
             );
             cache_flow::serve(request, purge, now, ctx).await
         }
         Some(reason) => {
-            let call = origin_call(config, &origin, &url, &headers, &method, &trace);
+            let call = OriginCall::new(&origin, &url, &headers, &method, config.origin_timeout_ms);
             let body = match method.as_str() {
                 "GET" | "HEAD" => None,
                 _ => req.inner().body().map(JsValue::from),
@@ -400,7 +341,10 @@ async fn proxy(
     let served_by = if fell_back { Variant::Stable } else { variant };
     reply.route = Some(rule.id.clone());
     reply.variant = Some(served_by);
-    reply.trace_id = trace_id;
+    if reply.trace_id.is_none() {
+        // A hit contacted no origin: log the client's own trace, if it sent a valid one.
+        reply.trace_id = client_trace_id;
+    }
     headers::set(&mut reply.headers, "x-edge-variant", served_by.as_str());
     if let Some(cookie) = assignment.set_cookie {
         reply.headers.push(("set-cookie".into(), cookie));

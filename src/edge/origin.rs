@@ -9,7 +9,11 @@ use worker::{AbortController, Delay};
 
 use super::convert::{js_error_message, to_headers};
 use super::platform;
-use crate::canary;
+use crate::canary::{self, config::RolloutConfig};
+use crate::forward::{self, ClientRequest};
+use crate::headers;
+use crate::trace;
+use crate::variant::Variant;
 
 /// Why the origin gave no response.
 #[derive(Debug, Clone)]
@@ -33,6 +37,72 @@ pub struct OriginCall {
     pub timeout_ms: u64,
     /// Where to retry once when this (canary) origin fails: the stable origin's URL.
     pub fallback_url: Option<String>,
+    /// The W3C trace id sent to the origin.
+    pub trace_id: String,
+}
+
+/// Which origin serves a variant, and where a failing canary request is retried.
+#[derive(Debug, Clone)]
+pub struct OriginChoice {
+    /// The variant's origin.
+    pub base: worker::Url,
+    /// The stable origin, when the variant is the canary and fallback is on.
+    pub fallback: Option<worker::Url>,
+}
+
+impl OriginChoice {
+    /// The origin of `variant` under `rollout`.
+    pub fn of(rollout: &RolloutConfig, variant: Variant) -> OriginChoice {
+        match (variant, &rollout.canary_origin) {
+            (Variant::Canary, Some(canary)) => OriginChoice {
+                base: canary.clone(),
+                fallback: rollout
+                    .fallback_to_stable
+                    .then(|| rollout.stable_origin.clone()),
+            },
+            _ => OriginChoice {
+                base: rollout.stable_origin.clone(),
+                fallback: None,
+            },
+        }
+    }
+}
+
+impl OriginCall {
+    /// The origin request for a client request: URL, filtered headers, and a trace context
+    /// (the client's continued, or a new one).
+    pub fn new(
+        origin: &OriginChoice,
+        url: &worker::Url,
+        headers: &[(String, String)],
+        method: &str,
+        timeout_ms: u64,
+    ) -> OriginCall {
+        let trace = trace::plan(
+            headers::get(headers, "traceparent"),
+            platform::random_bytes(),
+        );
+        let client = ClientRequest {
+            url,
+            headers,
+            client_ip: headers::get(headers, "cf-connecting-ip"),
+        };
+        OriginCall {
+            url: forward::origin_url(&origin.base, url).to_string(),
+            method: method.to_string(),
+            headers: forward::origin_request_headers(
+                &client,
+                &trace.outgoing.to_header(),
+                trace.continued,
+            ),
+            timeout_ms,
+            trace_id: trace.outgoing.trace_id_hex(),
+            fallback_url: origin
+                .fallback
+                .as_ref()
+                .map(|f| forward::origin_url(f, url).to_string()),
+        }
+    }
 }
 
 /// An origin response (or failure) and how long it took to its headers.

@@ -1,0 +1,288 @@
+// Browser test of the release-manager dashboard (/__edge/) in Debian's Chromium, driven by
+// playwright-core. The scenarios run in order against one stack and share one page:
+//
+//   BASE_URL=http://127.0.0.1:8787 ADMIN_TOKEN=… SCREENSHOT_DIR=tests/screenshots \
+//     node tests/browser/dashboard.test.mjs
+//
+// `cargo test --features e2e --test e2e_dashboard` starts the stack and runs this file.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:8787').replace(/\/$/, '');
+const ADMIN_TOKEN = process.env.ADMIN_TOKEN;
+const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || 'tests/screenshots';
+const DASHBOARD = `${BASE_URL}/__edge/`;
+const ACTOR = 'ana.petrovic';
+
+assert.ok(ADMIN_TOKEN, 'ADMIN_TOKEN must be set');
+mkdirSync(SCREENSHOT_DIR, { recursive: true });
+
+let browser;
+let page;
+/** Console messages about Content-Security-Policy, and uncaught page errors. */
+const cspViolations = [];
+const pageErrors = [];
+
+async function shot(name, locator) {
+  const path = join(SCREENSHOT_DIR, name);
+  if (locator) await locator.screenshot({ path });
+  else await page.screenshot({ path, fullPage: false });
+}
+
+/** Fills and confirms the change dialog. */
+async function confirmDialog(reason) {
+  const dialog = page.locator('#confirm-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  await page.fill('#confirm-actor', ACTOR);
+  await page.fill('#confirm-reason', reason);
+  return dialog;
+}
+
+async function weightText() {
+  return (await page.textContent('#weight-value')).trim();
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+  // The DOM's own report of CSP violations, next to the console's.
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  page.on('console', (msg) => {
+    if (msg.text().includes('Content Security Policy')) cspViolations.push(msg.text());
+  });
+  page.on('pageerror', (err) => pageErrors.push(String(err)));
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test('a wrong token is rejected with a visible message', async () => {
+  await page.goto(DASHBOARD);
+  await page.locator('#signin-token').waitFor();
+  await page.fill('#signin-token', 'not-the-admin-token');
+  await page.click('#signin-submit');
+  const error = page.locator('#signin-error');
+  await error.waitFor({ state: 'visible' });
+  const text = await error.textContent();
+  assert.match(text, /rejected/i);
+  assert.match(text, /401/);
+  assert.equal(await page.isVisible('#main'), false, 'the dashboard stays hidden');
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a rejected token is not kept');
+  await shot('bad-token.png');
+});
+
+test('signing in (Enter submits) shows the canary at 0 % and the plan', async () => {
+  await page.fill('#signin-token', ADMIN_TOKEN);
+  await page.focus('#signin-actor');
+  await page.keyboard.type(ACTOR);
+  await page.keyboard.press('Enter');
+  await page.locator('#main').waitFor({ state: 'visible' });
+  await page.waitForFunction(() => document.getElementById('weight-value').textContent.trim() === '0 %');
+  // The token lives in sessionStorage only.
+  const stored = await page.evaluate(() => ({
+    session: Object.values(sessionStorage),
+    local: localStorage.length,
+    cookie: document.cookie,
+  }));
+  assert.ok(stored.session.includes(ADMIN_TOKEN));
+  assert.equal(stored.local, 0);
+  assert.ok(!stored.cookie.includes(ADMIN_TOKEN));
+  // The plan: 0 % is the step in force, then 10, 25, 50, 100.
+  const steps = await page.locator('#plan-steps li .step-value').allTextContents();
+  assert.deepEqual(steps, ['0 %', '10 %', '25 %', '50 %', '100 %']);
+  assert.equal(await page.textContent('#plan-steps li[aria-current="step"] .step-value'), '0 %');
+  assert.match(await page.textContent('#btn-advance'), /Advance to 10 %/);
+  await shot('canary-signed-in.png');
+});
+
+test('an invalid weight is refused with the field named', async () => {
+  await page.fill('#weight-input', '150');
+  await page.click('#btn-set-weight');
+  await confirmDialog('typo check');
+  await page.click('#confirm-ok');
+  const error = page.locator('#confirm-error');
+  await error.waitFor({ state: 'visible' });
+  const text = await error.textContent();
+  assert.match(text, /400/);
+  assert.match(text, /weight/);
+  assert.match(text, /over 100/);
+  await shot('bad-weight.png');
+  await page.click('#confirm-cancel');
+  await page.locator('#confirm-dialog').waitFor({ state: 'hidden' });
+  assert.equal(await weightText(), '0 %');
+});
+
+test('set the weight to 25 % with a reason; the audit log shows it', async () => {
+  await page.fill('#weight-input', '25');
+  await page.click('#btn-set-weight');
+  const dialog = await confirmDialog('release 2026.11.26: first quarter');
+  assert.match(await dialog.locator('#confirm-summary').textContent(), /0 % to 25 %/);
+  await page.click('#confirm-ok');
+  await dialog.waitFor({ state: 'hidden' });
+  await page.waitForFunction(() => document.getElementById('weight-value').textContent.trim() === '25 %');
+  assert.equal(await page.textContent('#plan-steps li[aria-current="step"] .step-value'), '25 %');
+  const first = page.locator('#audit-body tr').first();
+  await first.waitFor();
+  const row = await first.textContent();
+  assert.match(row, /set weight/);
+  assert.match(row, /ana\.petrovic/);
+  assert.match(row, /release 2026\.11\.26: first quarter/);
+  assert.match(row, /0 % → 25 %/);
+  await shot('canary-25.png', page.locator('#canary'));
+  await shot('audit.png', page.locator('.card.audit'));
+});
+
+test('rollback: Escape cancels, then a confirmed rollback returns to 0 %', async () => {
+  await page.click('#btn-rollback');
+  await page.locator('#confirm-dialog').waitFor({ state: 'visible' });
+  await page.keyboard.press('Escape');
+  await page.locator('#confirm-dialog').waitFor({ state: 'hidden' });
+  assert.equal(await weightText(), '25 %', 'cancelling changes nothing');
+
+  await page.click('#btn-rollback');
+  const dialog = await confirmDialog('error rate up on canary');
+  await page.click('#confirm-ok');
+  await dialog.waitFor({ state: 'hidden' });
+  await page.waitForFunction(() => document.getElementById('weight-value').textContent.trim() === '0 %');
+  const row = await page.locator('#audit-body tr').first().textContent();
+  assert.match(row, /rollback/);
+  assert.match(row, /25 % → 0 %/);
+  assert.match(row, /error rate up on canary/);
+  assert.equal(await page.locator('#audit-body tr').count(), 2);
+  await shot('rollback.png', page.locator('#canary'));
+});
+
+test('a network failure is reported, not swallowed', async () => {
+  await page.route('**/__edge/api/cache/stats', (route) => route.abort('connectionrefused'));
+  try {
+    await page.click('#stats-refresh');
+    const cell = page.locator('#stats-body td.error');
+    await cell.waitFor();
+    assert.match(await cell.textContent(), /Network error/);
+  } finally {
+    await page.unroute('**/__edge/api/cache/stats');
+  }
+  await page.click('#stats-refresh');
+  await page.locator('#stats-body td.error').waitFor({ state: 'detached' });
+});
+
+test('purge by prefix shows the result', async () => {
+  await page.locator('#cache').scrollIntoViewIfNeeded();
+  await page.check('#purge-kind-prefix');
+  await page.fill('#purge-prefix', '/api/v1/');
+  await page.click('#btn-purge');
+  const dialog = page.locator('#confirm-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  assert.match(await dialog.locator('#confirm-summary').textContent(), /\/api\/v1\//);
+  await page.fill('#confirm-actor', ACTOR);
+  await page.fill('#confirm-reason', 'renamed a category');
+  await page.click('#confirm-ok');
+  await dialog.waitFor({ state: 'hidden' });
+  const result = page.locator('#purge-result');
+  await result.locator('.ok').waitFor();
+  assert.match(await result.textContent(), /Purged prefix \/api\/v1\//);
+  await shot('cache-purge.png', page.locator('#cache'));
+});
+
+test('warmup runs every configured path to completion', async () => {
+  const rows = page.locator('#warmup-body tr');
+  const paths = await rows.count();
+  assert.ok(paths >= 3, `warmup paths listed (${paths})`);
+  await page.click('#btn-warmup');
+  // Progress is per path: the first row runs before the last one does.
+  await page.waitForFunction(() => document.querySelector('#warmup-body tr[data-state="done"]') !== null);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#warmup-body tr[data-state="done"]').length === n,
+    paths,
+    { timeout: 60_000 },
+  );
+  assert.match(await page.textContent('#warmup-summary'), /Finished/);
+  assert.match(await page.textContent('#warmup-summary'), / 0 failed/);
+  // The stats table follows (the warmup's own lookups are the worker's, so just check it renders).
+  await page.locator('#stats-foot tr.total').waitFor();
+  await shot('warmup.png', page.locator('#cache'));
+});
+
+test('the live probe draws stacked bars for both variants with p50 and p95', async () => {
+  await page.locator('#probe').scrollIntoViewIfNeeded();
+  assert.equal(await page.inputValue('#probe-count'), '20');
+  await page.fill('#probe-count', '12');
+  await page.click('#btn-probe');
+  await page.locator('#probe-chart[data-done="true"]').waitFor({ timeout: 60_000 });
+  assert.match(await page.textContent('#probe-status'), /Done: 24 requests/);
+  const chart = await page.evaluate(() => {
+    const out = {};
+    for (const v of ['stable', 'canary']) {
+      const rects = [...document.querySelectorAll(`#probe-chart rect[data-variant="${v}"]`)];
+      const bars = document.querySelectorAll(`#probe-chart .series-${v} .bar`).length;
+      const nonZeroBars = [...document.querySelectorAll(`#probe-chart .series-${v} .bar`)]
+        .filter((b) => [...b.querySelectorAll('rect')].some((r) => Number(r.getAttribute('height')) > 0)).length;
+      out[v] = {
+        bars,
+        nonZeroBars,
+        height: rects.reduce((s, r) => s + Number(r.getAttribute('height')), 0),
+        width: Math.min(...rects.map((r) => Number(r.getAttribute('width')))),
+        segments: [...new Set(rects.filter((r) => Number(r.getAttribute('height')) > 0).map((r) => r.dataset.segment))],
+        p50: document.querySelector(`.probe-stat-${v} dd.p50`).dataset.value,
+        p95: document.querySelector(`.probe-stat-${v} dd.p95`).dataset.value,
+        p50Text: document.querySelector(`.probe-stat-${v} dd.p50`).textContent,
+      };
+    }
+    out.tag = document.querySelector('#probe-chart svg')?.tagName;
+    out.lines = document.querySelectorAll('#probe-chart .pline').length;
+    return out;
+  });
+  assert.equal(chart.tag, 'svg');
+  for (const v of ['stable', 'canary']) {
+    const c = chart[v];
+    assert.equal(c.bars, 12, `${v}: one bar per request`);
+    assert.ok(c.height > 0, `${v}: bars have height`);
+    assert.ok(c.width > 0, `${v}: bars have width`);
+    assert.ok(c.nonZeroBars >= 6, `${v}: most bars are non-zero (${c.nonZeroBars}/12)`);
+    assert.ok(c.segments.includes('cache'), `${v}: the cache segment is drawn (${c.segments})`);
+    assert.ok(c.p50 !== '' && Number(c.p50) >= 0, `${v}: p50 shown`);
+    assert.ok(c.p95 !== '' && Number(c.p95) >= Number(c.p50), `${v}: p95 shown, ≥ p50`);
+    assert.match(c.p50Text, /ms/);
+  }
+  assert.equal(chart.lines, 4, 'p50 and p95 lines for both variants');
+  await shot('probe.png', page.locator('#probe'));
+});
+
+test('the health panel shows the version and reachable origins', async () => {
+  await page.locator('#health').scrollIntoViewIfNeeded();
+  await page.click('#health-refresh');
+  await page.waitForFunction(() => document.querySelectorAll('#health-origins li[data-reachable="true"]').length === 2);
+  const expected = await (await fetch(`${BASE_URL}/__edge/health`)).json();
+  assert.equal(await page.textContent('#health-version'), `v${expected.version}`);
+  assert.match(await page.textContent('#health-config'), /valid/);
+  assert.match(await page.textContent('#health-rollout'), /valid/);
+  const origins = await page.locator('#health-origins li').allTextContents();
+  assert.match(origins[0], /stable.*ready/s);
+  assert.match(origins[1], /canary.*ready/s);
+  await shot('health.png', page.locator('#health'));
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot('dashboard.png');
+  await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-full.png'), fullPage: true });
+});
+
+test('no Content-Security-Policy violations and no page errors', async () => {
+  assert.deepEqual(cspViolations, []);
+  assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
+  assert.deepEqual(pageErrors, []);
+});
