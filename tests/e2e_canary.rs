@@ -307,6 +307,15 @@ fn every_write_shows_up_in_the_audit_log_and_history_can_be_reverted() {
     assert_eq!(r.json()["summary"]["weight_percent"], 25.0);
     write(&stack, "POST", "/__edge/api/canary/advance", json!({}));
     write(&stack, "POST", "/__edge/api/canary/rollback", json!({}));
+    let early = write(&stack, "POST", "/__edge/api/canary/promote", json!({}));
+    assert_eq!(
+        early.status, 409,
+        "promoting a canary below 100 % needs force"
+    );
+    assert_eq!(early.json()["error"], "conflict");
+    set_weight(&stack, 100.0);
+    let last = write(&stack, "POST", "/__edge/api/canary/advance", json!({}));
+    assert_eq!(last.status, 409, "100 % is the last step");
     let promote = write(&stack, "POST", "/__edge/api/canary/promote", json!({}));
     assert_eq!(promote.status, 200);
     assert_eq!(
@@ -324,13 +333,20 @@ fn every_write_shows_up_in_the_audit_log_and_history_can_be_reverted() {
         .collect();
     assert_eq!(
         actions,
-        ["promote", "rollback", "advance", "advance", "set_weight"]
+        [
+            "promote",
+            "set_weight",
+            "rollback",
+            "advance",
+            "advance",
+            "set_weight"
+        ]
     );
     let newest = &audit["entries"][0];
     assert_eq!(newest["actor"], "ana.petrovic");
     assert_eq!(newest["reason"], "release 2026.11.26");
     assert!(newest["at_ms"].as_u64().unwrap() > 1_700_000_000_000);
-    let advance = &audit["entries"][2];
+    let advance = &audit["entries"][3];
     assert_eq!(advance["old"]["canary"]["weight_bp"], 2500);
     assert_eq!(advance["new"]["canary"]["weight_bp"], 5000);
 
@@ -338,7 +354,7 @@ fn every_write_shows_up_in_the_audit_log_and_history_can_be_reverted() {
         .admin("GET", "/__edge/api/config/history")
         .send()
         .json();
-    assert_eq!(history["versions"][0]["version"], 5);
+    assert_eq!(history["versions"][0]["version"], 6);
     let revert = write(
         &stack,
         "POST",
@@ -347,7 +363,7 @@ fn every_write_shows_up_in_the_audit_log_and_history_can_be_reverted() {
     );
     assert_eq!(revert.status, 200, "{}", revert.body);
     assert_eq!(revert.json()["summary"]["weight_bp"], 2500);
-    assert_eq!(revert.json()["version"], 6);
+    assert_eq!(revert.json()["version"], 7);
     let stale = write(
         &stack,
         "POST",
@@ -356,10 +372,14 @@ fn every_write_shows_up_in_the_audit_log_and_history_can_be_reverted() {
     );
     assert_eq!(stale.status, 400);
     assert_eq!(stale.json()["field"], "version");
-    assert_eq!(config_version(&stack), 6, "nothing stored");
-    let audit = stack.admin("GET", "/__edge/api/audit").send().json();
+    assert_eq!(config_version(&stack), 7, "nothing stored");
+    let audit = stack
+        .admin("GET", "/__edge/api/audit?limit=2")
+        .send()
+        .json();
     assert_eq!(audit["entries"][0]["action"], "revert");
-    assert_eq!(audit["count"], 6);
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "limit");
+    assert_eq!(audit["count"], 7);
 }
 
 #[test]

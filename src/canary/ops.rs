@@ -150,6 +150,7 @@ impl Change {
             Change::SetWeight => &["weight"],
             Change::Replace => &["config"],
             Change::Revert => &["version"],
+            Change::Promote => &["force"],
             _ => &[],
         }
     }
@@ -203,6 +204,20 @@ pub fn apply(
                 status: 409,
                 error: field("canary_origin", "there is no canary to promote"),
             })?;
+            // Promoting below 100 % moves every stable user at once: only on purpose.
+            let forced = req.fields.get("force") == Some(&Value::Bool(true));
+            if current.weight_bp < 10_000 && !forced {
+                return Err(OpError {
+                    status: 409,
+                    error: field(
+                        "canary.weight_bp",
+                        format!(
+                            "the canary serves {} %, not 100 %; advance first or send \"force\": true",
+                            bp_to_percent(current.weight_bp)
+                        ),
+                    ),
+                });
+            }
             next.canary_origin = Some(current.stable_origin.clone());
             next.stable_origin = canary;
             next.weight_bp = 0;
@@ -387,6 +402,19 @@ mod tests {
         );
 
         let p = Change::Promote;
+        let early = apply(&p, &cfg(2500), &req(&format!("{{{W}}}"), &p), &[], &[]).unwrap_err();
+        assert_eq!(
+            (early.status, early.error.field.as_str()),
+            (409, "canary.weight_bp")
+        );
+        let forced = apply(
+            &p,
+            &cfg(2500),
+            &req(&format!("{{{W},\"force\":true}}"), &p),
+            &[],
+            &[],
+        );
+        assert_eq!(forced.unwrap().weight_bp, 0);
         let promoted = apply(&p, &cfg(10_000), &req(&format!("{{{W}}}"), &p), &[], &[]).unwrap();
         assert_eq!(promoted.stable_origin.as_str(), "http://c.rs/");
         assert_eq!(promoted.canary_origin.unwrap().as_str(), "http://s.rs/");

@@ -75,16 +75,10 @@ pub async fn handle(
         AdminEndpoint::ConfigGet => config_get(config, env, now).await,
         AdminEndpoint::Origins => origins(config, env, now).await,
         AdminEndpoint::ConfigHistory => {
-            list(env, state::HISTORY_KEY, "versions", |v: &Vec<Versioned>| {
-                v.len()
-            })
-            .await
+            list::<Versioned>(env, state::HISTORY_KEY, "versions", limit(&req)).await
         }
         AdminEndpoint::Audit => {
-            list(env, state::AUDIT_KEY, "entries", |v: &Vec<AuditEntry>| {
-                v.len()
-            })
-            .await
+            list::<AuditEntry>(env, state::AUDIT_KEY, "entries", limit(&req)).await
         }
         AdminEndpoint::ConfigPut => change(config, &req, &body, Change::Replace, env, now).await,
         AdminEndpoint::ConfigRevert => change(config, &req, &body, Change::Revert, env, now).await,
@@ -260,18 +254,29 @@ async fn config_get(config: &EdgeConfig, env: &Env, now: UnixMillis) -> Reply {
     )
 }
 
+/// The `?limit=N` of a list request.
+fn limit(req: &Request) -> Option<usize> {
+    req.url()
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// A stored list, newest first, at most `limit` items; `count` is the full length.
 async fn list<T: serde::de::DeserializeOwned + serde::Serialize>(
     env: &Env,
     key: &str,
     name: &str,
-    len: impl Fn(&T) -> usize,
+    limit: Option<usize>,
 ) -> Reply {
-    match state::kv_get_json::<T>(env, key).await {
-        Ok(Some(items)) => Reply::json(
-            200,
-            json!({ "count": len(&items), name: items }).to_string(),
-        ),
-        Ok(None) => Reply::json(200, json!({ "count": 0, name: [] }).to_string()),
+    match state::kv_get_json::<Vec<T>>(env, key).await {
+        Ok(items) => {
+            let items = items.unwrap_or_default();
+            let count = items.len();
+            let shown: Vec<&T> = items.iter().take(limit.unwrap_or(count)).collect();
+            Reply::json(200, json!({ "count": count, name: shown }).to_string())
+        }
         Err(state::KvUnavailable(why)) => {
             Reply::problem(&Problem::new(503, "state_unavailable", why))
         }
