@@ -26,12 +26,10 @@ impl Lang {
 
     /// Parses `sr`, `en` or `ru` (case-insensitive, whitespace trimmed).
     pub fn parse(value: &str) -> Option<Lang> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "sr" => Some(Lang::Sr),
-            "en" => Some(Lang::En),
-            "ru" => Some(Lang::Ru),
-            _ => None,
-        }
+        let v = value.trim();
+        Lang::ALL
+            .into_iter()
+            .find(|l| v.eq_ignore_ascii_case(l.as_str()))
     }
 
     /// The lowercase code.

@@ -69,7 +69,7 @@ impl ServerTiming {
 
     /// The header value.
     pub fn to_header(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(16 * self.metrics.len());
         for (i, m) in self.metrics.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
@@ -77,7 +77,7 @@ impl ServerTiming {
             out.push_str(m.name);
             if let Some(d) = m.dur_ms {
                 out.push_str(";dur=");
-                out.push_str(&format_dur(d));
+                push_dur(&mut out, d);
             }
             if let Some(desc) = &m.desc {
                 out.push_str(";desc=");
@@ -89,13 +89,21 @@ impl ServerTiming {
 }
 
 /// Milliseconds with at most one decimal, no trailing `.0`; negative and non-finite become 0.
+#[cfg(test)]
 fn format_dur(ms: f64) -> String {
+    let mut out = String::new();
+    push_dur(&mut out, ms);
+    out
+}
+
+/// [`format_dur`] into an existing buffer (no intermediate strings).
+fn push_dur(out: &mut String, ms: f64) {
+    use std::fmt::Write;
     let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
     let tenths = (ms * 10.0).round() as u64;
-    if tenths.is_multiple_of(10) {
-        format!("{}", tenths / 10)
-    } else {
-        format!("{}.{}", tenths / 10, tenths % 10)
+    let _ = write!(out, "{}", tenths / 10);
+    if !tenths.is_multiple_of(10) {
+        let _ = write!(out, ".{}", tenths % 10);
     }
 }
 

@@ -25,10 +25,9 @@ impl Variant {
 
     /// Parses `stable` or `canary` (case-insensitive).
     pub fn parse(value: &str) -> Option<Variant> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "stable" => Some(Variant::Stable),
-            "canary" => Some(Variant::Canary),
-            _ => None,
-        }
+        let v = value.trim();
+        Variant::ALL
+            .into_iter()
+            .find(|x| v.eq_ignore_ascii_case(x.as_str()))
     }
 }

@@ -51,10 +51,11 @@ impl TrackingParams {
 
     /// True when `name` is a tracking parameter.
     pub fn matches(&self, name: &str) -> bool {
-        let name = name.to_ascii_lowercase();
         self.0.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == *p,
+            Some(prefix) => name
+                .get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix)),
+            None => name.eq_ignore_ascii_case(p),
         })
     }
 }

@@ -68,9 +68,11 @@ impl RolloutConfig {
     /// True when `path` takes part in the rollout.
     pub fn takes_part(&self, path: &str) -> bool {
         let never = NEVER_CANARY.iter().any(|p| {
-            PathPattern::parse(p)
-                .map(|pat| pat.matches(path))
-                .unwrap_or(false)
+            let prefix = p.trim_end_matches("/**");
+            path == prefix
+                || path
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
         });
         !never && self.routes.iter().any(|r| r.matches(path))
     }

@@ -1,0 +1,106 @@
+// CPU profiles of a worker's isolate under load, through workerd's V8 inspector: where the
+// isolate's time goes on the hit path, split into Wasm (catalog-edge's Rust), the JS glue
+// (wasm-bindgen's index.js, or the peer's own code), and V8/runtime built-ins (Headers, Response,
+// TextEncoder/Decoder, the Cache API's JS side, garbage collection). Time outside the isolate
+// (HTTP parsing, the cache service, KV) is not in these profiles.
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Connects to the inspector target whose title or URL names `workerName`. */
+async function connect(inspectorPort, workerName) {
+  let targets = [];
+  for (let i = 0; i < 50 && !targets.length; i++) {
+    try {
+      targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
+    } catch {
+      await sleep(100);
+    }
+  }
+  const target = targets.find((t) => `${t.title} ${t.url} ${t.id}`.includes(workerName));
+  if (!target) throw new Error(`no inspector target for ${workerName}: ${targets.map((t) => t.title).join(", ")}`);
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let id = 0;
+  const pending = new Map();
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.id && pending.has(msg.id)) {
+      const { resolve, reject } = pending.get(msg.id);
+      pending.delete(msg.id);
+      msg.error ? reject(new Error(msg.error.message)) : resolve(msg.result);
+    }
+  };
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      pending.set(++id, { resolve, reject });
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  return { send, close: () => ws.close() };
+}
+
+/** Where a profile node's time belongs. */
+function category(frame) {
+  const { functionName: fn, url } = frame;
+  if (fn === "(garbage collector)") return "gc";
+  if (fn === "(idle)" || fn === "(program)" || fn === "(root)") return "idle/program";
+  // No function name and no script: samples V8 could not attribute to any JS or Wasm frame.
+  if (!fn && !url) return "unattributed";
+  if (url.startsWith("wasm://") || /^\$?[a-z_]+::|^_ZN|wasm-function/.test(fn)) return "wasm";
+  if (url.endsWith("index.js") || url.endsWith("count-crossings.mjs")) return "js glue";
+  if (url.endsWith(".mjs")) return "worker js";
+  return "runtime built-ins";
+}
+
+/**
+ * Profiles the isolate of `workerName` while `load()` runs; returns self time per category and the
+ * top functions by self time.
+ */
+export async function profile({ inspectorPort, workerName, load, intervalUs = 200 }) {
+  const insp = await connect(inspectorPort, workerName);
+  await insp.send("Profiler.enable");
+  await insp.send("Profiler.setSamplingInterval", { interval: intervalUs });
+  await insp.send("Profiler.start");
+  const loadResult = await load();
+  const { profile: prof } = await insp.send("Profiler.stop");
+  insp.close();
+
+  const nodes = new Map(prof.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  for (let i = 0; i < prof.samples.length; i++) {
+    const id = prof.samples[i];
+    self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  }
+  const byCategory = {};
+  const byFunction = new Map();
+  let busy = 0;
+  for (const [id, us] of self) {
+    const frame = nodes.get(id).callFrame;
+    const cat = category(frame);
+    byCategory[cat] = (byCategory[cat] ?? 0) + us;
+    if (cat !== "idle/program" && cat !== "unattributed") busy += us;
+    const where = frame.url ? ` ${frame.url.split("/").pop()}:${frame.lineNumber + 1}` : "";
+    const name = `${frame.functionName || "(anonymous)"}${cat === "runtime built-ins" ? where : ""} [${cat}]`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + us);
+  }
+  const top = [...byFunction]
+    .filter(([n]) => !n.endsWith("[idle/program]") && !n.endsWith("[unattributed]"))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 25);
+  // Wasm self time by Rust crate/module (the name section keeps Rust paths).
+  const wasmByModule = new Map();
+  for (const [name, us] of byFunction) {
+    if (!name.endsWith("[wasm]")) continue;
+    const path = name
+      .replace(/ \[wasm\]$/, "")
+      .replace(/^<+/, "")
+      .replace(/\[[0-9a-f]{16}\]/g, "")
+      .split("::");
+    const key = path[0] === "catalog_edge" ? path.slice(0, 3).join("::") : path[0].split(" ")[0];
+    wasmByModule.set(key, (wasmByModule.get(key) ?? 0) + us);
+  }
+  const wasmTop = [...wasmByModule].sort((a, b) => b[1] - a[1]).slice(0, 15);
+  return { byCategory, busyUs: busy, top, wasmTop, load: loadResult };
+}

@@ -1,0 +1,666 @@
+// The load benchmark behind `npm run bench` (bench/run.sh builds everything first): runs the built
+// worker, the floor and the peer in workerd (through miniflare, which gives workerd a working
+// Cache API and KV, without wrangler's dev proxy), loads each case with wrk over loopback, and
+// writes bench/RESULTS.md.
+//
+// Environment: BENCH_ROUNDS (3), BENCH_SECONDS (10; hit cases), BENCH_MISS_SECONDS (5; miss cases),
+// BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_PROFILE (1),
+// BENCH_WORKER_DIR (build; a directory with index.js + index_bg.wasm, to measure another build),
+// BENCH_OUT (bench/RESULTS.md).
+
+import { spawn, execFileSync } from "node:child_process";
+import { createWriteStream, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { randomBytes } from "node:crypto";
+import { Miniflare, convertV4MiniflareOptions, Log, LogLevel } from "miniflare";
+import { profile } from "./profile.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BENCH = path.join(ROOT, "bench");
+const OUT_DIR = path.join(BENCH, "out");
+const WORKER_DIR = path.join(OUT_DIR, "worker");
+const int = (name, dflt) => {
+  const v = Number.parseInt(process.env[name] ?? "", 10);
+  return Number.isFinite(v) && v > 0 ? v : dflt;
+};
+const ROUNDS = int("BENCH_ROUNDS", 3);
+const SECONDS = int("BENCH_SECONDS", 10);
+// The miss cases are dominated by the simulated Cache API's put and vary less: shorter runs keep
+// the whole benchmark well under 10 minutes.
+const MISS_SECONDS = int("BENCH_MISS_SECONDS", 5);
+const THREADS = int("BENCH_THREADS", 2);
+const CONNECTIONS = int("BENCH_CONNECTIONS", 32);
+// wrk bounds time only; bench/wrk.lua stops a thread after this many requests (far above what
+// this machine serves in a run, so it only bounds a runaway).
+const MAX_PER_THREAD = 60_000 * SECONDS;
+const PROFILE_SECONDS = 5;
+const BUILD_DIR = path.resolve(ROOT, process.env.BENCH_WORKER_DIR ?? "build");
+const RESULTS = path.resolve(ROOT, process.env.BENCH_OUT ?? "bench/RESULTS.md");
+
+const HIT_PATH = "/api/v2/marketplace/categories/10101/attributes";
+// A returning client in the stable bucket of the 10 % canary, with an English browser.
+const CLIENT_ID = "bench-client-1";
+const REQUEST_HEADERS = {
+  "Accept-Language": "en-US,en;q=0.9",
+  Cookie: `edge_id=${CLIENT_ID}; theme=dark`,
+  "User-Agent": "wrk (catalog-edge bench)",
+};
+
+const started = Date.now();
+const log = (...a) => console.log(`bench [${((Date.now() - started) / 1000).toFixed(0)}s]`, ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function freePort() {
+  const srv = net.createServer();
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function waitFor(url, what) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`${what} did not come up at ${url}`);
+}
+
+// ---- processes we start, stopped on every exit path --------------------------------------------
+const children = [];
+let mf;
+async function cleanup() {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+  if (mf) await mf.dispose().catch(() => {});
+  mf = undefined;
+}
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, async () => {
+    await cleanup();
+    process.exit(130);
+  });
+}
+
+function startOrigin(flavour, port, pids) {
+  const bin = path.join(ROOT, "target/release/demo-origin");
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build --release -p demo-origin`);
+  const out = createWriteStream(path.join(OUT_DIR, `origin-${flavour}.log`));
+  const child = spawn(bin, ["--flavour", flavour, "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  children.push(child);
+  pids[flavour] = child.pid;
+  return `http://127.0.0.1:${port}`;
+}
+
+// ---- CPU time of processes (from /proc, in µs) ----------------------------------------------------
+const CLOCK_TICK_US = 1e6 / Number(sh("getconf", ["CLK_TCK"]) || 100);
+function cpuUs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US; // utime + stime
+  } catch {
+    return NaN;
+  }
+}
+function workerdPids() {
+  return sh("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)])
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([, comm]) => comm === "workerd")
+    .map(([pid]) => Number(pid));
+}
+const runnerCpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+// ---- wrk -----------------------------------------------------------------------------------------
+function parseDuration(s) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(s);
+  if (!m) return NaN;
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60000 }[m[2]];
+}
+
+function parseWrk(text) {
+  const num = (re) => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const pct = (p) => {
+    const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, "m").exec(text);
+    return m ? parseDuration(m[1]) : NaN;
+  };
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    requests: num(/(\d+) requests in/),
+    p50: pct(50),
+    p99: pct(99),
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/) ?? 0,
+    socketErrors: socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+  };
+}
+
+function wrk(url, { seconds, mode, tag }) {
+  const args = [
+    `-t${THREADS}`,
+    `-c${CONNECTIONS}`,
+    `-d${seconds}s`,
+    "--timeout",
+    "5s",
+    "--latency",
+    "-s",
+    path.join(BENCH, "wrk.lua"),
+  ];
+  for (const [k, v] of Object.entries(REQUEST_HEADERS)) args.push("-H", `${k}: ${v}`);
+  args.push(url, "--", String(MAX_PER_THREAD), mode, tag);
+  return new Promise((resolve, reject) => {
+    const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
+    children.push(child);
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`wrk exited with ${code}:\n${out}`));
+      const r = parseWrk(out);
+      r.capped = r.requests >= MAX_PER_THREAD * THREADS;
+      r.raw = out;
+      resolve(r);
+    });
+  });
+}
+
+// ---- the run -------------------------------------------------------------------------------------
+async function main() {
+  mkdirSync(OUT_DIR, { recursive: true });
+  rmSync(WORKER_DIR, { recursive: true, force: true });
+  mkdirSync(WORKER_DIR, { recursive: true });
+  // A private copy of the bundle: a rebuild of build/ while the bench runs cannot change it.
+  for (const f of ["index.js", "index_bg.wasm"]) cpSync(path.join(BUILD_DIR, f), path.join(WORKER_DIR, f));
+  for (const f of ["floor.mjs", "peer.mjs", "count-crossings.mjs", "counted-edge.mjs"]) {
+    cpSync(path.join(BENCH, "workers", f), path.join(WORKER_DIR, f));
+  }
+  const wasm = readFileSync(path.join(WORKER_DIR, "index_bg.wasm"));
+  const size = { raw: wasm.length, gzip: gzipSync(wasm).length, js: statSync(path.join(WORKER_DIR, "index.js")).size };
+  log(`wasm ${size.raw} bytes raw, ${size.gzip} gzip`);
+
+  const compatibilityDate =
+    /^compatibility_date\s*=\s*"([^"]+)"/m.exec(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8"))?.[1] ?? "2025-01-01";
+
+  const originPids = {};
+  const stableOrigin = startOrigin("stable", await freePort(), originPids);
+  const canaryOrigin = startOrigin("canary", await freePort(), originPids);
+  await waitFor(`${stableOrigin}/health/live`, "the stable demo origin");
+  await waitFor(`${canaryOrigin}/health/live`, "the canary demo origin");
+
+  const adminToken = randomBytes(16).toString("hex");
+  const vars = {
+    ORIGIN_URL: stableOrigin,
+    CANARY_ORIGIN_URL: canaryOrigin,
+    CANARY_WEIGHT_PERCENT: "10",
+    TIMING_ALLOW_ORIGIN: "*",
+    BLOCKED_PATH_PREFIXES: "/__origin/",
+    ADMIN_TOKEN: adminToken,
+  };
+  const ports = { floor: await freePort(), edge: await freePort(), peer: await freePort(), counted: await freePort() };
+  const logLines = { count: 0, sample: [] };
+  // Modules listed explicitly: the entry first, then what it imports.
+  const worker = (name, modules, extra) => ({
+    name,
+    modulesRoot: WORKER_DIR,
+    modules: modules.map((m) => ({
+      type: m.endsWith(".wasm") ? "CompiledWasm" : "ESModule",
+      path: path.join(WORKER_DIR, m),
+    })),
+    compatibilityDate,
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: ports[name] }],
+    ...extra,
+  });
+  const miniflare = async (names, extra = {}) => {
+    const all = {
+      floor: () => worker("floor", ["floor.mjs"], { bindings: { ORIGIN_URL: stableOrigin } }),
+      edge: () => worker("edge", ["index.js", "index_bg.wasm"], { bindings: vars, kvNamespaces: { EDGE_CONFIG: "bench-edge-config" } }),
+      peer: () => worker("peer", ["peer.mjs"], { bindings: vars, kvNamespaces: { EDGE_CONFIG: "bench-peer-config" } }),
+      counted: () =>
+        worker("counted", ["counted-edge.mjs", "count-crossings.mjs", "index.js", "index_bg.wasm"], {
+          bindings: vars,
+          kvNamespaces: { EDGE_CONFIG: "bench-counted-config" },
+        }),
+    };
+    const instance = new Miniflare(
+      convertV4MiniflareOptions({
+        host: "127.0.0.1",
+        port: await freePort(),
+        cf: false,
+        log: new Log(LogLevel.WARN),
+        // Worker console output (catalog-edge writes one JSON line per request): counted and
+        // dropped here rather than printed.
+        handleStructuredLogs: (entry) => {
+          logLines.count++;
+          if (logLines.sample.length < 3) logLines.sample.push(entry.message);
+        },
+        workers: names.map((n) => all[n]()),
+        ...extra,
+      }),
+    );
+    await instance.ready;
+    return instance;
+  };
+  mf = await miniflare(["floor", "edge", "peer", "counted"]);
+  const [workerd] = workerdPids();
+  const base = Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`]));
+  log(`workerd up: floor ${base.floor}, catalog-edge ${base.edge}, peer ${base.peer}; origin ${stableOrigin}`);
+
+  const get = (url, headers = REQUEST_HEADERS) => fetch(url, { headers });
+  const cacheOutcome = (r) => r.headers.get("x-cache") ?? r.headers.get("cf-cache-status") ?? "?";
+
+  // Warm the three caches and check they serve the same body.
+  const bodies = {};
+  for (const name of ["floor", "edge", "peer", "counted"]) {
+    let last;
+    for (let i = 0; i < 20; i++) {
+      const r = await get(base[name] + HIT_PATH);
+      const body = await r.text();
+      if (r.status !== 200) throw new Error(`${name}: ${r.status} ${body.slice(0, 300)}`);
+      last = cacheOutcome(r);
+      if (last === "HIT") {
+        bodies[name] = { bytes: Buffer.byteLength(body), headers: Object.fromEntries(r.headers) };
+        break;
+      }
+      await sleep(50);
+    }
+    if (last !== "HIT") throw new Error(`${name}: the cache did not warm (last outcome ${last})`);
+  }
+  const origin = await get(stableOrigin + HIT_PATH);
+  bodies.origin = { bytes: Buffer.byteLength(await origin.text()), headers: Object.fromEntries(origin.headers) };
+  log(`warm: body bytes floor ${bodies.floor.bytes}, edge ${bodies.edge.bytes}, peer ${bodies.peer.bytes}, origin ${bodies.origin.bytes}`);
+
+  // JS↔Wasm crossings per hit, on the instrumented copy.
+  const CROSSING_SAMPLES = 50;
+  await get(`${base.counted}/__bench/crossings`);
+  for (let i = 0; i < CROSSING_SAMPLES; i++) await (await get(base.counted + HIT_PATH)).arrayBuffer();
+  const crossingsRaw = await (await get(`${base.counted}/__bench/crossings`)).json();
+  const crossings = Object.entries(crossingsRaw)
+    .map(([name, { calls, js }]) => [
+      name.replace(/^(import|export) (__wbg_)?/, "$1 ").replace(/_[0-9a-f]{16}$/, ""),
+      calls / CROSSING_SAMPLES,
+      name.startsWith("import") ? js : "",
+    ])
+    .sort((a, b) => b[1] - a[1]);
+
+  const stats = async () => {
+    const r = await fetch(`${base.edge}/__edge/api/cache/stats`, { headers: { Authorization: `Bearer ${adminToken}` } });
+    return (await r.json()).total;
+  };
+
+  const cases = [
+    { id: "a", label: "a. floor (JS, `caches.default.match` only)", url: base.floor + HIT_PATH, mode: "hit", sample: true },
+    { id: "b", label: "b. catalog-edge, hit", url: base.edge + HIT_PATH, mode: "hit", sample: true, stats: "hit" },
+    { id: "c", label: "c. peer (idiomatic JS), hit", url: base.peer + HIT_PATH, mode: "hit", sample: true },
+    { id: "d1", label: "d. catalog-edge, miss (→ origin, store)", url: base.edge + HIT_PATH, mode: "miss", stats: "miss" },
+    { id: "d2", label: "d. demo origin directly (same requests)", url: stableOrigin + HIT_PATH, mode: "miss" },
+    { id: "d3", label: "d. peer, miss (reference for d)", url: base.peer + HIT_PATH, mode: "miss" },
+  ];
+  for (const c of cases) c.runs = [];
+
+  // One short untimed run per case first (JIT, connection pools, cache warm-up).
+  for (const c of cases) await wrk(c.url, { seconds: 2, mode: c.mode, tag: `warm${c.id}` });
+  log("warm-up runs done");
+
+  // The hit cases' rounds first, then the miss cases' (every miss adds an entry to the simulated
+  // cache, which would otherwise grow under the later hit rounds). Within each group the order
+  // rotates each round, so that slow drift (neighbours, thermal) spreads over the cases.
+  const schedule = [];
+  for (const group of [cases.filter((c) => c.mode === "hit"), cases.filter((c) => c.mode === "miss")]) {
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (let i = 0; i < group.length; i++) schedule.push([round, group[(i + round - 1) % group.length]]);
+    }
+  }
+  {
+    for (const [round, c] of schedule) {
+      const before = c.stats ? await stats() : undefined;
+      const samples = [];
+      const sampler = c.sample
+        ? (async () => {
+            // Three samples, at about a quarter, half and three quarters of the run.
+            for (let k = 0; k < 3; k++) {
+              await sleep(SECONDS * 250);
+              const r = await get(c.url);
+              await r.arrayBuffer();
+              samples.push(cacheOutcome(r));
+            }
+          })()
+        : Promise.resolve();
+      const cpuBefore = { workerd: cpuUs(workerd), runner: runnerCpuUs(), origin: cpuUs(originPids.stable) };
+      const result = await wrk(c.url, { seconds: c.mode === "miss" ? MISS_SECONDS : SECONDS, mode: c.mode, tag: `r${round}${c.id}` });
+      await sampler;
+      // CPU per request: workerd (all workers, the cache service and KV live in it), this runner
+      // (it receives the workers' log lines), and the stable origin.
+      result.cpu = {
+        workerd: (cpuUs(workerd) - cpuBefore.workerd) / result.requests,
+        runner: (runnerCpuUs() - cpuBefore.runner) / result.requests,
+        origin: (cpuUs(originPids.stable) - cpuBefore.origin) / result.requests,
+      };
+      result.samples = samples;
+      if (c.stats) {
+        const after = await stats();
+        result.counted = after[c.stats] - before[c.stats];
+      }
+      c.runs.push(result);
+      log(
+        `round ${round} ${c.id}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ` +
+          `workerd ${result.cpu.workerd.toFixed(0)} µs CPU/request` +
+          (samples.length ? `, samples ${samples.join(" ")}` : "") +
+          (result.counted !== undefined ? `, edge counted ${result.counted} ${c.stats === "hit" ? "hits" : "misses"} for ${result.requests} requests` : ""),
+      );
+    }
+  }
+  await mf.dispose();
+
+  // CPU profiles of catalog-edge's and the peer's isolates on the hit path, in a separate workerd
+  // with the V8 inspector on (not used for the timed runs). The caches are new: warm them first.
+  const profiles = {};
+  if (process.env.BENCH_PROFILE !== "0") {
+    const inspectorPort = await freePort();
+    mf = await miniflare(["edge", "peer"], { inspectorPort });
+    for (const name of ["edge", "peer"]) {
+      for (let i = 0; i < 3; i++) await (await get(base[name] + HIT_PATH)).arrayBuffer();
+      profiles[name] = await profile({
+        inspectorPort,
+        workerName: name,
+        load: () => wrk(base[name] + HIT_PATH, { seconds: PROFILE_SECONDS, mode: "hit", tag: `p${name}` }),
+      });
+      delete profiles[name].load.raw;
+      const p = profiles[name];
+      log(`profile ${name}: ${p.load.requests} requests, isolate busy ${(p.busyUs / p.load.requests).toFixed(0)} µs/request`);
+    }
+  }
+  await cleanup();
+
+  const summary = Object.fromEntries(
+    cases.map((c) => [
+      c.id,
+      {
+        rps: median(c.runs.map((r) => r.rps)),
+        p50: median(c.runs.map((r) => r.p50)),
+        p99: median(c.runs.map((r) => r.p99)),
+        workerdCpu: median(c.runs.map((r) => r.cpu.workerd)),
+        runnerCpu: median(c.runs.map((r) => r.cpu.runner)),
+        originCpu: median(c.runs.map((r) => r.cpu.origin)),
+      },
+    ]),
+  );
+  const data = {
+    settings: { ROUNDS, SECONDS, MISS_SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS },
+    machine: machine(),
+    size,
+    cases: cases.map((c) => ({ ...c, runs: c.runs.map(({ raw, ...r }) => r) })),
+    summary,
+    crossings,
+    bodies,
+    logLines,
+    profiles,
+    criterion: readCriterion(),
+    compatibilityDate,
+  };
+  writeFileSync(RESULTS_JSON, JSON.stringify(data, null, 2));
+  writeFileSync(RESULTS, report(data));
+  log(`wrote ${path.relative(ROOT, RESULTS)} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+// Every number of the run, next to the report (bench/out/results.json for bench/RESULTS.md).
+const RESULTS_JSON = process.env.BENCH_OUT ? RESULTS.replace(/(\.md)?$/, ".json") : path.join(OUT_DIR, "results.json");
+
+/** `--report-only`: renders RESULTS.md again from the last run's bench/out/results.json (after
+ * editing findings.md or the report's layout), without measuring. */
+function reportOnly() {
+  const data = JSON.parse(readFileSync(RESULTS_JSON, "utf8"));
+  const criterion = readCriterion();
+  for (const [id, e] of Object.entries(criterion)) data.criterion[id] ??= e;
+  writeFileSync(RESULTS, report(data));
+  log(`wrote ${path.relative(ROOT, RESULTS)} from ${path.relative(ROOT, RESULTS_JSON)}`);
+}
+
+// ---- criterion -----------------------------------------------------------------------------------
+function readCriterion() {
+  const dir = path.join(ROOT, "target/criterion");
+  const read = (id) => {
+    const f = path.join(dir, id, "new/estimates.json");
+    if (!existsSync(f)) return undefined;
+    const e = JSON.parse(readFileSync(f, "utf8"));
+    return {
+      median: e.median.point_estimate,
+      lo: e.median.confidence_interval.lower_bound,
+      hi: e.median.confidence_interval.upper_bound,
+      mean: e.mean.point_estimate,
+      fresh: statSync(f).mtimeMs > started - 30 * 60 * 1000,
+    };
+  };
+  const ids = [
+    "core_decision_hit",
+    "core_decision_hit_with_url_parse",
+    "core_decision_parts/rule_for",
+    "core_decision_parts/canary_assign",
+    "core_decision_parts/key_build",
+    "core_decision_parts/cache_status",
+    "core_decision_parts/server_timing",
+    "core_decision_parts/hit_meta_parse",
+    "core_decision_parts/hit_served_headers",
+  ];
+  return Object.fromEntries(ids.map((id) => [id, read(id) ?? null]));
+}
+
+// ---- the report ----------------------------------------------------------------------------------
+function sh(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return "?";
+  }
+}
+
+function machine() {
+  const lscpu = sh("lscpu", []);
+  const field = (name) => new RegExp(`^${name}:\\s+(.+)$`, "m").exec(lscpu)?.[1] ?? "?";
+  const pkg = (p) => {
+    try {
+      return JSON.parse(readFileSync(path.join(ROOT, "node_modules", p, "package.json"), "utf8")).version;
+    } catch {
+      return "?";
+    }
+  };
+  return {
+    cpu: field("Model name"),
+    cores: sh("nproc", []),
+    threadsPerCore: field("Thread\\(s\\) per core"),
+    memGiB: (os.totalmem() / 2 ** 30).toFixed(0),
+    kernel: os.release(),
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    node: process.version,
+    workerd: pkg("workerd"),
+    miniflare: pkg("miniflare"),
+    wrangler: pkg("wrangler"),
+    wrk: sh("sh", ["-c", "wrk -v 2>&1 | head -1"]).split(" ").slice(0, 2).join(" "),
+    rustc: sh("rustc", ["--version"]),
+    commit: sh("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]) + (sh("git", ["-C", ROOT, "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"]) ? " (with uncommitted changes)" : ""),
+  };
+}
+
+function report({ settings, machine: m, size, cases, summary, crossings, bodies, logLines, criterion, compatibilityDate, profiles }) {
+  const { ROUNDS, SECONDS, MISS_SECONDS = SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS } = settings;
+  const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
+  const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "–");
+  const ms = (x) => (Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms` : "–");
+  const kb = (b) => `${(b / 1024).toFixed(1)} KiB`;
+  const s = summary;
+  const ba = s.b.rps / s.a.rps;
+  const bc = s.b.rps / s.c.rps;
+  const core = criterion.core_decision_hit;
+  const coreNs = core?.median;
+  const verdict = (ok) => (ok ? "met" : "**missed**");
+  const hitRuns = cases.find((c) => c.id === "b").runs;
+  const missRuns = cases.find((c) => c.id === "d1").runs;
+  const sampled = cases.filter((c) => c.sample).map((c) => {
+    const all = c.runs.flatMap((r) => r.samples);
+    return `${c.id}: ${all.filter((x) => x === "HIT").length}/${all.length} HIT`;
+  });
+  const problems = cases.flatMap((c) =>
+    c.runs.filter((r) => r.non2xx || r.socketErrors || r.capped).map((r) => `${c.id}: ${r.non2xx} non-2xx, ${r.socketErrors} socket errors${r.capped ? ", hit the request bound" : ""}`),
+  );
+  const totalCross = (dir) => crossings.filter(([n]) => n.startsWith(dir)).reduce((a, [, n]) => a + n, 0);
+  const lines = [];
+  const p = (x = "") => lines.push(x);
+
+  p("# catalog-edge benchmark results");
+  p();
+  p("Generated by `npm run bench` (bench/run.sh → bench/run.mjs); do not edit by hand — the analysis");
+  p("at the end comes from bench/findings.md. How the cases are built: bench/README.md.");
+  p();
+  p(`- **Machine:** ${m.cpu}, ${m.cores} cores (${m.threadsPerCore} thread per core), ${m.memGiB} GiB, Linux ${m.kernel}`);
+  p(`- **Date:** ${m.date}; commit ${m.commit}`);
+  p(`- **Runtime:** workerd ${m.workerd} via miniflare ${m.miniflare} (the versions wrangler ${m.wrangler} installs), direct sockets (no dev proxy, no miniflare entry worker), compatibility date ${compatibilityDate}; Node ${m.node}`);
+  p(`- **Load:** ${m.wrk}, \`-t${THREADS} -c${CONNECTIONS}\`, ${ROUNDS} rounds per case (${SECONDS} s each for the hit cases, ${MISS_SECONDS} s for the miss cases) after one untimed 2 s run per case; the hit cases' rounds first, then the miss cases', the order rotated each round; loopback only; medians of the rounds. Load generator, workerd and the demo origin share the machine's ${m.cores} cores.`);
+  p(`- **Request:** \`GET ${HIT_PATH}\` with ${Object.entries(REQUEST_HEADERS).map(([k, v]) => `\`${k}: ${v}\``).join(", ")}; catalog-edge and the peer run a 10 % canary (a second demo origin), this client is in the stable bucket. Response body ${bodies.edge.bytes} bytes (JSON from the demo origin, \`--release\`).`);
+  p();
+  p("## Throughput and latency");
+  p();
+  p("| case | requests/s | p50 | p99 | workerd CPU per request | requests/s per round |");
+  p("| --- | ---: | ---: | ---: | ---: | --- |");
+  for (const c of cases) {
+    const cpu = c.id === "d2" ? `(origin ${f0(s[c.id].originCpu)} µs)` : `${f0(s[c.id].workerdCpu)} µs`;
+    p(`| ${c.label} | ${f0(s[c.id].rps)} | ${ms(s[c.id].p50)} | ${ms(s[c.id].p99)} | ${cpu} | ${c.runs.map((r) => f0(r.rps)).join(" · ")} |`);
+  }
+  p();
+  p("\"workerd CPU per request\" is the user + system CPU time of the workerd process (all workers, miniflare's");
+  p("cache service and KV run in it) during a run, divided by the requests wrk completed: a cost measure that");
+  p("the shared cores disturb less than requests/s. The runner itself spent " +
+    cases.map((c) => `${c.id} ${f0(s[c.id].runnerCpu)}`).join(", ") +
+    " µs CPU per request receiving the workers' log lines (catalog-edge and the peer log one JSON line per request; the floor none).");
+  p();
+  p("| ratio | value | target | |");
+  p("| --- | ---: | ---: | --- |");
+  p(`| b/a (catalog-edge hit ÷ floor), requests/s | ${f2(ba)} | ≥ 0.85 | ${verdict(ba >= 0.85)} |`);
+  p(`| b/c (catalog-edge hit ÷ peer), requests/s | ${f2(bc)} | ≥ 1.0 | ${verdict(bc >= 1.0)} |`);
+  p(`| d (catalog-edge miss ÷ origin direct), requests/s | ${f2(s.d1.rps / s.d2.rps)} | | |`);
+  p(`| d (catalog-edge miss ÷ peer miss), requests/s | ${f2(s.d1.rps / s.d3.rps)} | | |`);
+  p(`| d, p50 added by the edge on a miss | ${ms(s.d1.p50 - s.d2.p50)} | | |`);
+  p(`| b/a by workerd CPU per request (floor ÷ catalog-edge) | ${f2(s.a.workerdCpu / s.b.workerdCpu)} | | |`);
+  p(`| b/c by workerd CPU per request (peer ÷ catalog-edge) | ${f2(s.c.workerdCpu / s.b.workerdCpu)} | | |`);
+  p();
+  p("| size / time | value | target | |");
+  p("| --- | ---: | ---: | --- |");
+  p(`| wasm, raw (build/index_bg.wasm, release, \`--no-opt\`) | ${f0(size.raw)} bytes (${kb(size.raw)}) | | |`);
+  p(`| wasm, gzip (zlib level 6) | ${f0(size.gzip)} bytes (${kb(size.gzip)}) | ≤ 300 KB | ${verdict(size.gzip <= 300 * 1000)} |`);
+  p(`| JS glue (build/index.js) | ${f0(size.js)} bytes | | |`);
+  p(`| core decision (criterion median, native) | ${coreNs ? f0(coreNs) + " ns" : "–"}${core ? ` (95 % CI ${f0(core.lo)}–${f0(core.hi)})` : ""} | < 2 µs (2,000 ns) | ${coreNs ? verdict(coreNs < 2000) : "not run"} |`);
+  p();
+  p("### Checks");
+  p();
+  p(`- Cache warm and hit during the runs: catalog-edge's own counters (\`/__edge/api/cache/stats\`) counted ${hitRuns.map((r) => `${f0(r.counted)} hits for ${f0(r.requests)} requests`).join(", ")} in case b's rounds; sampled responses during the runs: ${sampled.join(", ")} (\`X-Cache\` for catalog-edge and the peer, miniflare's \`CF-Cache-Status\` for the floor).`);
+  p(`- Every case-d request was a miss: catalog-edge counted ${missRuns.map((r) => `${f0(r.counted)} misses for ${f0(r.requests)} requests`).join(", ")} (counts can exceed wrk's by the requests in flight when a run ends).`);
+  p(`- Errors: ${problems.length ? problems.join("; ") : "none (no non-2xx responses, no socket errors, no run reached the request bound)"}.`);
+  p(`- Same body everywhere: floor ${bodies.floor.bytes}, catalog-edge ${bodies.edge.bytes}, peer ${bodies.peer.bytes}, origin ${bodies.origin.bytes} bytes.`);
+  p(`- Worker log lines received from workerd during the run: ${f0(logLines.count)} (catalog-edge and the peer each write one JSON line per request; the runner counts and drops them).`);
+  p();
+  p("### Why case d looks like this");
+  p();
+  p("wrk sends one fixed request, and a fixed request would be a hit after the first. bench/wrk.lua therefore");
+  p("adds `?n=<run>-<thread>-<counter>` to every case-d request: `n` is not a tracking parameter, so each");
+  p("request has its own cache key and takes catalog-edge's whole miss path (lookup, origin fetch, body read,");
+  p("store decision, `cache.put` in `waitUntil`, headers). A POST or a `no-store` echo route would skip the");
+  p("store and the cacheable-route logic, so it would understate the miss path. The origin row gets exactly");
+  p("the same requests directly (it ignores `n`).");
+  p();
+  p("## Core decision (criterion, native, `cargo bench --bench core_decision`)");
+  p();
+  p("Per request: `RuleSet::rule_for`, `canary::assign` (10 % canary, returning client → bucket hash),");
+  p("`cache::key::build` (language from `Accept-Language`, tracking parameters dropped, query sorted),");
+  p("`CacheReport::cache_status`, `ServerTiming::to_header`. Parts measured alone, and two more steps every");
+  p("hit also takes (reading the entry's meta, building the served headers):");
+  p();
+  p("| benchmark | median | 95 % CI |");
+  p("| --- | ---: | --- |");
+  for (const [id, e] of Object.entries(criterion)) {
+    p(`| \`${id.replace("core_decision_parts/", "parts/").replace("core_decision_", "")}\` | ${e ? f0(e.median) + " ns" : "–"} | ${e ? `${f0(e.lo)}–${f0(e.hi)} ns${e.fresh ? "" : " (stale: from an earlier run)"}` : "not run"} |`);
+  }
+  p();
+  p("## JS↔Wasm crossings per hit (catalog-edge)");
+  p();
+  p(`Counted on an instrumented copy of the same bundle (bench/workers/count-crossings.mjs wraps every`);
+  p(`import and export of the Wasm instance), averaged over ${50} warm hits: **${f2(totalCross("import"))} calls from Wasm into JS**`);
+  p(`and **${f2(totalCross("export"))} calls from JS into Wasm** per request.`);
+  p();
+  p("| crossing | calls per hit | what the JS side does |");
+  p("| --- | ---: | --- |");
+  const code = (x) => (x ? `\`${x.replaceAll("|", "\\|").replaceAll("`", "'")}\`` : "");
+  for (const [name, n, js] of crossings.slice(0, 30)) p(`| \`${name}\` | ${f2(n)} | ${code(js)} |`);
+  if (crossings.length > 30) p(`| ${crossings.length - 30} others | ${f2(crossings.slice(30).reduce((a, [, n]) => a + n, 0))} | |`);
+  p();
+  if (profiles.edge && profiles.peer) {
+    p("## Where the isolate's CPU time goes on a hit (V8 CPU profile)");
+    p();
+    p(`Sampled with workerd's V8 inspector (bench/profile.mjs, 200 µs interval) during a ${PROFILE_SECONDS} s wrk run of the`);
+    p("hit path, in a separate workerd with the inspector on (the timed runs above have it off): self time per");
+    p("request of the JS and Wasm frames the worker's isolate ran. \"wasm\" is catalog-edge's Rust, \"js glue\"");
+    p("wasm-bindgen's generated index.js, \"worker js\" the peer's own code, \"runtime built-ins\" V8 and workerd");
+    p("functions the worker calls (Headers, Response, TextDecoder, the Cache API's JS side, console.log,");
+    p("queueMicrotask). V8 samples wall-clock time and cannot attribute every sample (workerd's C++: HTTP,");
+    p("the cache service, other isolates): those are left out, so read the rows against each other, not");
+    p("against the CPU column above.");
+    p();
+    const cats = ["wasm", "js glue", "worker js", "runtime built-ins", "gc"];
+    p(`| µs per request | ${cats.join(" | ")} | attributed total |`);
+    p(`| --- | ${cats.map(() => "---:").join(" | ")} | ---: |`);
+    for (const [name, label] of [["edge", "catalog-edge"], ["peer", "peer"]]) {
+      const prof = profiles[name];
+      const per = (us) => (us ?? 0) / prof.load.requests;
+      p(`| ${label} | ${cats.map((c) => f2(per(prof.byCategory[c]))).join(" | ")} | ${f2(per(prof.busyUs))} |`);
+    }
+    p();
+    for (const [name, label] of [["edge", "catalog-edge"], ["peer", "peer"]]) {
+      const prof = profiles[name];
+      p(`Top functions by self time, ${label} (µs per request):`);
+      p();
+      p("| function | µs |");
+      p("| --- | ---: |");
+      for (const [fn, us] of prof.top.slice(0, 20)) p(`| ${code(fn)} | ${f2(us / prof.load.requests)} |`);
+      p();
+    }
+    if (profiles.edge.wasmTop) {
+      p("catalog-edge's Wasm self time by Rust crate or module (µs per request):");
+      p();
+      p("| crate / module | µs |");
+      p("| --- | ---: |");
+      for (const [mod, us] of profiles.edge.wasmTop) p(`| ${code(mod)} | ${f2(us / profiles.edge.load.requests)} |`);
+      p();
+    }
+  }
+  const findings = path.join(BENCH, "findings.md");
+  if (existsSync(findings)) {
+    p(readFileSync(findings, "utf8").trim());
+    p();
+  }
+  return lines.join("\n");
+}
+
+(process.argv.includes("--report-only") ? Promise.resolve().then(reportOnly) : main()).catch(async (e) => {
+  console.error(e);
+  await cleanup();
+  process.exit(1);
+});

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `npm run bench`: builds the worker (release) and the demo origin, runs the criterion
+# microbenchmark of the core decision, then the load benchmark (bench/run.mjs), which writes
+# bench/RESULTS.md. Knobs: BENCH_ROUNDS, BENCH_SECONDS, BENCH_THREADS, BENCH_CONNECTIONS (see
+# bench/run.mjs); BENCH_SKIP_BUILD=1 reuses build/ and target/ as they are.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+started=$(date +%s)
+step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
+
+step "setup"
+bash scripts/setup.sh
+bash bench/setup.sh
+
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  step "worker build (release, --no-opt)"
+  bash scripts/build.sh
+  step "demo origin (release)"
+  cargo build --release -q -p demo-origin
+fi
+
+step "criterion: core decision"
+# Short but stable: 1 s warm-up and 3 s of samples per benchmark (parts: 0.5 s + 2 s).
+mkdir -p bench/out
+cargo bench -q --bench core_decision -- --warm-up-time 1 --measurement-time 3 > bench/out/criterion.log 2>&1 \
+  || { cat bench/out/criterion.log; exit 1; }
+grep -E '^core_decision|^ +time:' bench/out/criterion.log || true
+
+step "load benchmark (workerd, wrk)"
+node bench/run.mjs
+
+step "done: bench/RESULTS.md"

@@ -1,0 +1,13 @@
+// catalog-edge with its JS↔Wasm crossings counted (see count-crossings.mjs). GET
+// /__bench/crossings returns the counts since the previous call and resets them.
+import { takeCounts } from "./count-crossings.mjs";
+import Edge from "./index.js";
+
+export default {
+  fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === "/__bench/crossings") {
+      return Response.json(takeCounts());
+    }
+    return Edge.prototype.fetch.call({ env, ctx }, request);
+  },
+};
