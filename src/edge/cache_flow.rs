@@ -40,7 +40,7 @@ pub struct CacheRequest {
     pub key: CacheKey,
     /// Request headers (lowercase), for the second-level vary key.
     pub request_headers: Vec<(String, String)>,
-    /// HEAD: served without a body, never stored.
+    /// HEAD: answered from the GET entry without a body (a miss is fetched as GET and stored).
     pub is_head: bool,
     /// Largest body stored.
     pub max_body_bytes: u64,
