@@ -20,9 +20,12 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The two cargo installs (minutes each, once per machine) run in the background while the
+# network-bound steps below proceed; the script waits for them at the end.
+installs=()
 if ! "$CARGO_BIN/worker-build" --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION"; then
   log "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
-  cargo install worker-build --version "$WORKER_BUILD_VERSION"
+  cargo install -q --force worker-build --version "$WORKER_BUILD_VERSION" & installs+=($!)
 fi
 
 WB_VERSION="$(wasm_bindgen_version)"
@@ -32,8 +35,9 @@ if [ -z "$WB_VERSION" ]; then
 fi
 if ! "$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | grep -qx "wasm-bindgen $WB_VERSION"; then
   log "installing wasm-bindgen-cli $WB_VERSION (a few minutes, once)"
-  # Not --locked: one of its locked transitive crates is missing from the registry.
-  cargo install wasm-bindgen-cli --version "$WB_VERSION"
+  # Not --locked: one of its locked transitive crates is missing from the registry. --force:
+  # cargo skips a crate its records list as installed even when the binary is gone.
+  cargo install -q --force wasm-bindgen-cli --version "$WB_VERSION" & installs+=($!)
 fi
 
 lock_sum="$(sha256sum package-lock.json | cut -d' ' -f1)"
@@ -61,3 +65,10 @@ if [ ! -x /usr/bin/chromium ]; then
     sudo apt-get install -y chromium
   fi
 fi
+
+for pid in "${installs[@]}"; do
+  if ! wait "$pid"; then
+    echo "setup: a cargo install failed (see above)" >&2
+    exit 1
+  fi
+done
