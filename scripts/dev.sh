@@ -43,7 +43,7 @@ Try:
   curl -i 'http://localhost:$PORT/api/v2/marketplace/categories/10101/attributes?lang=en'
   curl -s http://localhost:$PORT/__edge/health
   curl -s http://127.0.0.1:$STABLE_PORT/__origin/requests?limit=1   # what the origin saw
-  curl -s -H "Authorization: Bearer \$(grep ADMIN_TOKEN .dev.vars | cut -d= -f2)" http://localhost:$PORT/__edge/api/cache/stats
+  curl -s -H "Authorization: Bearer \$(grep '^ADMIN_TOKEN=' .dev.vars | cut -d= -f2)" http://localhost:$PORT/__edge/api/cache/stats
   curl -s 'http://localhost:$PORT/cdn-cgi/handler/scheduled?cron=0+*/6+*+*+*'   # fire the cron warmup
 
 Ctrl-C stops everything.
