@@ -139,7 +139,8 @@ fn hex_byte(pair: &[u8]) -> Option<u8> {
     Some(nibble(pair[0])? << 4 | nibble(pair[1])?)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of bytes (trace ids, and the edge's random client ids).
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

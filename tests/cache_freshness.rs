@@ -19,12 +19,7 @@ const TTL: u64 = 300;
 const SWR: u64 = 60;
 const SIE: u64 = 600;
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use catalog_edge::headers::owned as h;
 
 /// `secs` seconds after `NOW`.
 fn at(secs: u64) -> UnixMillis {

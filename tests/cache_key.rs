@@ -16,12 +16,7 @@ const RANGES: &str = "https://edge.rs/api/v2/marketplace/categories/7/attribute-
 /// The fallback rule (`origin`), not keyed on language.
 const ECHO: &str = "https://edge.rs/echo/x";
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use catalog_edge::headers::owned as h;
 
 fn key_in(
     url: &str,

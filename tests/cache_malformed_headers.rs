@@ -23,12 +23,7 @@ const CATEGORIES: &str = "/api/v1/marketplace/categories";
 /// The fallback rule: `origin` mode.
 const ECHO: &str = "/echo/x";
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use catalog_edge::headers::owned as h;
 
 fn ago(secs: u64) -> String {
     http_date::format(NOW.as_secs() - secs)

@@ -20,12 +20,7 @@ const SEARCH: &str = "/api/v1/marketplace/search";
 /// No rule matches: the fallback, `origin` mode, no stale windows of its own.
 const ECHO: &str = "/echo/x";
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use catalog_edge::headers::owned as h;
 
 /// `secs` seconds before `NOW`, as an HTTP-date.
 fn ago(secs: u64) -> String {

@@ -75,6 +75,12 @@ pub fn plan_request(
     }
 }
 
+/// RFC 9111 §4.4: a cache must invalidate the stored responses of a URL when an unsafe request
+/// (POST, PUT, PATCH, DELETE) to it gets a non-error response.
+pub fn invalidates(method: &str, status: u16) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE") && status < 400
+}
+
 /// Why a response is not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoStoreReason {
@@ -394,6 +400,17 @@ mod tests {
             StoreDecision::Store(m) => m,
             StoreDecision::Skip(r) => panic!("not stored: {}", r.as_str()),
         }
+    }
+
+    #[test]
+    fn only_successful_unsafe_requests_invalidate() {
+        assert!(invalidates("POST", 200));
+        assert!(invalidates("DELETE", 204));
+        assert!(invalidates("PUT", 302));
+        assert!(!invalidates("POST", 404));
+        assert!(!invalidates("POST", 500));
+        assert!(!invalidates("GET", 200));
+        assert!(!invalidates("OPTIONS", 200));
     }
 
     #[test]

@@ -160,7 +160,7 @@ fn record(
     };
     worker::console_log!("{}", rec.log_line());
     state::with_metrics(started, |m| m.observe(&rec));
-    if let Ok(dataset) = env.analytics_engine(ANALYTICS_BINDING) {
+    if let Some(dataset) = state::analytics(env, ANALYTICS_BINDING) {
         let p = rec.data_point();
         let point = worker::AnalyticsEngineDataPointBuilder::new()
             .indexes([p.indexes[0].as_str()])
@@ -272,7 +272,7 @@ async fn proxy(
         url.path(),
         &headers,
         has_admin_token,
-        || hex(&platform::random_bytes::<16>()),
+        || crate::trace::hex(&platform::random_bytes::<16>()),
     );
     let variant = assignment.variant;
     let origin = OriginChoice::of(&rollout.config, variant);
@@ -322,7 +322,7 @@ async fn proxy(
             };
             reply.origin_ms = Some(origin.dur_ms);
             reply.cache = Some(report);
-            if is_unsafe(&method) && reply.status < 400 {
+            if policy::invalidates(&method, reply.status) {
                 invalidate(config, rule, &url, env, ctx, now).await;
             }
             reply
@@ -350,14 +350,6 @@ async fn proxy(
         reply.headers.push(("set-cookie".into(), cookie));
     }
     reply
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn is_unsafe(method: &str) -> bool {
-    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }
 
 /// RFC 9111 §4.4: a successful unsafe request invalidates the stored responses of its URL (in

@@ -39,6 +39,7 @@ thread_local! {
     static ROLLOUT: RefCell<Option<(Rc<Rollout>, UnixMillis)>> = const { RefCell::new(None) };
     static STATS: RefCell<Option<CacheStats>> = const { RefCell::new(None) };
     static METRICS: RefCell<Option<Registry>> = const { RefCell::new(None) };
+    static ANALYTICS_ABSENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Why KV could not be used.
@@ -242,4 +243,17 @@ pub async fn rollout(env: &Env, now: UnixMillis, config: &EdgeConfig) -> Rc<Roll
 /// Puts a rollout configuration into this isolate's memo (after an admin write).
 pub fn remember_rollout(rollout: Rc<Rollout>, now: UnixMillis) {
     ROLLOUT.with(|m| *m.borrow_mut() = Some((rollout, now)));
+}
+
+/// The Analytics Engine dataset bound as `binding`, if any. Bindings are fixed for an isolate's
+/// life, so a missing one is looked up once, not on every request.
+pub fn analytics(env: &Env, binding: &str) -> Option<worker::AnalyticsEngineDataset> {
+    if ANALYTICS_ABSENT.with(|a| a.get()) {
+        return None;
+    }
+    let found = env.analytics_engine(binding).ok();
+    if found.is_none() {
+        ANALYTICS_ABSENT.with(|a| a.set(true));
+    }
+    found
 }
