@@ -39,6 +39,8 @@ pub mod vars {
     pub const WARMUP_PATHS: &str = "WARMUP_PATHS";
     /// How long an isolate reuses the purge state it read from KV, in milliseconds.
     pub const STATE_REFRESH_MS: &str = "STATE_REFRESH_MS";
+    /// Bytes of the per-isolate in-memory tier in front of the Cache API (0 turns it off).
+    pub const MEMORY_CACHE_BYTES: &str = "MEMORY_CACHE_BYTES";
     /// Bearer token of the admin API (a secret).
     pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
     /// The worker's public base URL; the scheduled warmup fills the cache for this host.
@@ -65,6 +67,10 @@ pub mod vars {
 
 /// Default time an isolate reuses KV state before reading it again.
 pub const DEFAULT_STATE_REFRESH_MS: u64 = 5_000;
+/// Default size of the in-memory tier: 8 MiB of an isolate's 128 MB.
+pub const DEFAULT_MEMORY_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// Largest in-memory tier accepted: 64 MiB, half an isolate's memory.
+pub const MAX_MEMORY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A secret value whose `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -106,6 +112,8 @@ pub struct EdgeConfig {
     pub warmup_paths: Vec<String>,
     /// How long KV state is reused.
     pub state_refresh_ms: u64,
+    /// Bytes of the in-memory tier (0: off). Its entries live at most `state_refresh_ms`.
+    pub memory_cache_bytes: u64,
     /// Admin API token; `None` closes the admin API.
     pub admin_token: Option<Secret>,
     /// The worker's public base URL, for the scheduled warmup.
@@ -407,6 +415,13 @@ impl EdgeConfig {
             DEFAULT_STATE_REFRESH_MS,
             &mut errors,
         );
+        let memory_cache_bytes = parse_u64(
+            get(vars::MEMORY_CACHE_BYTES),
+            vars::MEMORY_CACHE_BYTES,
+            0..=MAX_MEMORY_CACHE_BYTES,
+            DEFAULT_MEMORY_CACHE_BYTES,
+            &mut errors,
+        );
         let admin_token = get(vars::ADMIN_TOKEN).map(Secret);
         let public_url = get(vars::PUBLIC_URL).and_then(|raw| {
             parse_origin_url(&raw)
@@ -430,6 +445,7 @@ impl EdgeConfig {
                 languages,
                 warmup_paths,
                 state_refresh_ms,
+                memory_cache_bytes,
                 admin_token,
                 public_url,
                 rollout_defaults,
@@ -579,6 +595,7 @@ mod tests {
         assert_eq!(c.max_body_bytes, 5 * 1024 * 1024);
         assert_eq!(c.warmup_paths.len(), 9);
         assert_eq!(c.state_refresh_ms, 5_000);
+        assert_eq!(c.memory_cache_bytes, 8 * 1024 * 1024);
         assert!(
             !format!("{c:?}").contains("t0ken"),
             "the token never shows in Debug"
@@ -593,6 +610,7 @@ mod tests {
             ("CACHE_MAX_BODY_BYTES", "lots"),
             ("WARMUP_PATHS", "api/x"),
             ("STATE_REFRESH_MS", "999999999"),
+            ("MEMORY_CACHE_BYTES", "999999999999"),
         ])
         .unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
@@ -603,7 +621,8 @@ mod tests {
                 "CACHE_MAX_BODY_BYTES",
                 "CACHE_LANGUAGES",
                 "WARMUP_PATHS",
-                "STATE_REFRESH_MS"
+                "STATE_REFRESH_MS",
+                "MEMORY_CACHE_BYTES"
             ]
         );
     }

@@ -4,7 +4,7 @@
 mod support;
 
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use support::{server_timing, Req, Resp, Stack, StackOptions};
@@ -548,4 +548,99 @@ fn admin_endpoints_refuse_bad_tokens_and_name_bad_fields() {
     // Nothing was purged by the refused requests.
     get(&stack, CATS);
     assert_eq!(x_cache(&get(&stack, CATS)), "HIT");
+}
+
+fn cache_status(r: &Resp) -> &str {
+    r.header("cache-status").unwrap_or("(none)")
+}
+
+#[test]
+fn repeat_hits_come_from_memory_and_the_tier_can_be_turned_off() {
+    let stack = Stack::start();
+    let miss = get(&stack, ATTRS);
+    assert_eq!(x_cache(&miss), "MISS");
+    let hit = get(&stack, ATTRS);
+    assert_eq!(x_cache(&hit), "HIT");
+    assert!(
+        cache_status(&hit).ends_with("; detail=memory"),
+        "{}",
+        cache_status(&hit)
+    );
+    assert_eq!(hit.body, miss.body, "the same body from memory");
+    assert_eq!(hit.header("content-type"), miss.header("content-type"));
+    assert!(hit.header("age").is_some());
+    assert_eq!(
+        hit.header("x-edge-meta"),
+        None,
+        "internal headers never served"
+    );
+    // A conditional request is answered from memory too.
+    if let Some(etag) = miss.header("etag") {
+        let nm = get_with(&stack, ATTRS, &[("if-none-match", etag)]);
+        assert_eq!(nm.status, 304);
+        assert!(cache_status(&nm).contains("detail=memory"));
+    }
+    let stats = stack.admin("GET", "/__edge/api/cache/stats").send().json();
+    let memory = &stats["memory"];
+    assert_eq!(memory["capacity_bytes"], 8 * 1024 * 1024);
+    assert!(memory["entries"].as_u64().unwrap() >= 1, "{memory}");
+    assert!(memory["hits"].as_u64().unwrap() >= 1, "{memory}");
+    assert!(memory["used_bytes"].as_u64().unwrap() >= miss.body.len() as u64);
+    assert_eq!(stack.stable.count(ATTRS), 1);
+    drop(stack);
+
+    let off = Stack::with(StackOptions::default().var("MEMORY_CACHE_BYTES", "0"));
+    assert_eq!(x_cache(&get(&off, ATTRS)), "MISS");
+    let hit = get(&off, ATTRS);
+    assert_eq!(x_cache(&hit), "HIT", "served by the Cache API");
+    assert!(
+        !cache_status(&hit).contains("memory"),
+        "{}",
+        cache_status(&hit)
+    );
+    let stats = off.admin("GET", "/__edge/api/cache/stats").send().json();
+    assert_eq!(stats["memory"]["capacity_bytes"], 0);
+    assert_eq!(stats["memory"]["entries"], 0);
+}
+
+#[test]
+fn a_ban_written_straight_to_kv_reaches_memory_hits_within_the_refresh_period() {
+    let stack = Stack::start();
+    program_echo(&stack, "mem", &[("cache-control", "max-age=600")], "v1");
+    assert_eq!(x_cache(&get(&stack, "/echo/mem")), "MISS");
+    let hit = get(&stack, "/echo/mem");
+    assert!(
+        cache_status(&hit).contains("detail=memory"),
+        "{}",
+        cache_status(&hit)
+    );
+    program_echo(&stack, "mem", &[("cache-control", "max-age=600")], "v2");
+
+    // A release manager's KV-only purge: one URL ban, no admin API call.
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let doc = json!({"generation": 0, "next_ban_id": 2,
+        "bans": [{"id": 1, "at_ms": now_ms, "kind": "url", "purge_path": "/echo/mem"}]});
+    stack.kv(&["put", "cache/purge", &doc.to_string()]);
+    let written = Instant::now();
+    let mut took = None;
+    while written.elapsed() < Duration::from_secs(15) {
+        let r = get(&stack, "/echo/mem");
+        if r.body == "v2" {
+            assert_eq!(x_cache(&r), "MISS");
+            took = Some(written.elapsed());
+            break;
+        }
+        assert_eq!(r.body, "v1");
+        sleep(Duration::from_millis(100));
+    }
+    let took = took.expect("the KV ban reached the memory tier");
+    eprintln!("KV-only ban took effect on memory hits after {took:?}");
+    // STATE_REFRESH_MS (5 s) plus the local KV's write latency, as for a KV-only rollback.
+    assert!(took <= Duration::from_millis(5_500), "took {took:?}");
+    let next = get(&stack, "/echo/mem");
+    assert_eq!(next.body, "v2");
+    assert_eq!(x_cache(&next), "HIT");
 }

@@ -12,8 +12,9 @@ pub const META_HEADER: &str = "x-edge-meta";
 /// Header of a vary index: a small entry at the primary key naming the varied request headers.
 pub const VARY_INDEX_HEADER: &str = "x-edge-vary-index";
 
-/// Headers never stored or served from storage: per-hop or recomputed on every response.
-const NOT_STORED: &[&str] = &[
+/// Headers never stored or served from storage: per-hop or recomputed on every response. A
+/// stored copy is served with these removed and [`served_edits`] added.
+pub const NOT_STORED: &[&str] = &[
     "age",
     "cache-control",
     "vary",
@@ -55,13 +56,17 @@ pub fn vary_index_headers(names: &[String], retention_secs: u64) -> Vec<(String,
 
 /// The varied header names of a vary index entry, if the stored response is one.
 pub fn vary_index_names(stored: &HeaderList) -> Option<Vec<String>> {
-    headers::get(stored, VARY_INDEX_HEADER).map(|v| {
-        v.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
-    })
+    headers::get(stored, VARY_INDEX_HEADER).map(parse_vary_index)
+}
+
+/// The varied header names in a vary index header's value.
+pub fn parse_vary_index(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Reads a stored response's meta; `None` when it has none or it is unreadable (a miss).
@@ -81,6 +86,15 @@ pub fn served_headers(
         .filter(|(n, _)| !NOT_STORED.contains(&n.as_str()))
         .cloned()
         .collect();
+    out.extend(served_edits(meta, now));
+    out
+}
+
+/// What serving adds to a stored copy once the [`NOT_STORED`] names are removed: the origin's
+/// withheld `Cache-Control`/`Vary`, and `Age`. The glue applies these to the runtime's own copy
+/// of the stored headers, so that a hit never reads every header into Wasm.
+pub fn served_edits(meta: &EntryMeta, now: UnixMillis) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(meta.withheld.len() + 1);
     out.extend(meta.withheld.iter().cloned());
     out.push(("age".into(), current_age_secs(meta, now).to_string()));
     out
@@ -94,9 +108,27 @@ mod tests {
 
     use crate::headers::owned as h;
 
+    /// The meta of a storable 200 for `/echo/x` with these origin headers.
+    fn meta_for(origin: &HeaderList, now: UnixMillis) -> EntryMeta {
+        let rules = RuleSet::marketplace_defaults();
+        let StoreDecision::Store(meta) = decide_store(StoreInput {
+            rule: rules.rule_for("/echo/x"),
+            method: "GET",
+            status: 200,
+            response_headers: origin,
+            body_len: Some(2),
+            max_body_bytes: 10,
+            now,
+            purge_path: "/echo/x",
+            language_in_key: false,
+        }) else {
+            panic!("storable")
+        };
+        meta
+    }
+
     #[test]
     fn stored_then_served_restores_origin_headers_and_sets_age() {
-        let rules = RuleSet::marketplace_defaults();
         let origin = h(&[
             ("content-type", "application/json"),
             ("cache-control", "max-age=60"),
@@ -106,19 +138,7 @@ mod tests {
             ("cf-cache-status", "DYNAMIC"),
         ]);
         let now = UnixMillis(1_700_000_000_000);
-        let StoreDecision::Store(meta) = decide_store(StoreInput {
-            rule: rules.rule_for("/echo/x"),
-            method: "GET",
-            status: 200,
-            response_headers: &origin,
-            body_len: Some(2),
-            max_body_bytes: 10,
-            now,
-            purge_path: "/echo/x",
-            language_in_key: false,
-        }) else {
-            panic!("storable")
-        };
+        let meta = meta_for(&origin, now);
         let stored = storage_headers(&origin, &meta);
         assert_eq!(
             headers::get(&stored, "cache-control"),
@@ -139,6 +159,32 @@ mod tests {
         assert_eq!(headers::get(&served, "etag"), Some("\"v1\""));
         assert_eq!(headers::get(&served, META_HEADER), None);
         assert_eq!(headers::get(&served, "cf-cache-status"), None);
+    }
+
+    #[test]
+    fn removing_not_stored_names_then_adding_edits_is_the_served_form() {
+        let origin = h(&[
+            ("content-type", "application/json"),
+            ("cache-control", "max-age=60, must-revalidate"),
+            ("vary", "Accept-Language"),
+            ("etag", "\"v1\""),
+        ]);
+        let now = UnixMillis(1_700_000_000_000);
+        let meta = meta_for(&origin, now);
+        let mut stored = storage_headers(&origin, &meta);
+        // What a runtime may add to its copy.
+        stored.push(("cf-cache-status".into(), "HIT".into()));
+        let later = now.plus_millis(7_000);
+        let mut edited: Vec<(String, String)> = stored
+            .iter()
+            .filter(|(n, _)| !NOT_STORED.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        edited.extend(served_edits(&meta, later));
+        assert_eq!(edited, served_headers(&stored, &meta, later));
+        assert_eq!(headers::get(&edited, "age"), Some("7"));
+        assert_eq!(headers::get(&edited, "vary"), Some("Accept-Language"));
+        assert_eq!(headers::get(&edited, "cf-cache-status"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod entry;
 pub mod freshness;
 pub mod http_date;
 pub mod key;
+pub mod memory;
 pub mod policy;
 pub mod purge;
 pub mod rules;

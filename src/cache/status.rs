@@ -84,6 +84,8 @@ pub struct CacheReport {
     pub vary_miss: bool,
     /// Whether a failing canary was retried against stable.
     pub fallback: bool,
+    /// Whether a hit came from the in-memory tier (no Cache API call).
+    pub memory: bool,
 }
 
 impl CacheReport {
@@ -97,6 +99,7 @@ impl CacheReport {
             not_stored: None,
             vary_miss: false,
             fallback: false,
+            memory: false,
         }
     }
 
@@ -133,6 +136,7 @@ impl CacheReport {
             (Outcome::Stale(StaleReason::WhileRevalidate), _) => Some("stale-while-revalidate"),
             (Outcome::Stale(StaleReason::IfError), _) => Some("stale-if-error"),
             (Outcome::Bypass(r), _) => Some(r.as_str()),
+            (Outcome::Hit, _) if self.memory => Some("memory"),
             (_, Some(r)) => Some(r.as_str()),
             _ => None,
         };
@@ -155,6 +159,11 @@ mod tests {
         let mut r = CacheReport::new(Outcome::Hit);
         r.ttl_secs = Some(431);
         assert_eq!(r.cache_status(), "catalog-edge; hit; ttl=431");
+        r.memory = true;
+        assert_eq!(
+            r.cache_status(),
+            "catalog-edge; hit; ttl=431; detail=memory"
+        );
 
         let mut r = CacheReport::new(Outcome::Miss);
         r.fwd_status = Some(200);

@@ -69,7 +69,14 @@ pub async fn handle(
     match endpoint {
         AdminEndpoint::CacheStats => {
             let report = state::with_stats(now, |s| s.report());
-            Reply::json(200, serde_json::to_string(&report).unwrap_or_default())
+            let mut body = serde_json::to_value(&report).unwrap_or_default();
+            if let Some(map) = body.as_object_mut() {
+                map.insert(
+                    "memory".into(),
+                    json!(super::memory::stats(config.memory_cache_bytes)),
+                );
+            }
+            Reply::json(200, body.to_string())
         }
         AdminEndpoint::CachePurge => purge(config, &req, &body, env, now).await,
         AdminEndpoint::ConfigGet => config_get(config, env, now).await,
@@ -419,6 +426,11 @@ async fn purge(
         return Reply::problem(&Problem::new(503, "state_unavailable", why));
     }
 
+    // The new generation or bans already hide every purged entry; free this isolate's memory
+    // tier of them at once too.
+    if matches!(cmd, PurgeCommand::Everything) {
+        super::memory::clear();
+    }
     // Also delete this data centre's copies of purged URLs at once.
     let mut deleted_locally = 0;
     let mut urls = Vec::new();
@@ -432,6 +444,7 @@ async fn purge(
             if let Some(url) = url {
                 let rule = config.rules.rule_for(url.path());
                 for k in key::all_primary_keys(&url, rule, outcome.generation, &config.tracking) {
+                    super::memory::forget(&k);
                     if store::delete(&k).await {
                         deleted_locally += 1;
                     }

@@ -11,9 +11,10 @@ use worker::web_sys;
 use worker::Headers;
 
 use super::convert::{self, header_pairs};
+use super::memory::{self, Held, Limits};
 use super::origin::{OriginCall, OriginChoice, OriginError, OriginReply};
 use super::platform::{self, Waiter};
-use super::reply::{Body, Reply};
+use super::reply::{BaseHeaders, Body, Reply};
 use super::state;
 use super::store;
 use crate::cache::entry;
@@ -53,6 +54,8 @@ pub struct CacheRequest {
     /// Store in the background (`wait_until`, the default) or before answering (warmup, so that
     /// the entry exists when the warmup reports it).
     pub store_inline: bool,
+    /// The in-memory tier in front of the Cache API.
+    pub memory: Limits,
 }
 
 impl CacheRequest {
@@ -69,12 +72,37 @@ impl CacheRequest {
     }
 }
 
-/// A stored response found by a lookup.
+/// A stored response found by a lookup. Its headers stay in the runtime: a hit reads only the
+/// meta (and the validators, for a conditional request) by name.
 struct Stored {
     response: web_sys::Response,
-    headers: Vec<(String, String)>,
     meta: EntryMeta,
     key: String,
+}
+
+impl Stored {
+    /// Every stored header, read into Wasm: for revalidation and refresh, never for a hit.
+    fn header_pairs(&self) -> Vec<(String, String)> {
+        header_pairs(&Headers(self.response.headers()))
+    }
+}
+
+/// One header of a response, by name.
+fn header(response: &web_sys::Response, name: &str) -> Option<String> {
+    response.headers().get(name).ok().flatten()
+}
+
+/// How a stored response's headers reach the reply.
+enum StoredHeaders {
+    /// The runtime's headers (a hit): only the edits cross into Wasm. `validators`: the
+    /// `ETag`/`Last-Modified` pairs when already known, else read by name when needed.
+    Runtime {
+        headers: web_sys::Headers,
+        strip: bool,
+        validators: Option<Vec<(String, String)>>,
+    },
+    /// Stored-form pairs already in Wasm (after a revalidation merged them).
+    Pairs(Vec<(String, String)>),
 }
 
 /// Serves a cacheable request.
@@ -85,6 +113,11 @@ pub async fn serve(
     ctx: &Waiter<'_>,
 ) -> Reply {
     let lookup_started = platform::now();
+    if let Some(reply) = serve_from_memory(&req, &purge, now) {
+        let mut reply = reply;
+        reply.cache_ms = Some(platform::now().since(lookup_started));
+        return reply;
+    }
     let (stored, vary_miss) = lookup(&req, &purge).await;
     let cache_ms = platform::now().since(lookup_started);
 
@@ -95,6 +128,9 @@ pub async fn serve(
             from_origin(&req, &call, origin, Outcome::Miss, vary_miss, now, ctx).await
         }
         Some(stored) => match freshness::evaluate(&stored.meta, now) {
+            Freshness::Fresh { ttl_secs } if req.memory.on() => {
+                fresh_into_memory(&req, stored, ttl_secs as i64, now).await
+            }
             Freshness::Fresh { ttl_secs } => {
                 serve_stored(&req, stored, Outcome::Hit, Some(ttl_secs as i64), None, now)
             }
@@ -109,7 +145,7 @@ pub async fn serve(
                     let bg = req.clone();
                     let (meta, stored_headers, key) = (
                         stored.meta.clone(),
-                        stored.headers.clone(),
+                        stored.header_pairs(),
                         stored.key.clone(),
                     );
                     ctx.wait_until(async move {
@@ -135,29 +171,96 @@ pub async fn serve(
     reply
 }
 
+/// A fresh entry of the in-memory tier, served without a Cache API call. An entry gone stale or
+/// covered by a purge is dropped from memory and the Cache API path decides.
+fn serve_from_memory(req: &CacheRequest, purge: &PurgeState, now: UnixMillis) -> Option<Reply> {
+    let (key, held) = memory::lookup(req.memory, &req.key.primary, &req.request_headers, now)?;
+    let Held {
+        body,
+        headers,
+        meta,
+        validators,
+    } = held;
+    let ttl_secs = match freshness::evaluate(&meta, now) {
+        Freshness::Fresh { ttl_secs } if !purge.is_banned(&meta.purge_path, meta.stored_at_ms) => {
+            ttl_secs
+        }
+        _ => {
+            memory::drop_key(req.memory, &key);
+            return None;
+        }
+    };
+    let mut report = CacheReport::new(Outcome::Hit);
+    report.ttl_secs = Some(ttl_secs as i64);
+    report.memory = true;
+    let headers = StoredHeaders::Runtime {
+        headers,
+        strip: false,
+        validators: Some(validators),
+    };
+    Some(stored_reply(
+        req,
+        headers,
+        &meta,
+        Body::Buffer(body),
+        report,
+        now,
+    ))
+}
+
+/// A fresh Cache API hit when the in-memory tier is on: the body is read once so that the next
+/// hits of this isolate are served from memory.
+async fn fresh_into_memory(
+    req: &CacheRequest,
+    stored: Stored,
+    ttl_secs: i64,
+    now: UnixMillis,
+) -> Reply {
+    let pairs = stored.header_pairs();
+    let Some(body) = read_body(&stored.response).await else {
+        let problem = Problem::internal("the stored body could not be read");
+        return Reply::problem(&problem);
+    };
+    memory::hold(
+        req.memory,
+        &req.key.primary,
+        &stored.key,
+        &stored.meta,
+        &pairs,
+        &body,
+        now,
+    );
+    let mut report = CacheReport::new(Outcome::Hit);
+    report.ttl_secs = Some(ttl_secs);
+    let headers = StoredHeaders::Runtime {
+        headers: stored.response.headers(),
+        strip: true,
+        validators: None,
+    };
+    stored_reply(req, headers, &stored.meta, Body::Buffer(body), report, now)
+}
+
 /// Finds the entry for a request, following a vary index to the second level. An entry that a
-/// purge covers, or whose meta is unreadable, counts as absent.
+/// purge covers, or whose meta is unreadable, counts as absent. Reads two headers by name, not
+/// every stored header.
 async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, bool) {
     let mut key = req.key.primary.clone();
     let Some(mut response) = store::lookup(&key).await else {
         return (None, false);
     };
-    let mut headers = header_pairs(&Headers(response.headers()));
-    if let Some(names) = entry::vary_index_names(&headers) {
+    if let Some(index) = header(&response, entry::VARY_INDEX_HEADER) {
+        let names = entry::parse_vary_index(&index);
         key = key::vary_key(&req.key.primary, &names, &req.request_headers);
         match store::lookup(&key).await {
-            Some(r) => {
-                headers = header_pairs(&Headers(r.headers()));
-                response = r;
-            }
+            Some(r) => response = r,
             None => return (None, true),
         }
     }
-    let stored = entry::stored_meta(&headers)
+    let stored = header(&response, entry::META_HEADER)
+        .and_then(|v| EntryMeta::from_header(&v))
         .filter(|meta| !purge.is_banned(&meta.purge_path, meta.stored_at_ms))
         .map(|meta| Stored {
             response,
-            headers,
             meta,
             key,
         });
@@ -173,20 +276,63 @@ fn serve_stored(
     fwd_status: Option<u16>,
     now: UnixMillis,
 ) -> Reply {
-    let headers = entry::served_headers(&stored.headers, &stored.meta, now);
     let mut report = CacheReport::new(outcome);
     report.ttl_secs = ttl_secs;
     report.fwd_status = fwd_status;
-    let not_modified =
-        stored.meta.status == 200 && freshness::client_not_modified(&req.request_headers, &headers);
+    let headers = StoredHeaders::Runtime {
+        headers: stored.response.headers(),
+        strip: true,
+        validators: None,
+    };
+    let body = Body::Stream(stored.response.body());
+    stored_reply(req, headers, &stored.meta, body, report, now)
+}
+
+/// The reply for a stored response: its headers with `Age` and the withheld fields, the body
+/// unless the request is HEAD, or 304 when the client's validators match.
+fn stored_reply(
+    req: &CacheRequest,
+    headers: StoredHeaders,
+    meta: &EntryMeta,
+    body: Body,
+    report: CacheReport,
+    now: UnixMillis,
+) -> Reply {
+    let conditional = headers::has(&req.request_headers, "if-none-match")
+        || headers::has(&req.request_headers, "if-modified-since");
+    let not_modified = meta.status == 200
+        && conditional
+        && match &headers {
+            StoredHeaders::Runtime {
+                validators: Some(v),
+                ..
+            } => freshness::client_not_modified(&req.request_headers, v),
+            StoredHeaders::Runtime { headers, .. } => {
+                let v: Vec<(String, String)> = ["etag", "last-modified"]
+                    .iter()
+                    .filter_map(|n| headers.get(n).ok().flatten().map(|v| (n.to_string(), v)))
+                    .collect();
+                freshness::client_not_modified(&req.request_headers, &v)
+            }
+            StoredHeaders::Pairs(p) => freshness::client_not_modified(&req.request_headers, p),
+        };
     let (status, body) = if not_modified {
         (304, Body::Empty)
     } else if req.is_head {
-        (stored.meta.status, Body::Empty)
+        (meta.status, Body::Empty)
     } else {
-        (stored.meta.status, Body::Stream(stored.response.body()))
+        (meta.status, body)
     };
-    let mut reply = Reply::new(status, headers, body);
+    let mut reply = match headers {
+        StoredHeaders::Runtime { headers, strip, .. } => {
+            let mut reply = Reply::new(status, entry::served_edits(meta, now), body);
+            reply.base = Some(BaseHeaders { headers, strip });
+            reply
+        }
+        StoredHeaders::Pairs(pairs) => {
+            Reply::new(status, entry::served_headers(&pairs, meta, now), body)
+        }
+    };
     reply.cache = Some(report);
     reply
 }
@@ -200,8 +346,11 @@ async fn revalidate(
     now: UnixMillis,
     ctx: &Waiter<'_>,
 ) -> Reply {
-    let conditional =
-        freshness::conditional_headers(&entry::served_headers(&stored.headers, &stored.meta, now));
+    let conditional = freshness::conditional_headers(&entry::served_headers(
+        &stored.header_pairs(),
+        &stored.meta,
+        now,
+    ));
     let call = req.call();
     let origin = call.send(&conditional, None).await;
     let dur_ms = origin.dur_ms;
@@ -231,21 +380,12 @@ async fn revalidate(
                 Some((meta, merged, body)) => {
                     let ttl = meta.fresh_secs as i64 - meta.initial_age_secs as i64;
                     put_entry(ctx, req, &meta, &merged, body.clone()).await;
-                    let served = Stored {
-                        headers: entry::storage_headers(&merged, &meta),
-                        meta,
-                        response: stored.response,
-                        key: stored.key,
-                    };
-                    let mut reply =
-                        serve_stored(req, served, Outcome::Revalidated, Some(ttl), Some(304), now);
-                    if !req.is_head && reply.status != 304 {
-                        reply.body = Body::Buffer(body);
-                    }
-                    if let Some(r) = reply.cache.as_mut() {
-                        r.stored = true;
-                    }
-                    reply
+                    let mut report = CacheReport::new(Outcome::Revalidated);
+                    report.ttl_secs = Some(ttl);
+                    report.fwd_status = Some(304);
+                    report.stored = true;
+                    let headers = StoredHeaders::Pairs(entry::storage_headers(&merged, &meta));
+                    stored_reply(req, headers, &meta, Body::Buffer(body), report, now)
                 }
                 // The 304 made the entry unstorable (e.g. it now says no-store): serve the
                 // stored body once more, unstored.
@@ -272,7 +412,7 @@ async fn refreshed_entry(
     not_modified: &[(String, String)],
     now: UnixMillis,
 ) -> Option<(EntryMeta, Vec<(String, String)>, ArrayBuffer)> {
-    let mut origin_view = entry::served_headers(&stored.headers, &stored.meta, now);
+    let mut origin_view = entry::served_headers(&stored.header_pairs(), &stored.meta, now);
     headers::remove(&mut origin_view, "age");
     let merged = freshness::merge_not_modified(&origin_view, not_modified);
     let decision = decide_store(StoreInput {
@@ -434,6 +574,15 @@ async fn store_entry(
     } else {
         key::vary_key(&req.key.primary, &meta.vary, &req.request_headers)
     };
+    memory::hold(
+        req.memory,
+        &req.key.primary,
+        &target,
+        meta,
+        origin_headers,
+        &body,
+        UnixMillis(meta.stored_at_ms),
+    );
     let init = web_sys::ResponseInit::new();
     init.set_status(meta.status);
     init.set_headers(&convert::to_headers(&stored_headers).0);
@@ -482,7 +631,6 @@ async fn refresh_in_background(
         };
         let stored = Stored {
             response,
-            headers: stored_headers,
             meta,
             key,
         };

@@ -6,6 +6,7 @@ use worker::web_sys;
 use worker::web_sys::ReadableStream;
 use worker::Headers;
 
+use super::reply::BaseHeaders;
 use crate::problem::Problem;
 
 /// Header pairs (lowercase names, in order; `Set-Cookie` values kept apart) from a `Headers`
@@ -34,6 +35,29 @@ pub fn to_headers(pairs: &[(String, String)]) -> Headers {
     let headers = Headers::new();
     for (name, value) in pairs {
         let _ = headers.append(name, value);
+    }
+    headers
+}
+
+/// A copy of `base` made by the runtime, with the stored-only names removed when asked and
+/// `edits` applied: the first value of each name replaces the base's, later values of the same
+/// name (and every `Set-Cookie`) are appended. A value the runtime refuses is dropped alone.
+pub fn edited_headers(base: &BaseHeaders, edits: &[(String, String)]) -> Headers {
+    let headers = web_sys::Headers::new_with_headers(&base.headers)
+        .map(Headers)
+        .unwrap_or_else(|_| Headers::new());
+    if base.strip {
+        for name in crate::cache::entry::NOT_STORED {
+            let _ = headers.delete(name);
+        }
+    }
+    for (i, (name, value)) in edits.iter().enumerate() {
+        let repeated = name == "set-cookie" || edits[..i].iter().any(|(n, _)| n == name);
+        let _ = if repeated {
+            headers.append(name, value)
+        } else {
+            headers.set(name, value)
+        };
     }
     headers
 }

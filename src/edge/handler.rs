@@ -210,6 +210,10 @@ pub fn cache_request(
         url: url.clone(),
         timeout_ms: config.origin_timeout_ms,
         store_inline,
+        memory: super::memory::Limits {
+            bytes: config.memory_cache_bytes,
+            max_age_ms: config.state_refresh_ms,
+        },
     }
 }
 
@@ -366,6 +370,9 @@ async fn invalidate(
         .await
         .generation;
     let keys = key::all_primary_keys(url, rule, generation, &config.tracking);
+    for k in &keys {
+        super::memory::forget(k);
+    }
     ctx.wait_until(async move {
         for k in keys {
             store::delete(&k).await;
@@ -409,7 +416,10 @@ fn finish(
         headers::set(&mut reply.headers, "timing-allow-origin", tao);
     }
 
-    let headers = convert::to_headers(&reply.headers);
+    let headers = match &reply.base {
+        Some(base) => convert::edited_headers(base, &reply.headers),
+        None => convert::to_headers(&reply.headers),
+    };
     let built = match reply.body {
         Body::Empty => convert::response(reply.status, &headers, None),
         Body::Stream(stream) => convert::response(reply.status, &headers, stream),

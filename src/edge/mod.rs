@@ -5,6 +5,7 @@ mod admin;
 mod cache_flow;
 mod convert;
 mod handler;
+mod memory;
 mod origin;
 mod platform;
 mod reply;

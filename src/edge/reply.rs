@@ -1,7 +1,7 @@
 //! A response under construction, before the edge's own headers are added.
 
 use worker::js_sys::ArrayBuffer;
-use worker::web_sys::ReadableStream;
+use worker::web_sys::{self, ReadableStream};
 
 use crate::cache::status::CacheReport;
 use crate::problem::Problem;
@@ -19,12 +19,24 @@ pub enum Body {
     Text(String),
 }
 
+/// Headers the runtime already holds (a stored response's), copied by the runtime when the
+/// response is built so that they never cross into Wasm.
+pub struct BaseHeaders {
+    /// The headers.
+    pub headers: web_sys::Headers,
+    /// Whether the [`crate::cache::entry::NOT_STORED`] names must be removed from the copy.
+    pub strip: bool,
+}
+
 /// A response under construction.
 pub struct Reply {
     /// HTTP status.
     pub status: u16,
-    /// Headers (lowercase names).
+    /// Headers (lowercase names); with a `base`, the edits applied to it (the first value of a
+    /// name replaces the base's, further values and `Set-Cookie` are appended).
     pub headers: Vec<(String, String)>,
+    /// Headers to start from, when the response is a stored one.
+    pub base: Option<BaseHeaders>,
     /// Body.
     pub body: Body,
     /// What the cache did, for cacheable routes.
@@ -49,6 +61,7 @@ impl Reply {
         Reply {
             status,
             headers,
+            base: None,
             body,
             cache: None,
             origin_ms: None,

@@ -1,0 +1,309 @@
+//! The in-memory tier (L1): a byte-bounded LRU of recently served entries, per isolate, in front
+//! of the Cache API (L2). A hit here costs no Cache API call.
+//!
+//! Why it cannot serve anything the Cache API path would not:
+//! - keys are the same full cache keys (purge generation, variant, language, second-level vary);
+//! - an entry is served only while fresh by its own [`EntryMeta`], and the caller checks the
+//!   purge bans against it exactly as for an L2 entry;
+//! - an entry lives at most `max_age_ms` (the purge state's refresh period), so an
+//!   invalidation this isolate cannot see (a KV-only purge edit, another isolate's unsafe
+//!   request) is visible here no later than it would be through the purge state memo.
+//!
+//! Generic over the stored value so that the policy is tested natively; the Workers glue keeps
+//! JavaScript objects (the body's `ArrayBuffer`) as values, outside the Wasm heap.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::time::UnixMillis;
+
+/// Bytes counted for an entry beyond its body and headers (key, bookkeeping).
+pub const ENTRY_OVERHEAD_BYTES: usize = 256;
+
+/// What the tier holds under a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Slot<V> {
+    /// The response varies: the names of the request headers its second-level key uses.
+    VaryIndex(Vec<String>),
+    /// A stored response.
+    Entry(V),
+}
+
+struct Node<V> {
+    slot: Slot<V>,
+    bytes: usize,
+    inserted_at: UnixMillis,
+    tick: u64,
+}
+
+/// A byte-bounded LRU with a maximum entry age.
+pub struct MemoryCache<V> {
+    capacity_bytes: usize,
+    max_entry_bytes: usize,
+    max_age_ms: u64,
+    used_bytes: usize,
+    tick: u64,
+    nodes: HashMap<String, Node<V>>,
+    order: BTreeMap<u64, String>,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+}
+
+/// Counters of the tier, for stats and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryStats {
+    /// Entries held (vary indexes included).
+    pub entries: usize,
+    /// Bytes counted against the capacity.
+    pub used_bytes: usize,
+    /// The capacity in bytes (0: the tier is off).
+    pub capacity_bytes: usize,
+    /// Lookups answered.
+    pub hits: u64,
+    /// Lookups not answered (absent or too old).
+    pub misses: u64,
+    /// Entries dropped to make room.
+    pub evictions: u64,
+}
+
+impl<V> MemoryCache<V> {
+    /// A tier of `capacity_bytes` (0 turns it off) whose entries live at most `max_age_ms`.
+    /// No entry may take more than an eighth of the capacity, so one response cannot flush
+    /// the others.
+    pub fn new(capacity_bytes: usize, max_age_ms: u64) -> MemoryCache<V> {
+        MemoryCache {
+            capacity_bytes,
+            max_entry_bytes: capacity_bytes / 8,
+            max_age_ms,
+            used_bytes: 0,
+            tick: 0,
+            nodes: HashMap::new(),
+            order: BTreeMap::new(),
+            hits: 0,
+            misses: 0,
+            evictions: 0,
+        }
+    }
+
+    /// Whether the tier holds anything at all.
+    pub fn enabled(&self) -> bool {
+        self.capacity_bytes > 0 && self.max_age_ms > 0
+    }
+
+    /// The largest entry (body + headers) the tier takes.
+    pub fn max_entry_bytes(&self) -> usize {
+        self.max_entry_bytes
+    }
+
+    /// The slot under `key` if it is younger than the maximum age; marks it recently used.
+    /// An entry too old is dropped.
+    pub fn get(&mut self, key: &str, now: UnixMillis) -> Option<&Slot<V>> {
+        let expired = match self.nodes.get(key) {
+            None => {
+                self.misses += 1;
+                return None;
+            }
+            Some(node) => now.since(node.inserted_at) >= self.max_age_ms,
+        };
+        if expired {
+            self.remove(key);
+            self.misses += 1;
+            return None;
+        }
+        self.tick += 1;
+        let tick = self.tick;
+        let node = self.nodes.get_mut(key)?;
+        self.order.remove(&node.tick);
+        self.order.insert(tick, key.to_string());
+        node.tick = tick;
+        self.hits += 1;
+        Some(&node.slot)
+    }
+
+    /// Holds `slot` under `key` (replacing what was there), counting `bytes` of payload.
+    /// Returns false, holding nothing, when the tier is off or the entry is too large.
+    pub fn insert(&mut self, key: String, slot: Slot<V>, bytes: usize, now: UnixMillis) -> bool {
+        let bytes = bytes.saturating_add(key.len() + ENTRY_OVERHEAD_BYTES);
+        self.remove(&key);
+        if !self.enabled() || bytes > self.max_entry_bytes {
+            return false;
+        }
+        while self.used_bytes + bytes > self.capacity_bytes {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some(node) = self.nodes.remove(&oldest) {
+                self.used_bytes -= node.bytes;
+                self.evictions += 1;
+            }
+        }
+        self.tick += 1;
+        self.order.insert(self.tick, key.clone());
+        self.used_bytes += bytes;
+        self.nodes.insert(
+            key,
+            Node {
+                slot,
+                bytes,
+                inserted_at: now,
+                tick: self.tick,
+            },
+        );
+        true
+    }
+
+    /// Drops the slot under `key`; true when there was one.
+    pub fn remove(&mut self, key: &str) -> bool {
+        match self.nodes.remove(key) {
+            Some(node) => {
+                self.order.remove(&node.tick);
+                self.used_bytes -= node.bytes;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops `key` and every second-level key under it (`key?__vary…`, `key&__vary…`); returns
+    /// how many slots went.
+    pub fn remove_with_variants(&mut self, key: &str) -> usize {
+        let doomed: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|k| {
+                k.as_str() == key
+                    || k.strip_prefix(key).is_some_and(|rest| {
+                        rest.starts_with("?__vary.") || rest.starts_with("&__vary.")
+                    })
+            })
+            .cloned()
+            .collect();
+        for k in &doomed {
+            self.remove(k);
+        }
+        doomed.len()
+    }
+
+    /// Drops everything (a purge of everything already changes every key; this frees the memory
+    /// at once).
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.order.clear();
+        self.used_bytes = 0;
+    }
+
+    /// The tier's counters.
+    pub fn stats(&self) -> MemoryStats {
+        MemoryStats {
+            entries: self.nodes.len(),
+            used_bytes: self.used_bytes,
+            capacity_bytes: self.capacity_bytes,
+            hits: self.hits,
+            misses: self.misses,
+            evictions: self.evictions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: UnixMillis = UnixMillis(1_700_000_000_000);
+
+    fn entry(c: &mut MemoryCache<&'static str>, key: &str, bytes: usize) -> bool {
+        c.insert(key.to_string(), Slot::Entry("v"), bytes, T0)
+    }
+
+    #[test]
+    fn serves_until_the_maximum_age_then_drops() {
+        let mut c = MemoryCache::new(1 << 20, 5_000);
+        assert!(entry(&mut c, "k", 100));
+        assert_eq!(c.get("k", T0.plus_millis(4_999)), Some(&Slot::Entry("v")));
+        assert_eq!(c.get("k", T0.plus_millis(5_000)), None);
+        assert_eq!(c.stats().entries, 0, "an entry too old is dropped");
+        assert_eq!(c.stats().used_bytes, 0);
+        assert_eq!((c.stats().hits, c.stats().misses), (1, 1));
+    }
+
+    #[test]
+    fn evicts_least_recently_used_first_and_keeps_within_capacity() {
+        // 8 KiB: entries up to 1 KiB, each counted with key + overhead.
+        let mut c = MemoryCache::new(8 * 1024, 60_000);
+        for i in 0..7 {
+            assert!(entry(&mut c, &format!("k{i}"), 700));
+        }
+        // Touch k0 so that k1 is the oldest.
+        assert!(c.get("k0", T0).is_some());
+        assert!(entry(&mut c, "k7", 700));
+        assert!(entry(&mut c, "k8", 700));
+        assert!(c.stats().used_bytes <= 8 * 1024);
+        assert!(c.get("k0", T0).is_some(), "recently used entry kept");
+        assert!(
+            c.get("k1", T0).is_none(),
+            "least recently used entry evicted"
+        );
+        assert!(c.stats().evictions >= 1);
+    }
+
+    #[test]
+    fn refuses_entries_over_an_eighth_of_capacity_and_when_off() {
+        let mut c = MemoryCache::new(8 * 1024, 60_000);
+        assert!(!entry(&mut c, "big", 1024));
+        assert_eq!(c.stats().entries, 0);
+        let mut off: MemoryCache<&str> = MemoryCache::new(0, 60_000);
+        assert!(!off.enabled());
+        assert!(!entry(&mut off, "k", 1));
+        let mut no_age: MemoryCache<&str> = MemoryCache::new(1 << 20, 0);
+        assert!(!entry(&mut no_age, "k", 1));
+    }
+
+    #[test]
+    fn replacing_a_key_does_not_count_it_twice() {
+        let mut c = MemoryCache::new(1 << 20, 60_000);
+        entry(&mut c, "k", 100);
+        let once = c.stats().used_bytes;
+        entry(&mut c, "k", 100);
+        assert_eq!(c.stats().used_bytes, once);
+        assert_eq!(c.stats().entries, 1);
+    }
+
+    #[test]
+    fn a_refused_replacement_drops_the_old_value() {
+        // Never serve an older body after a newer one could not be held.
+        let mut c = MemoryCache::new(8 * 1024, 60_000);
+        entry(&mut c, "k", 100);
+        assert!(!entry(&mut c, "k", 4096));
+        assert!(c.get("k", T0).is_none());
+    }
+
+    #[test]
+    fn remove_with_variants_drops_second_level_keys_only_of_that_key() {
+        let mut c = MemoryCache::new(1 << 20, 60_000);
+        c.insert(
+            "https://h/p".into(),
+            Slot::VaryIndex(vec!["x-a".into()]),
+            10,
+            T0,
+        );
+        entry(&mut c, "https://h/p?__vary.x-a=1", 10);
+        entry(&mut c, "https://h/p?q=1&__vary.x-a=1", 10);
+        entry(&mut c, "https://h/p2", 10);
+        entry(&mut c, "https://h/p?q=1", 10);
+        assert_eq!(c.remove_with_variants("https://h/p"), 2);
+        assert!(c.get("https://h/p2", T0).is_some());
+        assert!(c.get("https://h/p?q=1", T0).is_some());
+        assert_eq!(c.remove_with_variants("https://h/p?q=1"), 2);
+        assert_eq!(c.stats().entries, 1);
+    }
+
+    #[test]
+    fn clear_frees_everything() {
+        let mut c = MemoryCache::new(1 << 20, 60_000);
+        entry(&mut c, "a", 10);
+        entry(&mut c, "b", 10);
+        c.clear();
+        assert_eq!(c.stats().entries, 0);
+        assert_eq!(c.stats().used_bytes, 0);
+    }
+}

@@ -1,0 +1,168 @@
+//! The in-memory tier (L1) of this isolate: the core's [`MemoryCache`] holding the bodies as
+//! JavaScript `ArrayBuffer`s (outside the Wasm heap) and the served headers as a ready
+//! `Headers` object, so that a hit copies them in the runtime, not through Wasm.
+
+use std::cell::RefCell;
+
+use worker::js_sys::ArrayBuffer;
+use worker::web_sys;
+
+use super::convert;
+use crate::cache::entry;
+use crate::cache::key;
+use crate::cache::memory::{MemoryCache, MemoryStats, Slot};
+use crate::cache::policy::EntryMeta;
+use crate::headers::{self, HeaderList};
+use crate::time::UnixMillis;
+
+/// A response held in memory.
+#[derive(Clone)]
+pub struct Held {
+    /// The body.
+    pub body: ArrayBuffer,
+    /// The stored headers without [`entry::NOT_STORED`] (what serving starts from).
+    pub headers: web_sys::Headers,
+    /// The entry's meta.
+    pub meta: EntryMeta,
+    /// `ETag` and `Last-Modified`, for answering conditional requests.
+    pub validators: Vec<(String, String)>,
+}
+
+/// The tier's size and the longest an entry may live in it.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Capacity in bytes (0: off).
+    pub bytes: u64,
+    /// Longest life of an entry, in milliseconds (the purge state's refresh period).
+    pub max_age_ms: u64,
+}
+
+impl Limits {
+    /// Whether the tier is on.
+    pub fn on(&self) -> bool {
+        self.bytes > 0 && self.max_age_ms > 0
+    }
+}
+
+thread_local! {
+    static TIER: RefCell<Option<MemoryCache<Held>>> = const { RefCell::new(None) };
+}
+
+fn with<T>(limits: Limits, f: impl FnOnce(&mut MemoryCache<Held>) -> T) -> T {
+    TIER.with(|t| {
+        let mut t = t.borrow_mut();
+        f(t.get_or_insert_with(|| {
+            MemoryCache::new(
+                usize::try_from(limits.bytes).unwrap_or(usize::MAX),
+                limits.max_age_ms,
+            )
+        }))
+    })
+}
+
+/// The held response for a request's primary key, following a vary index.
+pub fn lookup(
+    limits: Limits,
+    primary: &str,
+    request_headers: &HeaderList,
+    now: UnixMillis,
+) -> Option<(String, Held)> {
+    if !limits.on() {
+        return None;
+    }
+    with(limits, |tier| match tier.get(primary, now)? {
+        Slot::Entry(held) => Some((primary.to_string(), held.clone())),
+        Slot::VaryIndex(names) => {
+            let second = key::vary_key(primary, names, request_headers);
+            match tier.get(&second, now)? {
+                Slot::Entry(held) => Some((second, held.clone())),
+                Slot::VaryIndex(_) => None,
+            }
+        }
+    })
+}
+
+/// Holds an entry about to be stored (or just read from the Cache API): `origin_headers` are the
+/// origin's (or the stored copy's) headers, `vary` the varied request header names.
+#[allow(clippy::too_many_arguments)]
+pub fn hold(
+    limits: Limits,
+    primary: &str,
+    target: &str,
+    meta: &EntryMeta,
+    origin_headers: &HeaderList,
+    body: &ArrayBuffer,
+    now: UnixMillis,
+) {
+    if !limits.on() {
+        return;
+    }
+    let base: Vec<(String, String)> = origin_headers
+        .iter()
+        .filter(|(n, _)| !entry::NOT_STORED.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    let header_bytes: usize = base.iter().map(|(n, v)| n.len() + v.len()).sum();
+    let bytes = body.byte_length() as usize + header_bytes;
+    let validators = ["etag", "last-modified"]
+        .iter()
+        .filter_map(|n| headers::get(&base, n).map(|v| (n.to_string(), v.to_string())))
+        .collect();
+    let held = Held {
+        body: body.clone(),
+        headers: convert::to_headers(&base).0,
+        meta: meta.clone(),
+        validators,
+    };
+    // An entry too large is refused, and an older copy under its key dropped with it.
+    with(limits, |tier| {
+        if meta.vary.is_empty() {
+            tier.insert(target.to_string(), Slot::Entry(held), bytes, now);
+        } else {
+            let names_bytes = meta.vary.iter().map(String::len).sum();
+            tier.insert(
+                primary.to_string(),
+                Slot::VaryIndex(meta.vary.clone()),
+                names_bytes,
+                now,
+            );
+            tier.insert(target.to_string(), Slot::Entry(held), bytes, now);
+        }
+    });
+}
+
+/// Drops a key (a stale or purged entry found in memory).
+pub fn drop_key(limits: Limits, key: &str) {
+    if limits.on() {
+        with(limits, |tier| tier.remove(key));
+    }
+}
+
+/// Drops a primary key and its second-level keys (RFC 9111 §4.4 invalidation).
+pub fn forget(key: &str) {
+    TIER.with(|t| {
+        if let Some(tier) = t.borrow_mut().as_mut() {
+            tier.remove_with_variants(key);
+        }
+    });
+}
+
+/// Drops everything (a purge of everything).
+pub fn clear() {
+    TIER.with(|t| {
+        if let Some(tier) = t.borrow_mut().as_mut() {
+            tier.clear();
+        }
+    });
+}
+
+/// The tier's counters (all zero until this isolate first uses it).
+pub fn stats(capacity_bytes: u64) -> MemoryStats {
+    TIER.with(|t| match t.borrow().as_ref() {
+        Some(tier) => tier.stats(),
+        None => MemoryStats {
+            capacity_bytes: usize::try_from(capacity_bytes).unwrap_or(usize::MAX),
+            ..MemoryStats::default()
+        },
+    })
+}
