@@ -218,7 +218,7 @@ async function main() {
     BLOCKED_PATH_PREFIXES: "/__origin/",
     ADMIN_TOKEN: adminToken,
   };
-  const ports = { floor: await freePort(), edge: await freePort(), peer: await freePort(), counted: await freePort() };
+  const ports = { floor: await freePort(), edge: await freePort(), edgel2: await freePort(), peer: await freePort(), counted: await freePort() };
   const logLines = { count: 0, sample: [] };
   // Modules listed explicitly: the entry first, then what it imports.
   const worker = (name, modules, extra) => ({
@@ -236,6 +236,12 @@ async function main() {
     const all = {
       floor: () => worker("floor", ["floor.mjs"], { bindings: { ORIGIN_URL: stableOrigin } }),
       edge: () => worker("edge", ["index.js", "index_bg.wasm"], { bindings: vars, kvNamespaces: { EDGE_CONFIG: "bench-edge-config" } }),
+      // The same bundle with its in-memory tier off: every hit is a Cache API hit.
+      edgel2: () =>
+        worker("edgel2", ["index.js", "index_bg.wasm"], {
+          bindings: { ...vars, MEMORY_CACHE_BYTES: "0" },
+          kvNamespaces: { EDGE_CONFIG: "bench-edgel2-config" },
+        }),
       peer: () => worker("peer", ["peer.mjs"], { bindings: vars, kvNamespaces: { EDGE_CONFIG: "bench-peer-config" } }),
       counted: () =>
         worker("counted", ["counted-edge.mjs", "count-crossings.mjs", "index.js", "index_bg.wasm"], {
@@ -262,7 +268,7 @@ async function main() {
     await instance.ready;
     return instance;
   };
-  mf = await miniflare(["floor", "edge", "peer", "counted"]);
+  mf = await miniflare(["floor", "edge", "edgel2", "peer", "counted"]);
   const [workerd] = workerdPids();
   const base = Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`]));
   log(`workerd up: floor ${base.floor}, catalog-edge ${base.edge}, peer ${base.peer}; origin ${stableOrigin}`);
@@ -272,7 +278,7 @@ async function main() {
 
   // Warm the three caches and check they serve the same body.
   const bodies = {};
-  for (const name of ["floor", "edge", "peer", "counted"]) {
+  for (const name of ["floor", "edge", "edgel2", "peer", "counted"]) {
     let last;
     for (let i = 0; i < 20; i++) {
       const r = await get(base[name] + HIT_PATH);
@@ -289,7 +295,10 @@ async function main() {
   }
   const origin = await get(stableOrigin + HIT_PATH);
   bodies.origin = { bytes: Buffer.byteLength(await origin.text()), headers: Object.fromEntries(origin.headers) };
-  log(`warm: body bytes floor ${bodies.floor.bytes}, edge ${bodies.edge.bytes}, peer ${bodies.peer.bytes}, origin ${bodies.origin.bytes}`);
+  log(`warm: body bytes floor ${bodies.floor.bytes}, edge ${bodies.edge.bytes}, edgel2 ${bodies.edgel2.bytes}, peer ${bodies.peer.bytes}, origin ${bodies.origin.bytes}`);
+  if (!/detail=memory/.test(bodies.edge.headers["cache-status"]) || /memory/.test(bodies.edgel2.headers["cache-status"])) {
+    throw new Error(`memory tier not as configured: edge ${bodies.edge.headers["cache-status"]}, edgel2 ${bodies.edgel2.headers["cache-status"]}`);
+  }
 
   // JS↔Wasm crossings per hit, on the instrumented copy.
   const CROSSING_SAMPLES = 50;
@@ -304,16 +313,17 @@ async function main() {
     ])
     .sort((a, b) => b[1] - a[1]);
 
-  const stats = async () => {
-    const r = await fetch(`${base.edge}/__edge/api/cache/stats`, { headers: { Authorization: `Bearer ${adminToken}` } });
+  const stats = async (worker) => {
+    const r = await fetch(`${base[worker]}/__edge/api/cache/stats`, { headers: { Authorization: `Bearer ${adminToken}` } });
     return (await r.json()).total;
   };
 
   const cases = [
     { id: "a", label: "a. floor (JS, `caches.default.match` only)", url: base.floor + HIT_PATH, mode: "hit", sample: true },
-    { id: "b", label: "b. catalog-edge, hit", url: base.edge + HIT_PATH, mode: "hit", sample: true, stats: "hit" },
+    { id: "b", label: "b. catalog-edge, hit (as shipped: in-memory tier)", url: base.edge + HIT_PATH, mode: "hit", sample: true, stats: "hit", statsOf: "edge" },
+    { id: "b2", label: "b′. catalog-edge, Cache API hit (`MEMORY_CACHE_BYTES=0`)", url: base.edgel2 + HIT_PATH, mode: "hit", sample: true, stats: "hit", statsOf: "edgel2" },
     { id: "c", label: "c. peer (idiomatic JS), hit", url: base.peer + HIT_PATH, mode: "hit", sample: true },
-    { id: "d1", label: "d. catalog-edge, miss (→ origin, store)", url: base.edge + HIT_PATH, mode: "miss", stats: "miss" },
+    { id: "d1", label: "d. catalog-edge, miss (→ origin, store)", url: base.edge + HIT_PATH, mode: "miss", stats: "miss", statsOf: "edge" },
     { id: "d2", label: "d. demo origin directly (same requests)", url: stableOrigin + HIT_PATH, mode: "miss" },
     { id: "d3", label: "d. peer, miss (reference for d)", url: base.peer + HIT_PATH, mode: "miss" },
   ];
@@ -334,7 +344,7 @@ async function main() {
   }
   {
     for (const [round, c] of schedule) {
-      const before = c.stats ? await stats() : undefined;
+      const before = c.stats ? await stats(c.statsOf) : undefined;
       const samples = [];
       const sampler = c.sample
         ? (async () => {
@@ -359,7 +369,7 @@ async function main() {
       };
       result.samples = samples;
       if (c.stats) {
-        const after = await stats();
+        const after = await stats(c.statsOf);
         result.counted = after[c.stats] - before[c.stats];
       }
       c.runs.push(result);
@@ -511,10 +521,13 @@ function report({ settings, machine: m, size, cases, summary, crossings, bodies,
   const s = summary;
   const ba = s.b.rps / s.a.rps;
   const bc = s.b.rps / s.c.rps;
+  const b2a = s.b2 ? s.b2.rps / s.a.rps : NaN;
+  const b2c = s.b2 ? s.b2.rps / s.c.rps : NaN;
   const core = criterion.core_decision_hit;
   const coreNs = core?.median;
   const verdict = (ok) => (ok ? "met" : "**missed**");
   const hitRuns = cases.find((c) => c.id === "b").runs;
+  const l2Runs = cases.find((c) => c.id === "b2")?.runs ?? [];
   const missRuns = cases.find((c) => c.id === "d1").runs;
   const sampled = cases.filter((c) => c.sample).map((c) => {
     const all = c.runs.flatMap((r) => r.samples);
@@ -557,11 +570,17 @@ function report({ settings, machine: m, size, cases, summary, crossings, bodies,
   p("| --- | ---: | ---: | --- |");
   p(`| b/a (catalog-edge hit ÷ floor), requests/s | ${f2(ba)} | ≥ 0.85 | ${verdict(ba >= 0.85)} |`);
   p(`| b/c (catalog-edge hit ÷ peer), requests/s | ${f2(bc)} | ≥ 1.0 | ${verdict(bc >= 1.0)} |`);
+  p(`| b′/a (Cache API hit, memory tier off ÷ floor), requests/s | ${f2(b2a)} | (≥ 0.85) | ${verdict(b2a >= 0.85)} |`);
+  p(`| b′/c (Cache API hit, memory tier off ÷ peer), requests/s | ${f2(b2c)} | (≥ 1.0) | ${verdict(b2c >= 1.0)} |`);
   p(`| d (catalog-edge miss ÷ origin direct), requests/s | ${f2(s.d1.rps / s.d2.rps)} | | |`);
   p(`| d (catalog-edge miss ÷ peer miss), requests/s | ${f2(s.d1.rps / s.d3.rps)} | | |`);
   p(`| d, p50 added by the edge on a miss | ${ms(s.d1.p50 - s.d2.p50)} | | |`);
   p(`| b/a by workerd CPU per request (floor ÷ catalog-edge) | ${f2(s.a.workerdCpu / s.b.workerdCpu)} | | |`);
   p(`| b/c by workerd CPU per request (peer ÷ catalog-edge) | ${f2(s.c.workerdCpu / s.b.workerdCpu)} | | |`);
+  if (s.b2) {
+    p(`| b′/a by workerd CPU per request (floor ÷ catalog-edge, memory tier off) | ${f2(s.a.workerdCpu / s.b2.workerdCpu)} | | |`);
+    p(`| b′/c by workerd CPU per request (peer ÷ catalog-edge, memory tier off) | ${f2(s.c.workerdCpu / s.b2.workerdCpu)} | | |`);
+  }
   p();
   p("| size / time | value | target | |");
   p("| --- | ---: | ---: | --- |");
@@ -572,7 +591,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, bodies,
   p();
   p("### Checks");
   p();
-  p(`- Cache warm and hit during the runs: catalog-edge's own counters (\`/__edge/api/cache/stats\`) counted ${hitRuns.map((r) => `${f0(r.counted)} hits for ${f0(r.requests)} requests`).join(", ")} in case b's rounds; sampled responses during the runs: ${sampled.join(", ")} (\`X-Cache\` for catalog-edge and the peer, miniflare's \`CF-Cache-Status\` for the floor).`);
+  p(`- Cache warm and hit during the runs: catalog-edge's own counters (\`/__edge/api/cache/stats\`) counted ${hitRuns.map((r) => `${f0(r.counted)} hits for ${f0(r.requests)} requests`).join(", ")} in case b's rounds and ${l2Runs.map((r) => `${f0(r.counted)} for ${f0(r.requests)}`).join(", ")} in case b′'s; before the runs, b answered with \`Cache-Status: ${bodies.edge.headers["cache-status"]}\` and b′ with \`${bodies.edgel2?.headers["cache-status"]}\`; sampled responses during the runs: ${sampled.join(", ")} (\`X-Cache\` for catalog-edge and the peer, miniflare's \`CF-Cache-Status\` for the floor).`);
   p(`- Every case-d request was a miss: catalog-edge counted ${missRuns.map((r) => `${f0(r.counted)} misses for ${f0(r.requests)} requests`).join(", ")} (counts can exceed wrk's by the requests in flight when a run ends).`);
   p(`- Errors: ${problems.length ? problems.join("; ") : "none (no non-2xx responses, no socket errors, no run reached the request bound)"}.`);
   p(`- Same body everywhere: floor ${bodies.floor.bytes}, catalog-edge ${bodies.edge.bytes}, peer ${bodies.peer.bytes}, origin ${bodies.origin.bytes} bytes.`);

@@ -10,7 +10,7 @@ started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
 
 step "setup"
-bash scripts/setup.sh
+SETUP_BROWSER=0 bash scripts/setup.sh
 bash bench/setup.sh
 
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
