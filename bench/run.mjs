@@ -388,8 +388,8 @@ async function main() {
   const profiles = {};
   if (process.env.BENCH_PROFILE !== "0") {
     const inspectorPort = await freePort();
-    mf = await miniflare(["edge", "peer"], { inspectorPort });
-    for (const name of ["edge", "peer"]) {
+    mf = await miniflare(["edge", "edgel2", "peer"], { inspectorPort });
+    for (const name of ["edge", "edgel2", "peer"]) {
       for (let i = 0; i < 3; i++) await (await get(base[name] + HIT_PATH)).arrayBuffer();
       profiles[name] = await profile({
         inspectorPort,
@@ -477,6 +477,11 @@ function readCriterion() {
 }
 
 // ---- the report ----------------------------------------------------------------------------------
+const PROFILED = [
+  ["edge", "catalog-edge (memory hit)"],
+  ["edgel2", "catalog-edge, memory tier off (Cache API hit)"],
+  ["peer", "peer (Cache API hit)"],
+];
 function sh(cmd, args) {
   try {
     return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -646,14 +651,16 @@ function report({ settings, machine: m, size, cases, summary, crossings, bodies,
     const cats = ["wasm", "js glue", "worker js", "runtime built-ins", "gc"];
     p(`| µs per request | ${cats.join(" | ")} | attributed total |`);
     p(`| --- | ${cats.map(() => "---:").join(" | ")} | ---: |`);
-    for (const [name, label] of [["edge", "catalog-edge"], ["peer", "peer"]]) {
+    for (const [name, label] of PROFILED) {
       const prof = profiles[name];
+      if (!prof) continue;
       const per = (us) => (us ?? 0) / prof.load.requests;
       p(`| ${label} | ${cats.map((c) => f2(per(prof.byCategory[c]))).join(" | ")} | ${f2(per(prof.busyUs))} |`);
     }
     p();
-    for (const [name, label] of [["edge", "catalog-edge"], ["peer", "peer"]]) {
+    for (const [name, label] of PROFILED) {
       const prof = profiles[name];
+      if (!prof) continue;
       p(`Top functions by self time, ${label} (µs per request):`);
       p();
       p("| function | µs |");

@@ -21,9 +21,9 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
 fi
 
 step "criterion: core decision"
-# Short but stable: 1 s warm-up and 3 s of samples per benchmark (parts: 0.5 s + 2 s).
+# Short but stable: 0.5 s warm-up and 2 s of samples per benchmark.
 mkdir -p bench/out
-cargo bench -q --bench core_decision -- --warm-up-time 1 --measurement-time 3 > bench/out/criterion.log 2>&1 \
+cargo bench -q --bench core_decision -- --warm-up-time 0.5 --measurement-time 2 > bench/out/criterion.log 2>&1 \
   || { cat bench/out/criterion.log; exit 1; }
 grep -E '^core_decision|^ +time:' bench/out/criterion.log || true
 

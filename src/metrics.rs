@@ -235,6 +235,54 @@ impl Registry {
     }
 }
 
+/// The in-memory cache tier's gauges and counters, in the exposition format.
+pub fn memory_exposition(m: &crate::cache::memory::MemoryStats) -> String {
+    let mut out = String::new();
+    for (name, kind, help, value) in [
+        (
+            "catalog_edge_memory_cache_entries",
+            "gauge",
+            "Entries in the in-memory tier.",
+            m.entries as u64,
+        ),
+        (
+            "catalog_edge_memory_cache_bytes",
+            "gauge",
+            "Bytes held by the in-memory tier.",
+            m.used_bytes as u64,
+        ),
+        (
+            "catalog_edge_memory_cache_capacity_bytes",
+            "gauge",
+            "Capacity of the in-memory tier (0: off).",
+            m.capacity_bytes as u64,
+        ),
+        (
+            "catalog_edge_memory_cache_hits_total",
+            "counter",
+            "Lookups the in-memory tier answered.",
+            m.hits,
+        ),
+        (
+            "catalog_edge_memory_cache_misses_total",
+            "counter",
+            "Lookups the in-memory tier did not answer.",
+            m.misses,
+        ),
+        (
+            "catalog_edge_memory_cache_evictions_total",
+            "counter",
+            "Entries evicted from the in-memory tier to make room.",
+            m.evictions,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help} {SCOPE}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    out
+}
+
 fn histogram(out: &mut String, name: &str, help: &str, series: &BTreeMap<Labels, Histogram>) {
     out.push_str(&format!(
         "# HELP {name} {help} {SCOPE}\n# TYPE {name} histogram\n"

@@ -567,6 +567,12 @@ fn repeat_hits_come_from_memory_and_the_tier_can_be_turned_off() {
         cache_status(&hit)
     );
     assert_eq!(hit.body, miss.body, "the same body from memory");
+    let again = get(&stack, ATTRS);
+    assert!(cache_status(&again).contains("detail=memory"));
+    assert_eq!(
+        again.body, miss.body,
+        "the held body is copied into each response, never handed over"
+    );
     assert_eq!(hit.header("content-type"), miss.header("content-type"));
     assert!(hit.header("age").is_some());
     assert_eq!(

@@ -268,6 +268,16 @@ fn metrics_need_the_token_and_every_request_is_logged_without_secrets() {
         m.body
     );
     assert!(m.body.contains("catalog_edge_request_duration_ms_bucket{"));
+    // The second request was a hit from the in-memory tier, and the tier reports itself.
+    assert!(
+        m.body
+            .contains("\ncatalog_edge_memory_cache_hits_total 1\n"),
+        "{}",
+        m.body
+    );
+    assert!(m
+        .body
+        .contains("\ncatalog_edge_memory_cache_capacity_bytes 8388608\n"));
 
     // One JSON line per request in the worker's log; never the token, cookies or queries.
     let mut lines = Vec::new();

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use catalog_edge::metrics::{Registry, RequestRecord, BUCKETS_MS};
+use catalog_edge::cache::memory::MemoryStats;
+use catalog_edge::metrics::{memory_exposition, Registry, RequestRecord, BUCKETS_MS};
 use catalog_edge::variant::Variant;
 use serde_json::json;
 
@@ -114,7 +115,15 @@ fn the_prometheus_exposition_parses_back() {
     let mut fell_back = record("search", "miss", 200, 120);
     fell_back.fallback = true;
     reg.observe(&fell_back);
-    let samples = parse(&reg.exposition());
+    let memory = MemoryStats {
+        entries: 3,
+        used_bytes: 4096,
+        capacity_bytes: 8 << 20,
+        hits: 10,
+        misses: 2,
+        evictions: 1,
+    };
+    let samples = parse(&(reg.exposition() + &memory_exposition(&memory)));
     let get = |name: &str, labels: &[(&str, &str)]| {
         let key: BTreeMap<String, String> = labels
             .iter()
@@ -171,5 +180,11 @@ fn the_prometheus_exposition_parses_back() {
     assert_eq!(
         get("catalog_edge_isolate_start_time_seconds", &[]),
         Some(1_795_700_000.0)
+    );
+    assert_eq!(get("catalog_edge_memory_cache_hits_total", &[]), Some(10.0));
+    assert_eq!(get("catalog_edge_memory_cache_bytes", &[]), Some(4096.0));
+    assert_eq!(
+        get("catalog_edge_memory_cache_capacity_bytes", &[]),
+        Some(8_388_608.0)
     );
 }

@@ -25,6 +25,22 @@ function statsRow(r, cls) {
     hitRateCell(r.hit_rate));
 }
 
+const kib = (bytes) => (bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
+
+/** The isolate's in-memory tier (in front of the Cache API). */
+function showMemory(m) {
+  const el = $('stats-memory');
+  if (!m) {
+    el.textContent = '';
+    return;
+  }
+  el.dataset.entries = String(m.entries);
+  el.textContent = m.capacity_bytes === 0
+    ? 'Memory tier: off (MEMORY_CACHE_BYTES=0); every hit is a Cache API hit.'
+    : `Memory tier: ${m.entries} entries, ${kib(m.used_bytes)} of ${kib(m.capacity_bytes)}; ` +
+      `${m.hits} hits, ${m.misses} misses, ${m.evictions} evictions (this isolate; entries live at most STATE_REFRESH_MS).`;
+}
+
 /** Reads the counters. */
 export async function refreshStats() {
   try {
@@ -36,6 +52,7 @@ export async function refreshStats() {
       ? rows.map((r) => statsRow(r, ''))
       : h('tr', {}, h('td', { colSpan: 11, className: 'muted' }, 'No cache lookups counted by this isolate yet.')));
     fill($('stats-foot'), statsRow(s.total, 'total'));
+    showMemory(s.memory);
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) {
       fill($('stats-body'), h('tr', {}, h('td', { colSpan: 11, className: 'error' }, describeError(e))));

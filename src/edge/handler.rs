@@ -125,7 +125,12 @@ fn metrics_endpoint(req: &Request, config: Option<&EdgeConfig>, now: UnixMillis)
             ),
             ("cache-control".into(), "no-store".into()),
         ],
-        Body::Text(state::with_metrics(now, |m| m.exposition())),
+        Body::Text(
+            state::with_metrics(now, |m| m.exposition())
+                + &crate::metrics::memory_exposition(&super::memory::stats(
+                    config.map_or(0, |c| c.memory_cache_bytes),
+                )),
+        ),
     )
 }
 
