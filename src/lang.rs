@@ -44,12 +44,15 @@ impl Lang {
 
 /// The language the origin would answer a request in. `query_pairs` are the decoded query
 /// parameters in order.
-pub fn choose(query_pairs: &[(String, String)], request_headers: &HeaderList) -> Lang {
+pub fn choose<K: AsRef<str>, V: AsRef<str>>(
+    query_pairs: &[(K, V)],
+    request_headers: &HeaderList,
+) -> Lang {
     let first_param = |name: &str| {
         query_pairs
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v.as_ref())
     };
     first_param("lang")
         .and_then(Lang::parse)
@@ -82,6 +85,8 @@ mod tests {
     use crate::headers::owned as h;
     use crate::headers::owned as q;
 
+    const NO_QUERY: &[(String, String)] = &[];
+
     #[test]
     fn precedence_is_lang_locale_header_cookie_default() {
         let all_headers = h(&[("accept-language", "en-US"), ("cookie", "locale=ru")]);
@@ -90,9 +95,12 @@ mod tests {
             Lang::Ru
         );
         assert_eq!(choose(&q(&[("locale", "en")]), &all_headers), Lang::En);
-        assert_eq!(choose(&[], &all_headers), Lang::En);
-        assert_eq!(choose(&[], &h(&[("cookie", "a=1; locale=ru")])), Lang::Ru);
-        assert_eq!(choose(&[], &[]), Lang::Sr);
+        assert_eq!(choose(NO_QUERY, &all_headers), Lang::En);
+        assert_eq!(
+            choose(NO_QUERY, &h(&[("cookie", "a=1; locale=ru")])),
+            Lang::Ru
+        );
+        assert_eq!(choose(NO_QUERY, &[]), Lang::Sr);
     }
 
     #[test]
@@ -108,7 +116,7 @@ mod tests {
         );
         assert_eq!(
             choose(
-                &[],
+                NO_QUERY,
                 &h(&[
                     ("accept-language", "de-DE,en;q=0.9"),
                     ("cookie", "locale=ru")
@@ -122,12 +130,15 @@ mod tests {
     #[test]
     fn header_tags_lose_their_region_and_case() {
         assert_eq!(
-            choose(&[], &h(&[("accept-language", "en-US,en;q=0.9")])),
+            choose(NO_QUERY, &h(&[("accept-language", "en-US,en;q=0.9")])),
             Lang::En
         );
-        assert_eq!(choose(&[], &h(&[("accept-language", "SR_rs")])), Lang::Sr);
         assert_eq!(
-            choose(&[], &h(&[("accept-language", "ru;q=0.8")])),
+            choose(NO_QUERY, &h(&[("accept-language", "SR_rs")])),
+            Lang::Sr
+        );
+        assert_eq!(
+            choose(NO_QUERY, &h(&[("accept-language", "ru;q=0.8")])),
             Lang::Ru
         );
         assert_eq!(choose(&q(&[("lang", " EN ")]), &[]), Lang::En);

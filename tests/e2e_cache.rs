@@ -596,9 +596,22 @@ fn repeat_hits_come_from_memory_and_the_tier_can_be_turned_off() {
     drop(stack);
 
     let off = Stack::with(StackOptions::default().var("MEMORY_CACHE_BYTES", "0"));
-    assert_eq!(x_cache(&get(&off, ATTRS)), "MISS");
+    let miss = get(&off, ATTRS);
+    assert_eq!(x_cache(&miss), "MISS");
     let hit = get(&off, ATTRS);
     assert_eq!(x_cache(&hit), "HIT", "served by the Cache API");
+    assert_eq!(hit.body, miss.body);
+    assert_eq!(
+        hit.header("x-edge-meta"),
+        None,
+        "internal headers never served"
+    );
+    assert_eq!(
+        hit.header("cache-control"),
+        miss.header("cache-control"),
+        "the origin's Cache-Control, not the stored copy's"
+    );
+    assert_eq!(hit.header("content-type"), miss.header("content-type"));
     assert!(
         !cache_status(&hit).contains("memory"),
         "{}",

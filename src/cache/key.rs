@@ -10,6 +10,9 @@
 //! Keys are URLs because the Workers Cache API keys by URL:
 //! `https://host/__ce/<variant>/g<generation>/<lang or ->/<path>?<query>`.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use url::form_urlencoded;
 use url::Url;
 
@@ -82,21 +85,22 @@ pub struct KeyScope<'a> {
     pub tracking: &'a TrackingParams,
 }
 
-/// Decoded query pairs, in order.
-pub fn query_pairs(url: &Url) -> Vec<(String, String)> {
-    url.query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+/// Decoded query pairs, in order; borrowed from the URL unless decoding changed them.
+pub fn query_pairs(url: &Url) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    url.query_pairs().collect()
 }
 
 /// The normalised query: tracking parameters dropped, `lang`/`locale` dropped when
 /// `drop_lang`, pairs sorted, re-encoded canonically.
 fn normalized_query(
-    pairs: &[(String, String)],
+    pairs: &[(Cow<'_, str>, Cow<'_, str>)],
     tracking: &TrackingParams,
     drop_lang: bool,
 ) -> String {
-    let mut kept: Vec<&(String, String)> = pairs
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut kept: Vec<&(Cow<'_, str>, Cow<'_, str>)> = pairs
         .iter()
         .filter(|(k, _)| !tracking.matches(k))
         .filter(|(k, _)| !(drop_lang && (k == "lang" || k == "locale")))
@@ -116,19 +120,22 @@ pub fn build(url: &Url, headers: &HeaderList, rule: &RouteRule, scope: KeyScope<
     let pairs = query_pairs(url);
     let lang = rule.vary_language.then(|| lang::choose(&pairs, headers));
     let query = normalized_query(&pairs, scope.tracking, rule.vary_language);
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
-        None => url.host_str().unwrap_or("").to_string(),
-    };
     let path = url.path();
-    let lang_seg = lang.map_or("-", Lang::as_str);
-    let mut primary = format!(
-        "{}://{host}/__ce/{}/g{}/{lang_seg}{path}",
-        url.scheme(),
-        scope.variant.as_str(),
-        scope.generation
-    );
-    let mut purge_path = path.to_string();
+    let host = url.host_str().unwrap_or("");
+    let mut primary = String::with_capacity(64 + host.len() + path.len() + query.len());
+    primary.push_str(url.scheme());
+    primary.push_str("://");
+    primary.push_str(host);
+    if let Some(p) = url.port() {
+        let _ = write!(primary, ":{p}");
+    }
+    primary.push_str("/__ce/");
+    primary.push_str(scope.variant.as_str());
+    let _ = write!(primary, "/g{}/", scope.generation);
+    primary.push_str(lang.map_or("-", Lang::as_str));
+    primary.push_str(path);
+    let mut purge_path = String::with_capacity(path.len() + 1 + query.len());
+    purge_path.push_str(path);
     if !query.is_empty() {
         primary.push('?');
         primary.push_str(&query);
@@ -163,7 +170,7 @@ pub fn all_primary_keys(
             for lang in Lang::ALL {
                 let headers = [("accept-language".to_string(), lang.as_str().to_string())];
                 let mut u = url.clone();
-                let kept: Vec<(String, String)> = query_pairs(url)
+                let kept: Vec<(Cow<'_, str>, Cow<'_, str>)> = query_pairs(url)
                     .into_iter()
                     .filter(|(k, _)| k != "lang" && k != "locale")
                     .collect();

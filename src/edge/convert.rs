@@ -47,7 +47,7 @@ pub fn edited_headers(base: &BaseHeaders, edits: &[(String, String)]) -> Headers
         .map(Headers)
         .unwrap_or_else(|_| Headers::new());
     if base.strip {
-        for name in crate::cache::entry::NOT_STORED {
+        for name in crate::cache::entry::STRIP_ON_SERVE {
             let _ = headers.delete(name);
         }
     }

@@ -24,7 +24,7 @@ pub enum Body {
 pub struct BaseHeaders {
     /// The headers.
     pub headers: web_sys::Headers,
-    /// Whether the [`crate::cache::entry::NOT_STORED`] names must be removed from the copy.
+    /// Whether the [`crate::cache::entry::STRIP_ON_SERVE`] names must be removed from the copy.
     pub strip: bool,
 }
 
