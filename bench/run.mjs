@@ -428,6 +428,7 @@ async function main() {
     profiles,
     criterion: readCriterion(),
     compatibilityDate,
+    steps: readSteps(),
   };
   writeFileSync(RESULTS_JSON, JSON.stringify(data, null, 2));
   writeFileSync(RESULTS, report(data));
@@ -445,6 +446,17 @@ function reportOnly() {
   for (const [id, e] of Object.entries(criterion)) data.criterion[id] ??= e;
   writeFileSync(RESULTS, report(data));
   log(`wrote ${path.relative(ROOT, RESULTS)} from ${path.relative(ROOT, RESULTS_JSON)}`);
+}
+
+// ---- how long the command took, step by step (bench/run.sh writes bench/out/steps.tsv) ------------
+function readSteps() {
+  const f = path.join(OUT_DIR, "steps.tsv");
+  if (!existsSync(f) || !process.env.BENCH_FROM_RUN_SH) return null;
+  const rows = readFileSync(f, "utf8").trim().split("\n").map((l) => l.split("\t"));
+  // The last step is this load benchmark, which started when this script did and ends now.
+  const total = Math.round(Number(rows.at(-1)[1]) + (Date.now() - started) / 1000);
+  const steps = rows.map(([name, at], i) => ({ name, secs: (rows[i + 1] ? Number(rows[i + 1][1]) : total) - Number(at) }));
+  return { steps, total };
 }
 
 // ---- criterion -----------------------------------------------------------------------------------
@@ -517,7 +529,7 @@ function machine() {
   };
 }
 
-function report({ settings, machine: m, size, cases, summary, crossings, bodies, logLines, criterion, compatibilityDate, profiles }) {
+function report({ settings, machine: m, size, cases, summary, crossings, bodies, logLines, criterion, compatibilityDate, profiles, steps }) {
   const { ROUNDS, SECONDS, MISS_SECONDS = SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS } = settings;
   const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
   const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "–");
@@ -554,6 +566,9 @@ function report({ settings, machine: m, size, cases, summary, crossings, bodies,
   p(`- **Date:** ${m.date}; commit ${m.commit}`);
   p(`- **Runtime:** workerd ${m.workerd} via miniflare ${m.miniflare} (the versions wrangler ${m.wrangler} installs), direct sockets (no dev proxy, no miniflare entry worker), compatibility date ${compatibilityDate}; Node ${m.node}`);
   p(`- **Load:** ${m.wrk}, \`-t${THREADS} -c${CONNECTIONS}\`, ${ROUNDS} rounds per case (${SECONDS} s each for the hit cases, ${MISS_SECONDS} s for the miss cases) after one untimed 2 s run per case; the hit cases' rounds first, then the miss cases', the order rotated each round; loopback only; medians of the rounds. Load generator, workerd and the demo origin share the machine's ${m.cores} cores.`);
+  if (steps) {
+    p(`- **This \`npm run bench\` took ${steps.total} s:** ${steps.steps.map((s) => `${s.name} ${s.secs} s`).join(", ")}.`);
+  }
   p(`- **Request:** \`GET ${HIT_PATH}\` with ${Object.entries(REQUEST_HEADERS).map(([k, v]) => `\`${k}: ${v}\``).join(", ")}; catalog-edge and the peer run a 10 % canary (a second demo origin), this client is in the stable bucket. Response body ${bodies.edge.bytes} bytes (JSON from the demo origin, \`--release\`).`);
   p();
   p("## Throughput and latency");

@@ -7,7 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 started=$(date +%s)
-step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
+mkdir -p bench/out
+# Seconds since the start at each step, for the report (bench/out/steps.tsv: name, seconds).
+: > bench/out/steps.tsv
+step() {
+  local at=$(( $(date +%s) - started ))
+  printf '%s\t%s\n' "$*" "$at" >> bench/out/steps.tsv
+  printf '\n==> %s (%ss)\n' "$*" "$at"
+}
 
 step "setup"
 SETUP_BROWSER=0 bash scripts/setup.sh
@@ -22,12 +29,11 @@ fi
 
 step "criterion: core decision"
 # Short but stable: 0.5 s warm-up and 2 s of samples per benchmark.
-mkdir -p bench/out
 cargo bench -q --bench core_decision -- --warm-up-time 0.5 --measurement-time 2 > bench/out/criterion.log 2>&1 \
   || { cat bench/out/criterion.log; exit 1; }
 grep -E '^core_decision|^ +time:' bench/out/criterion.log || true
 
 step "load benchmark (workerd, wrk)"
-node bench/run.mjs
+BENCH_FROM_RUN_SH=1 node bench/run.mjs
 
 step "done: bench/RESULTS.md"
