@@ -663,3 +663,23 @@ fn a_ban_written_straight_to_kv_reaches_memory_hits_within_the_refresh_period() 
     assert_eq!(next.body, "v2");
     assert_eq!(x_cache(&next), "HIT");
 }
+
+#[test]
+fn a_memory_entry_lives_at_most_the_refresh_period_then_a_cache_api_hit_refills_it() {
+    let stack = Stack::with(StackOptions::default().var("STATE_REFRESH_MS", "1000"));
+    assert_eq!(x_cache(&get(&stack, ATTRS)), "MISS");
+    assert!(cache_status(&get(&stack, ATTRS)).contains("detail=memory"));
+    sleep(Duration::from_millis(1_300));
+    // Gone from memory, still fresh in the Cache API: a Cache API hit, which refills memory.
+    let l2 = get(&stack, ATTRS);
+    assert_eq!(x_cache(&l2), "HIT");
+    assert!(!cache_status(&l2).contains("memory"), "{}", cache_status(&l2));
+    let again = get(&stack, ATTRS);
+    assert!(
+        cache_status(&again).contains("detail=memory"),
+        "{}",
+        cache_status(&again)
+    );
+    assert_eq!(again.body, l2.body);
+    assert_eq!(stack.stable.count(ATTRS), 1);
+}

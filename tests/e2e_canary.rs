@@ -300,6 +300,47 @@ fn a_failing_canary_falls_back_to_stable() {
 }
 
 #[test]
+fn a_canary_entry_revalidated_while_the_canary_fails_keeps_the_canary_body() {
+    // Entries live 1 s and may not be served stale: each request after that revalidates. The
+    // canary sends no validators, so the revalidation is unconditional and may fall back.
+    let rules = r#"[{"id":"categories","pattern":"/api/v1/marketplace/categories","mode":"override",
+        "ttl_secs":1,"stale_while_revalidate_secs":0,"stale_if_error_secs":0,"vary_language":true}]"#;
+    let stack = Stack::with(support::StackOptions::default().var("CACHE_RULES", rules));
+    set_weight(&stack, 100.0);
+    stack.canary.control("etag", json!({"enabled": false}));
+    let first = as_client(&stack, CATS, "c");
+    assert!(served_by_canary(&first), "{}", first.body);
+    assert!(first.header("cache-status").unwrap().contains("stored"));
+
+    sleep(Duration::from_millis(2_200));
+    stack.canary.control(
+        "fail",
+        json!({"mode": "status", "status": 503, "path_prefix": "/api/"}),
+    );
+    let during = as_client(&stack, CATS, "c");
+    assert_eq!(during.status, 200, "{}", during.body);
+    assert!(
+        !served_by_canary(&during),
+        "stable answered the failing canary"
+    );
+    let cs = during.header("cache-status").unwrap().to_string();
+    assert!(cs.contains("canary-fallback"), "{cs}");
+    assert!(!cs.contains("stored"), "{cs}");
+
+    // Not stored under the canary's key (nor held in memory): the next canary request goes
+    // to the canary again and gets its own body.
+    stack.canary.control("fail", json!({"mode": "off"}));
+    let after = as_client(&stack, CATS, "c");
+    assert!(served_by_canary(&after), "{}", after.body);
+    assert_ne!(
+        after.header("x-cache"),
+        Some("HIT"),
+        "{:?}",
+        after.header("cache-status")
+    );
+}
+
+#[test]
 fn every_write_shows_up_in_the_audit_log_and_history_can_be_reverted() {
     let stack = Stack::start();
     set_weight(&stack, 10.0);

@@ -244,9 +244,14 @@ pub fn vary_spec(response_headers: &HeaderList, language_in_key: bool) -> VarySp
     }
 }
 
-/// The second-level key: the primary key plus the normalised values of the varied headers
-/// (whitespace collapsed; missing and empty are the same). Values are kept readable, not hashed,
-/// so two different requests can never collide onto one entry.
+/// Marks where a second-level key's varied header values start. `~` is never left raw in a
+/// normalised query (the serializer percent-encodes it), so no client URL's primary key can
+/// contain the marker in its query, and no client query can imitate a second-level key.
+pub const VARY_MARKER: &str = "~vary~";
+
+/// The second-level key: the primary key, [`VARY_MARKER`], then the normalised values of the
+/// varied headers (whitespace collapsed; missing and empty are the same). Values are kept
+/// readable, not hashed, so two different requests can never collide onto one entry.
 pub fn vary_key(primary: &str, names: &[String], request_headers: &HeaderList) -> String {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for name in names {
@@ -256,10 +261,10 @@ pub fn vary_key(primary: &str, names: &[String], request_headers: &HeaderList) -
             .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect::<Vec<_>>()
             .join(", ");
-        ser.append_pair(&format!("__vary.{name}"), &value);
+        ser.append_pair(name, &value);
     }
     let sep = if primary.contains('?') { '&' } else { '?' };
-    format!("{primary}{sep}{}", ser.finish())
+    format!("{primary}{sep}{VARY_MARKER}{}", ser.finish())
 }
 
 #[cfg(test)]
@@ -403,10 +408,29 @@ mod tests {
         let a = vary_key("https://e/k", &names, &h(&[("x-a", "1  2")]));
         let b = vary_key("https://e/k", &names, &h(&[("x-a", " 1 2 ")]));
         assert_eq!(a, b);
-        let c = vary_key("https://e/k?q=1", &names, &h(&[("x-a", "1&__vary.x-a=2")]));
+        let c = vary_key("https://e/k?q=1", &names, &h(&[("x-a", "1&x-a=2")]));
         let d = vary_key("https://e/k?q=1", &names, &h(&[("x-a", "1")]));
         assert_ne!(c, d);
-        assert!(c.starts_with("https://e/k?q=1&__vary.x-a="));
+        assert!(c.starts_with("https://e/k?q=1&~vary~x-a="));
+    }
+
+    #[test]
+    fn a_client_query_cannot_imitate_a_second_level_key() {
+        // `/k` varies on X-A and X-B; a client asks for `/k` with a query that spells the first
+        // varied value, and an X-B header, hoping to land on another client's entry.
+        let names = vec!["x-a".to_string(), "x-b".to_string()];
+        let victim = key("https://e.rs/echo/k", &[]);
+        let victim_key = vary_key(&victim.primary, &names, &h(&[("x-a", "1"), ("x-b", "2")]));
+        for query in ["~vary~x-a=1", "%7Evary%7Ex-a=1", "__vary.x-a=1"] {
+            let attacker = key(&format!("https://e.rs/echo/k?{query}"), &[]);
+            assert!(
+                !attacker.primary.contains(VARY_MARKER),
+                "{}",
+                attacker.primary
+            );
+            let attacker_key = vary_key(&attacker.primary, &names[1..], &h(&[("x-b", "2")]));
+            assert_ne!(attacker_key, victim_key, "{query}");
+        }
     }
 
     #[test]

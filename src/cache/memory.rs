@@ -19,6 +19,12 @@ use crate::time::UnixMillis;
 /// Bytes counted for an entry beyond its body and headers (key, bookkeeping).
 pub const ENTRY_OVERHEAD_BYTES: usize = 256;
 
+/// The largest entry a tier of `capacity_bytes` takes: an eighth, so that one response cannot
+/// flush the others.
+pub fn max_entry_bytes(capacity_bytes: usize) -> usize {
+    capacity_bytes / 8
+}
+
 /// What the tier holds under a key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Slot<V> {
@@ -44,6 +50,9 @@ pub struct MemoryCache<V> {
     tick: u64,
     nodes: HashMap<String, Node<V>>,
     order: BTreeMap<u64, String>,
+    /// Primary keys invalidated by an unsafe request, and when: an entry stored before that is
+    /// never held again, even when a lookup racing the invalidation reads it back.
+    invalidated: HashMap<String, UnixMillis>,
     hits: u64,
     misses: u64,
     evictions: u64,
@@ -73,12 +82,13 @@ impl<V> MemoryCache<V> {
     pub fn new(capacity_bytes: usize, max_age_ms: u64) -> MemoryCache<V> {
         MemoryCache {
             capacity_bytes,
-            max_entry_bytes: capacity_bytes / 8,
+            max_entry_bytes: max_entry_bytes(capacity_bytes),
             max_age_ms,
             used_bytes: 0,
             tick: 0,
             nodes: HashMap::new(),
             order: BTreeMap::new(),
+            invalidated: HashMap::new(),
             hits: 0,
             misses: 0,
             evictions: 0,
@@ -164,7 +174,7 @@ impl<V> MemoryCache<V> {
         }
     }
 
-    /// Drops `key` and every second-level key under it (`key?__vary…`, `key&__vary…`); returns
+    /// Drops `key` and every second-level key under it (`key?~vary~…`, `key&~vary~…`); returns
     /// how many slots went.
     pub fn remove_with_variants(&mut self, key: &str) -> usize {
         let doomed: Vec<String> = self
@@ -173,7 +183,8 @@ impl<V> MemoryCache<V> {
             .filter(|k| {
                 k.as_str() == key
                     || k.strip_prefix(key).is_some_and(|rest| {
-                        rest.starts_with("?__vary.") || rest.starts_with("&__vary.")
+                        rest.strip_prefix(['?', '&'])
+                            .is_some_and(|r| r.starts_with(crate::cache::key::VARY_MARKER))
                     })
             })
             .cloned()
@@ -182,6 +193,25 @@ impl<V> MemoryCache<V> {
             self.remove(k);
         }
         doomed.len()
+    }
+
+    /// RFC 9111 §4.4 invalidation of a primary key at `now`: drops it with its second-level keys,
+    /// and for the tier's maximum age refuses to hold any entry under it stored at or before
+    /// `now` (a lookup that started before the Cache API copy was deleted may read it back).
+    pub fn invalidate(&mut self, key: &str, now: UnixMillis) -> usize {
+        let max_age = self.max_age_ms;
+        self.invalidated.retain(|_, at| now.since(*at) < max_age);
+        if self.enabled() {
+            self.invalidated.insert(key.to_string(), now);
+        }
+        self.remove_with_variants(key)
+    }
+
+    /// Whether an entry under `primary` stored at `stored_at` was invalidated since.
+    pub fn invalidated_since(&self, primary: &str, stored_at: UnixMillis, now: UnixMillis) -> bool {
+        self.invalidated
+            .get(primary)
+            .is_some_and(|at| stored_at <= *at && now.since(*at) < self.max_age_ms)
     }
 
     /// Drops everything (a purge of everything already changes every key; this frees the memory
@@ -286,8 +316,8 @@ mod tests {
             10,
             T0,
         );
-        entry(&mut c, "https://h/p?__vary.x-a=1", 10);
-        entry(&mut c, "https://h/p?q=1&__vary.x-a=1", 10);
+        entry(&mut c, "https://h/p?~vary~x-a=1", 10);
+        entry(&mut c, "https://h/p?q=1&~vary~x-a=1", 10);
         entry(&mut c, "https://h/p2", 10);
         entry(&mut c, "https://h/p?q=1", 10);
         assert_eq!(c.remove_with_variants("https://h/p"), 2);
@@ -295,6 +325,25 @@ mod tests {
         assert!(c.get("https://h/p?q=1", T0).is_some());
         assert_eq!(c.remove_with_variants("https://h/p?q=1"), 2);
         assert_eq!(c.stats().entries, 1);
+    }
+
+    #[test]
+    fn an_invalidated_key_refuses_older_entries_for_the_maximum_age() {
+        let mut c: MemoryCache<&str> = MemoryCache::new(1 << 20, 5_000);
+        entry(&mut c, "https://h/p", 10);
+        let post = T0.plus_millis(1_000);
+        assert_eq!(c.invalidate("https://h/p", post), 1);
+        assert!(c.get("https://h/p", post).is_none());
+        // A copy stored before the invalidation (read back from the Cache API by a racing
+        // lookup) is refused; one stored after it is not.
+        assert!(c.invalidated_since("https://h/p", T0, post.plus_millis(10)));
+        assert!(c.invalidated_since("https://h/p", post, post.plus_millis(10)));
+        assert!(!c.invalidated_since("https://h/p", post.plus_millis(1), post.plus_millis(10)));
+        assert!(!c.invalidated_since("https://h/other", T0, post));
+        // After the maximum age the Cache API copy is long deleted: the record goes.
+        assert!(!c.invalidated_since("https://h/p", T0, post.plus_millis(5_000)));
+        c.invalidate("https://h/q", post.plus_millis(6_000));
+        assert_eq!(c.invalidated.len(), 1, "old records are pruned");
     }
 
     #[test]

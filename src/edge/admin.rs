@@ -444,7 +444,7 @@ async fn purge(
             if let Some(url) = url {
                 let rule = config.rules.rule_for(url.path());
                 for k in key::all_primary_keys(&url, rule, outcome.generation, &config.tracking) {
-                    super::memory::forget(&k);
+                    super::memory::invalidate(super::memory::limits(config), &k, now);
                     if store::delete(&k).await {
                         deleted_locally += 1;
                     }

@@ -128,7 +128,12 @@ pub async fn serve(
             from_origin(&req, &call, origin, Outcome::Miss, vary_miss, now, ctx).await
         }
         Some(stored) => match freshness::evaluate(&stored.meta, now) {
-            Freshness::Fresh { ttl_secs } if req.memory.on() => {
+            // Read into memory only what the tier could hold; a larger body streams.
+            Freshness::Fresh { ttl_secs }
+                if header(&stored.response, "content-length")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|len| req.memory.could_hold(len)) =>
+            {
                 fresh_into_memory(&req, stored, ttl_secs as i64, now).await
             }
             Freshness::Fresh { ttl_secs } => {
@@ -354,6 +359,9 @@ async fn revalidate(
     let call = req.call();
     let origin = call.send(&conditional, None).await;
     let dur_ms = origin.dur_ms;
+    // An entry without validators is revalidated unconditionally, so a failing canary may be
+    // retried on stable: that answer must not be stored under the canary's key.
+    let fell_back = origin.fell_back;
     let failed_status = match &origin.result {
         Err(_) => Some(None),
         Ok(r) if crate::canary::is_origin_failure(r.status()) => Some(Some(r.status())),
@@ -398,7 +406,7 @@ async fn revalidate(
             let origin = OriginReply {
                 result,
                 dur_ms,
-                fell_back: false,
+                fell_back,
             };
             from_origin(req, &call, origin, Outcome::Expired, false, now, ctx).await
         }
@@ -621,6 +629,10 @@ async fn refresh_in_background(
     let conditional =
         freshness::conditional_headers(&entry::served_headers(&stored_headers, &meta, now));
     let origin = req.call().send(&conditional, None).await;
+    if origin.fell_back {
+        // Stable answered for a failing canary: never stored under the canary's key.
+        return;
+    }
     let Ok(resp) = origin.result else {
         return;
     };

@@ -215,10 +215,7 @@ pub fn cache_request(
         url: url.clone(),
         timeout_ms: config.origin_timeout_ms,
         store_inline,
-        memory: super::memory::Limits {
-            bytes: config.memory_cache_bytes,
-            max_age_ms: config.state_refresh_ms,
-        },
+        memory: super::memory::limits(config),
     }
 }
 
@@ -375,8 +372,9 @@ async fn invalidate(
         .await
         .generation;
     let keys = key::all_primary_keys(url, rule, generation, &config.tracking);
+    let limits = super::memory::limits(config);
     for k in &keys {
-        super::memory::forget(k);
+        super::memory::invalidate(limits, k, now);
     }
     ctx.wait_until(async move {
         for k in keys {

@@ -12,6 +12,7 @@ use crate::cache::entry;
 use crate::cache::key;
 use crate::cache::memory::{MemoryCache, MemoryStats, Slot};
 use crate::cache::policy::EntryMeta;
+use crate::config::EdgeConfig;
 use crate::headers::{self, HeaderList};
 use crate::time::UnixMillis;
 
@@ -37,10 +38,27 @@ pub struct Limits {
     pub max_age_ms: u64,
 }
 
+/// The tier's limits from the configuration: entries live at most the purge state's refresh
+/// period.
+pub fn limits(config: &EdgeConfig) -> Limits {
+    Limits {
+        bytes: config.memory_cache_bytes,
+        max_age_ms: config.state_refresh_ms,
+    }
+}
+
 impl Limits {
     /// Whether the tier is on.
     pub fn on(&self) -> bool {
         self.bytes > 0 && self.max_age_ms > 0
+    }
+
+    /// Whether a body of `len` bytes could be held at all.
+    pub fn could_hold(&self, len: u64) -> bool {
+        let max = crate::cache::memory::max_entry_bytes(
+            usize::try_from(self.bytes).unwrap_or(usize::MAX),
+        );
+        self.on() && usize::try_from(len).is_ok_and(|l| l < max)
     }
 }
 
@@ -116,6 +134,9 @@ pub fn hold(
     };
     // An entry too large is refused, and an older copy under its key dropped with it.
     with(limits, |tier| {
+        if tier.invalidated_since(primary, UnixMillis(meta.stored_at_ms), now) {
+            return;
+        }
         if meta.vary.is_empty() {
             tier.insert(target.to_string(), Slot::Entry(held), bytes, now);
         } else {
@@ -138,13 +159,12 @@ pub fn drop_key(limits: Limits, key: &str) {
     }
 }
 
-/// Drops a primary key and its second-level keys (RFC 9111 §4.4 invalidation).
-pub fn forget(key: &str) {
-    TIER.with(|t| {
-        if let Some(tier) = t.borrow_mut().as_mut() {
-            tier.remove_with_variants(key);
-        }
-    });
+/// Drops a primary key and its second-level keys, and refuses older copies of them for a while
+/// (RFC 9111 §4.4 invalidation; see [`MemoryCache::invalidate`]).
+pub fn invalidate(limits: Limits, key: &str, now: UnixMillis) {
+    if limits.on() {
+        with(limits, |tier| tier.invalidate(key, now));
+    }
 }
 
 /// Drops everything (a purge of everything).
