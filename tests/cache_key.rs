@@ -320,7 +320,7 @@ fn vary_fields_combine_case_insensitively() {
 fn vary_key_separates_different_values_and_joins_equal_ones() {
     let names = vec!["x-device".to_string(), "x-tier".to_string()];
     let primary = key(&format!("{ECHO}?q=1"), &[]).primary;
-    let k = |headers: &[(&str, &str)]| vary_key(&primary, &names, &h(headers));
+    let k = |headers: &[(&str, &str)]| vary_key(&primary, 1, &names, &h(headers));
 
     let phone = k(&[("x-device", "phone"), ("x-tier", "gold")]);
     assert!(phone.starts_with(&format!("{primary}&")));
@@ -341,7 +341,7 @@ fn vary_key_separates_different_values_and_joins_equal_ones() {
         k(&[("x-device", "a")]),
         "every line of a repeated header counts"
     );
-    let bare = vary_key("https://edge.rs/__ce/stable/g1/-/echo/x", &names, &[]);
+    let bare = vary_key("https://edge.rs/__ce/stable/g1/-/echo/x", 1, &names, &[]);
     assert!(bare.starts_with("https://edge.rs/__ce/stable/g1/-/echo/x?"));
 }
 

@@ -376,6 +376,31 @@ fn vary_splits_entries_by_the_varied_header() {
     assert_eq!(stack.stable.count("/echo/vary"), 2);
 }
 
+#[test]
+fn after_a_post_no_varied_entry_from_before_it_is_served_again() {
+    let stack = Stack::start();
+    let vary = [("cache-control", "max-age=600"), ("vary", "X-Team")];
+    program_echo(&stack, "team", &vary, "before");
+    assert_eq!(
+        x_cache(&get_with(&stack, "/echo/team", &[("x-team", "a")])),
+        "MISS"
+    );
+    let a = get_with(&stack, "/echo/team", &[("x-team", "a")]);
+    assert_eq!((x_cache(&a), a.body.as_str()), ("HIT", "before"));
+
+    let post = Req::post(&stack.worker.at("/echo/team")).body("x").send();
+    assert_eq!(post.status, 200);
+    sleep(Duration::from_millis(300)); // the Cache API deletes run in waitUntil
+    program_echo(&stack, "team", &vary, "after");
+    // Another team's miss writes a new vary index for the URL...
+    let b = get_with(&stack, "/echo/team", &[("x-team", "b")]);
+    assert_eq!((x_cache(&b), b.body.as_str()), ("MISS", "after"));
+    // ...which must not lead back to team a's entry from before the POST.
+    let a = get_with(&stack, "/echo/team", &[("x-team", "a")]);
+    assert_eq!(a.body, "after", "{:?}", a.header("cache-status"));
+    assert_ne!(x_cache(&a), "HIT");
+}
+
 fn purge(stack: &Stack, body: serde_json::Value) -> Resp {
     let r = stack
         .admin("POST", "/__edge/api/cache/purge")
@@ -673,7 +698,11 @@ fn a_memory_entry_lives_at_most_the_refresh_period_then_a_cache_api_hit_refills_
     // Gone from memory, still fresh in the Cache API: a Cache API hit, which refills memory.
     let l2 = get(&stack, ATTRS);
     assert_eq!(x_cache(&l2), "HIT");
-    assert!(!cache_status(&l2).contains("memory"), "{}", cache_status(&l2));
+    assert!(
+        !cache_status(&l2).contains("memory"),
+        "{}",
+        cache_status(&l2)
+    );
     let again = get(&stack, ATTRS);
     assert!(
         cache_status(&again).contains("detail=memory"),

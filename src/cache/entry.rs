@@ -48,30 +48,53 @@ pub fn storage_headers(origin: &HeaderList, meta: &EntryMeta) -> Vec<(String, St
     out
 }
 
+/// A vary index: the request headers a primary key's response varies on, and the epoch that
+/// its second-level keys carry. A new index (after the old one was invalidated or expired) gets a
+/// new epoch, so second-level entries written under an earlier index can never be reached
+/// through it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaryIndex {
+    /// Part of every second-level key under this index (the time it was first written, in ms).
+    pub epoch: u64,
+    /// The varied request header names, lowercase and sorted.
+    pub names: Vec<String>,
+}
+
 /// Headers of a vary index entry, kept as long as the entry it points to.
-pub fn vary_index_headers(names: &[String], retention_secs: u64) -> Vec<(String, String)> {
+pub fn vary_index_headers(index: &VaryIndex, retention_secs: u64) -> Vec<(String, String)> {
     vec![
         (
             "cache-control".into(),
             format!("public, max-age={retention_secs}"),
         ),
-        (VARY_INDEX_HEADER.into(), names.join(",")),
+        (
+            VARY_INDEX_HEADER.into(),
+            format!("{};{}", index.epoch, index.names.join(",")),
+        ),
     ]
 }
 
-/// The varied header names of a vary index entry, if the stored response is one.
-pub fn vary_index_names(stored: &HeaderList) -> Option<Vec<String>> {
+/// The vary index of a stored response, if it is one.
+pub fn vary_index(stored: &HeaderList) -> Option<VaryIndex> {
     headers::get(stored, VARY_INDEX_HEADER).map(parse_vary_index)
 }
 
-/// The varied header names in a vary index header's value.
-pub fn parse_vary_index(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+/// A vary index header's value: `epoch;name,name`. A value without an epoch (written before
+/// epochs existed) has epoch 0.
+pub fn parse_vary_index(value: &str) -> VaryIndex {
+    let (epoch, names) = match value.split_once(';') {
+        Some((e, rest)) => (e.trim().parse().unwrap_or(0), rest),
+        None => (0, value),
+    };
+    VaryIndex {
+        epoch,
+        names: names
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    }
 }
 
 /// Reads a stored response's meta; `None` when it has none or it is unreadable (a miss).
@@ -221,11 +244,20 @@ mod tests {
 
     #[test]
     fn vary_index_round_trips() {
-        let idx = vary_index_headers(&["x-a".into(), "x-b".into()], 60);
+        let index = VaryIndex {
+            epoch: 1_700_000_000_123,
+            names: vec!["x-a".into(), "x-b".into()],
+        };
+        let stored = vary_index_headers(&index, 60);
+        assert_eq!(vary_index(&stored), Some(index));
+        assert_eq!(vary_index(&h(&[("etag", "1")])), None);
+        // Written before epochs: epoch 0.
         assert_eq!(
-            vary_index_names(&idx),
-            Some(vec!["x-a".to_string(), "x-b".to_string()])
+            parse_vary_index("x-a, x-b"),
+            VaryIndex {
+                epoch: 0,
+                names: vec!["x-a".into(), "x-b".into()]
+            }
         );
-        assert_eq!(vary_index_names(&h(&[("etag", "1")])), None);
     }
 }

@@ -249,10 +249,16 @@ pub fn vary_spec(response_headers: &HeaderList, language_in_key: bool) -> VarySp
 /// contain the marker in its query, and no client query can imitate a second-level key.
 pub const VARY_MARKER: &str = "~vary~";
 
-/// The second-level key: the primary key, [`VARY_MARKER`], then the normalised values of the
-/// varied headers (whitespace collapsed; missing and empty are the same). Values are kept
-/// readable, not hashed, so two different requests can never collide onto one entry.
-pub fn vary_key(primary: &str, names: &[String], request_headers: &HeaderList) -> String {
+/// The second-level key: the primary key, [`VARY_MARKER`], the vary index's epoch, then the
+/// normalised values of the varied headers (whitespace collapsed; missing and empty are the
+/// same). Values are kept readable, not hashed, so two different requests can never collide onto
+/// one entry.
+pub fn vary_key(
+    primary: &str,
+    epoch: u64,
+    names: &[String],
+    request_headers: &HeaderList,
+) -> String {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for name in names {
         let value = request_headers
@@ -264,7 +270,7 @@ pub fn vary_key(primary: &str, names: &[String], request_headers: &HeaderList) -
         ser.append_pair(name, &value);
     }
     let sep = if primary.contains('?') { '&' } else { '?' };
-    format!("{primary}{sep}{VARY_MARKER}{}", ser.finish())
+    format!("{primary}{sep}{VARY_MARKER}{epoch}~{}", ser.finish())
 }
 
 #[cfg(test)]
@@ -405,13 +411,18 @@ mod tests {
     #[test]
     fn vary_key_normalises_whitespace_and_never_collides() {
         let names = vec!["x-a".to_string()];
-        let a = vary_key("https://e/k", &names, &h(&[("x-a", "1  2")]));
-        let b = vary_key("https://e/k", &names, &h(&[("x-a", " 1 2 ")]));
+        let a = vary_key("https://e/k", 7, &names, &h(&[("x-a", "1  2")]));
+        let b = vary_key("https://e/k", 7, &names, &h(&[("x-a", " 1 2 ")]));
         assert_eq!(a, b);
-        let c = vary_key("https://e/k?q=1", &names, &h(&[("x-a", "1&x-a=2")]));
-        let d = vary_key("https://e/k?q=1", &names, &h(&[("x-a", "1")]));
+        let c = vary_key("https://e/k?q=1", 7, &names, &h(&[("x-a", "1&x-a=2")]));
+        let d = vary_key("https://e/k?q=1", 7, &names, &h(&[("x-a", "1")]));
         assert_ne!(c, d);
-        assert!(c.starts_with("https://e/k?q=1&~vary~x-a="));
+        assert!(c.starts_with("https://e/k?q=1&~vary~7~x-a="));
+        assert_ne!(
+            d,
+            vary_key("https://e/k?q=1", 8, &names, &h(&[("x-a", "1")])),
+            "epochs separate"
+        );
     }
 
     #[test]
@@ -420,7 +431,12 @@ mod tests {
         // varied value, and an X-B header, hoping to land on another client's entry.
         let names = vec!["x-a".to_string(), "x-b".to_string()];
         let victim = key("https://e.rs/echo/k", &[]);
-        let victim_key = vary_key(&victim.primary, &names, &h(&[("x-a", "1"), ("x-b", "2")]));
+        let victim_key = vary_key(
+            &victim.primary,
+            0,
+            &names,
+            &h(&[("x-a", "1"), ("x-b", "2")]),
+        );
         for query in ["~vary~x-a=1", "%7Evary%7Ex-a=1", "__vary.x-a=1"] {
             let attacker = key(&format!("https://e.rs/echo/k?{query}"), &[]);
             assert!(
@@ -428,7 +444,7 @@ mod tests {
                 "{}",
                 attacker.primary
             );
-            let attacker_key = vary_key(&attacker.primary, &names[1..], &h(&[("x-b", "2")]));
+            let attacker_key = vary_key(&attacker.primary, 0, &names[1..], &h(&[("x-b", "2")]));
             assert_ne!(attacker_key, victim_key, "{query}");
         }
     }

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::cache::entry::VaryIndex;
 use crate::time::UnixMillis;
 
 /// Bytes counted for an entry beyond its body and headers (key, bookkeeping).
@@ -28,8 +29,8 @@ pub fn max_entry_bytes(capacity_bytes: usize) -> usize {
 /// What the tier holds under a key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Slot<V> {
-    /// The response varies: the names of the request headers its second-level key uses.
-    VaryIndex(Vec<String>),
+    /// The response varies: the vary index its second-level keys are built from.
+    VaryIndex(VaryIndex),
     /// A stored response.
     Entry(V),
 }
@@ -312,12 +313,15 @@ mod tests {
         let mut c = MemoryCache::new(1 << 20, 60_000);
         c.insert(
             "https://h/p".into(),
-            Slot::VaryIndex(vec!["x-a".into()]),
+            Slot::VaryIndex(VaryIndex {
+                epoch: 1,
+                names: vec!["x-a".into()],
+            }),
             10,
             T0,
         );
-        entry(&mut c, "https://h/p?~vary~x-a=1", 10);
-        entry(&mut c, "https://h/p?q=1&~vary~x-a=1", 10);
+        entry(&mut c, "https://h/p?~vary~1~x-a=1", 10);
+        entry(&mut c, "https://h/p?q=1&~vary~1~x-a=1", 10);
         entry(&mut c, "https://h/p2", 10);
         entry(&mut c, "https://h/p?q=1", 10);
         assert_eq!(c.remove_with_variants("https://h/p"), 2);

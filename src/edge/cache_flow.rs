@@ -17,7 +17,7 @@ use super::platform::{self, Waiter};
 use super::reply::{BaseHeaders, Body, Reply};
 use super::state;
 use super::store;
-use crate::cache::entry;
+use crate::cache::entry::{self, VaryIndex};
 use crate::cache::freshness::{self, Freshness};
 use crate::cache::key::{self, CacheKey};
 use crate::cache::policy::{
@@ -78,6 +78,17 @@ struct Stored {
     response: web_sys::Response,
     meta: EntryMeta,
     key: String,
+    /// The vary index the entry was found through, if it varies.
+    vary: Option<VaryIndex>,
+}
+
+/// What a lookup learnt about the key's vary index, for reporting and for storing under it.
+#[derive(Clone, Copy, Default)]
+struct VaryFound {
+    /// An index existed but had no entry for this request's varied headers.
+    miss: bool,
+    /// The epoch to store second-level entries under (the existing index's), if any.
+    epoch: Option<u64>,
 }
 
 impl Stored {
@@ -118,14 +129,14 @@ pub async fn serve(
         reply.cache_ms = Some(platform::now().since(lookup_started));
         return reply;
     }
-    let (stored, vary_miss) = lookup(&req, &purge).await;
+    let (stored, vary) = lookup(&req, &purge).await;
     let cache_ms = platform::now().since(lookup_started);
 
     let mut reply = match stored {
         None => {
             let call = req.call();
             let origin = call.send(&[], None).await;
-            from_origin(&req, &call, origin, Outcome::Miss, vary_miss, now, ctx).await
+            from_origin(&req, &call, origin, Outcome::Miss, vary, now, ctx).await
         }
         Some(stored) => match freshness::evaluate(&stored.meta, now) {
             // Read into memory only what the tier could hold; a larger body streams.
@@ -148,13 +159,14 @@ pub async fn serve(
                 // become a burst of origin requests.
                 if state::claim_refresh(&stored.key) {
                     let bg = req.clone();
-                    let (meta, stored_headers, key) = (
+                    let (meta, stored_headers, key, epoch) = (
                         stored.meta.clone(),
                         stored.header_pairs(),
                         stored.key.clone(),
+                        stored.vary.as_ref().map(|v| v.epoch),
                     );
                     ctx.wait_until(async move {
-                        refresh_in_background(bg, meta, stored_headers, key.clone()).await;
+                        refresh_in_background(bg, meta, stored_headers, key.clone(), epoch).await;
                         state::release_refresh(&key);
                     });
                 }
@@ -230,6 +242,7 @@ async fn fresh_into_memory(
         req.memory,
         &req.key.primary,
         &stored.key,
+        stored.vary.as_ref(),
         &stored.meta,
         &pairs,
         &body,
@@ -248,19 +261,36 @@ async fn fresh_into_memory(
 /// Finds the entry for a request, following a vary index to the second level. An entry that a
 /// purge covers, or whose meta is unreadable, counts as absent. Reads two headers by name, not
 /// every stored header.
-async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, bool) {
+async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, VaryFound) {
     let mut key = req.key.primary.clone();
     let Some(mut response) = store::lookup(&key).await else {
-        return (None, false);
+        return (None, VaryFound::default());
     };
-    if let Some(index) = header(&response, entry::VARY_INDEX_HEADER) {
-        let names = entry::parse_vary_index(&index);
-        key = key::vary_key(&req.key.primary, &names, &req.request_headers);
+    let mut vary = None;
+    if let Some(value) = header(&response, entry::VARY_INDEX_HEADER) {
+        let index = entry::parse_vary_index(&value);
+        key = key::vary_key(
+            &req.key.primary,
+            index.epoch,
+            &index.names,
+            &req.request_headers,
+        );
         match store::lookup(&key).await {
             Some(r) => response = r,
-            None => return (None, true),
+            None => {
+                let found = VaryFound {
+                    miss: true,
+                    epoch: Some(index.epoch),
+                };
+                return (None, found);
+            }
         }
+        vary = Some(index);
     }
+    let found = VaryFound {
+        miss: false,
+        epoch: vary.as_ref().map(|v| v.epoch),
+    };
     let stored = header(&response, entry::META_HEADER)
         .and_then(|v| EntryMeta::from_header(&v))
         .filter(|meta| !purge.is_banned(&meta.purge_path, meta.stored_at_ms))
@@ -268,8 +298,9 @@ async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, bool
             response,
             meta,
             key,
+            vary,
         });
-    (stored, false)
+    (stored, found)
 }
 
 /// A stored response as the client gets it (304 when the client's validators match).
@@ -387,7 +418,8 @@ async fn revalidate(
             let mut reply = match refreshed_entry(req, &stored, &not_modified, now).await {
                 Some((meta, merged, body)) => {
                     let ttl = meta.fresh_secs as i64 - meta.initial_age_secs as i64;
-                    put_entry(ctx, req, &meta, &merged, body.clone()).await;
+                    let epoch = stored.vary.as_ref().map(|v| v.epoch);
+                    put_entry(ctx, req, &meta, &merged, body.clone(), epoch).await;
                     let mut report = CacheReport::new(Outcome::Revalidated);
                     report.ttl_secs = Some(ttl);
                     report.fwd_status = Some(304);
@@ -408,7 +440,11 @@ async fn revalidate(
                 dur_ms,
                 fell_back,
             };
-            from_origin(req, &call, origin, Outcome::Expired, false, now, ctx).await
+            let vary = VaryFound {
+                miss: false,
+                epoch: stored.vary.as_ref().map(|v| v.epoch),
+            };
+            from_origin(req, &call, origin, Outcome::Expired, vary, now, ctx).await
         }
     }
 }
@@ -447,12 +483,12 @@ async fn from_origin(
     call: &OriginCall,
     origin: OriginReply,
     outcome: Outcome,
-    vary_miss: bool,
+    vary: VaryFound,
     now: UnixMillis,
     ctx: &Waiter<'_>,
 ) -> Reply {
     let mut report = CacheReport::new(outcome);
-    report.vary_miss = vary_miss;
+    report.vary_miss = vary.miss;
     report.fallback = origin.fell_back;
     let mut reply = match origin.result {
         Err(e) => {
@@ -488,7 +524,7 @@ async fn from_origin(
             let mut reply = match decision {
                 StoreDecision::Store(meta) => match read_body(&resp).await {
                     Some(body) if u64::from(body.byte_length()) <= req.max_body_bytes => {
-                        put_entry(ctx, req, &meta, &headers, body.clone()).await;
+                        put_entry(ctx, req, &meta, &headers, body.clone(), vary.epoch).await;
                         report.stored = true;
                         report.ttl_secs =
                             Some(meta.fresh_secs as i64 - meta.initial_age_secs as i64);
@@ -553,39 +589,48 @@ async fn read_body(resp: &web_sys::Response) -> Option<ArrayBuffer> {
 }
 
 /// Stores an entry, in the background (`wait_until`) unless the request asks for it inline.
+/// `vary_epoch`: the epoch of the vary index the lookup found, if any.
 async fn put_entry(
     ctx: &Waiter<'_>,
     req: &CacheRequest,
     meta: &EntryMeta,
     origin_headers: &[(String, String)],
     body: ArrayBuffer,
+    vary_epoch: Option<u64>,
 ) {
     if req.store_inline {
-        store_entry(req, meta, origin_headers, body).await;
+        store_entry(req, meta, origin_headers, body, vary_epoch).await;
         return;
     }
     let (req, meta, headers) = (req.clone(), meta.clone(), origin_headers.to_vec());
-    ctx.wait_until(async move { store_entry(&req, &meta, &headers, body).await });
+    ctx.wait_until(async move { store_entry(&req, &meta, &headers, body, vary_epoch).await });
 }
 
-/// Stores an entry: at the primary key, or at the second-level key with a vary index at the
-/// primary key when the response varies.
+/// Stores an entry: at the primary key, or, when the response varies, at the second-level key
+/// with a vary index at the primary key. The index keeps the epoch of the one the lookup found;
+/// a new index (none found: first store, or the old one was invalidated) starts a new epoch, so
+/// entries stored under an invalidated index are never reached again.
 async fn store_entry(
     req: &CacheRequest,
     meta: &EntryMeta,
     origin_headers: &[(String, String)],
     body: ArrayBuffer,
+    vary_epoch: Option<u64>,
 ) {
     let stored_headers = entry::storage_headers(origin_headers, meta);
-    let target = if meta.vary.is_empty() {
-        req.key.primary.clone()
-    } else {
-        key::vary_key(&req.key.primary, &meta.vary, &req.request_headers)
+    let index = (!meta.vary.is_empty()).then(|| VaryIndex {
+        epoch: vary_epoch.unwrap_or(meta.stored_at_ms),
+        names: meta.vary.clone(),
+    });
+    let target = match &index {
+        None => req.key.primary.clone(),
+        Some(i) => key::vary_key(&req.key.primary, i.epoch, &i.names, &req.request_headers),
     };
     memory::hold(
         req.memory,
         &req.key.primary,
         &target,
+        index.as_ref(),
         meta,
         origin_headers,
         &body,
@@ -608,9 +653,9 @@ async fn store_entry(
             return;
         }
     }
-    if !meta.vary.is_empty() {
+    if let Some(index) = &index {
         let retention = meta.retention_secs(policy::has_validators(origin_headers));
-        let index = entry::vary_index_headers(&meta.vary, retention);
+        let index = entry::vary_index_headers(index, retention);
         if let Ok(resp) = convert::response(200, &convert::to_headers(&index), None) {
             store::put(req.key.primary.clone(), resp).await;
         }
@@ -624,6 +669,7 @@ async fn refresh_in_background(
     meta: EntryMeta,
     stored_headers: Vec<(String, String)>,
     key: String,
+    vary_epoch: Option<u64>,
 ) {
     let now = platform::now();
     let conditional =
@@ -645,11 +691,12 @@ async fn refresh_in_background(
             response,
             meta,
             key,
+            vary: None,
         };
         let not_modified = header_pairs(&Headers(resp.headers()));
         if let Some((meta, merged, body)) = refreshed_entry(&req, &stored, &not_modified, now).await
         {
-            store_entry(&req, &meta, &merged, body).await;
+            store_entry(&req, &meta, &merged, body, vary_epoch).await;
         }
         return;
     }
@@ -669,6 +716,6 @@ async fn refresh_in_background(
         language_in_key: req.key.lang.is_some(),
     });
     if let StoreDecision::Store(meta) = decision {
-        store_entry(&req, &meta, &headers, body).await;
+        store_entry(&req, &meta, &headers, body, vary_epoch).await;
     }
 }

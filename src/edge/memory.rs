@@ -8,7 +8,7 @@ use worker::js_sys::ArrayBuffer;
 use worker::web_sys;
 
 use super::convert;
-use crate::cache::entry;
+use crate::cache::entry::{self, VaryIndex};
 use crate::cache::key;
 use crate::cache::memory::{MemoryCache, MemoryStats, Slot};
 use crate::cache::policy::EntryMeta;
@@ -90,8 +90,8 @@ pub fn lookup(
     }
     with(limits, |tier| match tier.get(primary, now)? {
         Slot::Entry(held) => Some((primary.to_string(), held.clone())),
-        Slot::VaryIndex(names) => {
-            let second = key::vary_key(primary, names, request_headers);
+        Slot::VaryIndex(index) => {
+            let second = key::vary_key(primary, index.epoch, &index.names, request_headers);
             match tier.get(&second, now)? {
                 Slot::Entry(held) => Some((second, held.clone())),
                 Slot::VaryIndex(_) => None,
@@ -100,13 +100,15 @@ pub fn lookup(
     })
 }
 
-/// Holds an entry about to be stored (or just read from the Cache API): `origin_headers` are the
-/// origin's (or the stored copy's) headers, `vary` the varied request header names.
+/// Holds an entry about to be stored (or just read from the Cache API) under `target`:
+/// `origin_headers` are the origin's (or the stored copy's) headers; `index` is the vary index
+/// held at `primary` when the response varies.
 #[allow(clippy::too_many_arguments)]
 pub fn hold(
     limits: Limits,
     primary: &str,
     target: &str,
+    index: Option<&VaryIndex>,
     meta: &EntryMeta,
     origin_headers: &HeaderList,
     body: &ArrayBuffer,
@@ -137,18 +139,16 @@ pub fn hold(
         if tier.invalidated_since(primary, UnixMillis(meta.stored_at_ms), now) {
             return;
         }
-        if meta.vary.is_empty() {
-            tier.insert(target.to_string(), Slot::Entry(held), bytes, now);
-        } else {
-            let names_bytes = meta.vary.iter().map(String::len).sum();
+        if let Some(index) = index {
+            let names_bytes = index.names.iter().map(String::len).sum();
             tier.insert(
                 primary.to_string(),
-                Slot::VaryIndex(meta.vary.clone()),
+                Slot::VaryIndex(index.clone()),
                 names_bytes,
                 now,
             );
-            tier.insert(target.to_string(), Slot::Entry(held), bytes, now);
         }
+        tier.insert(target.to_string(), Slot::Entry(held), bytes, now);
     });
 }
 
