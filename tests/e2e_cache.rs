@@ -713,3 +713,70 @@ fn a_memory_entry_lives_at_most_the_refresh_period_then_a_cache_api_hit_refills_
     assert_eq!(again.body, l2.body);
     assert_eq!(stack.stable.count(ATTRS), 1);
 }
+
+/// GETs of `path`, one per thread, each started after its delay in milliseconds.
+fn concurrently(stack: &Stack, path: &str, delays_ms: &[u64]) -> Vec<Resp> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = delays_ms
+            .iter()
+            .map(|&ms| {
+                s.spawn(move || {
+                    sleep(Duration::from_millis(ms));
+                    get(stack, path)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn concurrent_misses_of_one_key_reach_the_origin_once() {
+    let stack = Stack::start();
+    // The origin takes 1.5 s, so every request below arrives while the first is still there.
+    stack
+        .stable
+        .control("slow", json!({"delay_ms": 1500, "path_prefix": "/api/"}));
+    let replies = concurrently(&stack, ATTRS, &[0, 300, 300, 300, 300, 300, 300, 300]);
+    assert_eq!(
+        stack.stable.count(ATTRS),
+        1,
+        "one origin request for eight misses"
+    );
+    let outcomes: Vec<&str> = replies.iter().map(cache_status).collect();
+    assert_eq!(
+        replies.iter().filter(|r| x_cache(r) == "MISS").count(),
+        1,
+        "{outcomes:#?}"
+    );
+    for r in &replies {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body, replies[0].body);
+    }
+    let coalesced = outcomes
+        .iter()
+        .filter(|c| c.ends_with("detail=coalesced"))
+        .count();
+    assert_eq!(coalesced, 7, "{outcomes:#?}");
+}
+
+#[test]
+fn concurrent_misses_of_an_uncacheable_response_each_go_to_the_origin() {
+    let stack = Stack::start();
+    program_echo(&stack, "private", &[("cache-control", "private")], "mine");
+    stack
+        .stable
+        .control("slow", json!({"delay_ms": 1000, "path_prefix": "/echo/"}));
+    let replies = concurrently(&stack, "/echo/private", &[0, 200, 400]);
+    // Nothing was stored, so the waiting requests asked the origin themselves: nobody got
+    // another request's private response.
+    assert_eq!(stack.stable.count("/echo/private"), 3);
+    for r in &replies {
+        assert_eq!(r.status, 200);
+        assert!(
+            !cache_status(r).contains("coalesced"),
+            "{}",
+            cache_status(r)
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! headers, purges and stats. No I/O here; the glue carries out what these functions decide.
 
 pub mod cache_control;
+pub mod coalesce;
 pub mod entry;
 pub mod freshness;
 pub mod http_date;

@@ -86,6 +86,9 @@ pub struct CacheReport {
     pub fallback: bool,
     /// Whether a hit came from the in-memory tier (no Cache API call).
     pub memory: bool,
+    /// Whether the request waited for a concurrent miss of its key and was served what that one
+    /// stored (request coalescing).
+    pub coalesced: bool,
 }
 
 impl CacheReport {
@@ -100,6 +103,7 @@ impl CacheReport {
             vary_miss: false,
             fallback: false,
             memory: false,
+            coalesced: false,
         }
     }
 
@@ -136,6 +140,7 @@ impl CacheReport {
             (Outcome::Stale(StaleReason::WhileRevalidate), _) => Some("stale-while-revalidate"),
             (Outcome::Stale(StaleReason::IfError), _) => Some("stale-if-error"),
             (Outcome::Bypass(r), _) => Some(r.as_str()),
+            (Outcome::Hit, _) if self.coalesced => Some("coalesced"),
             (Outcome::Hit, _) if self.memory => Some("memory"),
             (_, Some(r)) => Some(r.as_str()),
             _ => None,
@@ -163,6 +168,11 @@ mod tests {
         assert_eq!(
             r.cache_status(),
             "catalog-edge; hit; ttl=431; detail=memory"
+        );
+        r.coalesced = true;
+        assert_eq!(
+            r.cache_status(),
+            "catalog-edge; hit; ttl=431; detail=coalesced"
         );
 
         let mut r = CacheReport::new(Outcome::Miss);

@@ -17,6 +17,7 @@ use super::platform::{self, Waiter};
 use super::reply::{BaseHeaders, Body, Reply};
 use super::state;
 use super::store;
+use crate::cache::coalesce::{FlightWatch, Role};
 use crate::cache::entry::{self, VaryIndex};
 use crate::cache::freshness::{self, Freshness};
 use crate::cache::key::{self, CacheKey};
@@ -134,9 +135,27 @@ pub async fn serve(
 
     let mut reply = match stored {
         None => {
+            // Concurrent misses of this key in this isolate: one goes to the origin, the others
+            // wait for it and are served what it stored, from memory (the tier is the hand-over,
+            // so without it there is no coalescing).
+            let mut leader = None;
+            if req.memory.on() {
+                match memory::flights().join(&req.key.primary) {
+                    Role::Leader(guard) => leader = Some(guard),
+                    Role::Follower(watch) => {
+                        if let Some(mut reply) = follow(&req, &purge, watch).await {
+                            reply.cache_ms = Some(platform::now().since(lookup_started));
+                            return reply;
+                        }
+                    }
+                }
+            }
             let call = req.call();
             let origin = call.send(&[], None).await;
-            from_origin(&req, &call, origin, Outcome::Miss, vary, now, ctx).await
+            let reply = from_origin(&req, &call, origin, Outcome::Miss, vary, now, ctx).await;
+            // The entry is held by now (put_entry holds before it returns): release the followers.
+            drop(leader);
+            reply
         }
         Some(stored) => match freshness::evaluate(&stored.meta, now) {
             // Read into memory only what the tier could hold; a larger body streams.
@@ -186,6 +205,32 @@ pub async fn serve(
     };
     reply.cache_ms = Some(cache_ms);
     reply
+}
+
+/// How often a coalesced request checks whether the request it waits for is done. It checks on
+/// its own timer so that it resumes in its own request's context (see `cache::coalesce`).
+const FOLLOW_POLL_MS: u64 = 10;
+
+/// A request that missed while another request for its key was at the origin: waits for that
+/// one (at most the origin timeout), then is served what it stored. `None` when it stored
+/// nothing this request may have (the caller then asks the origin itself).
+async fn follow(req: &CacheRequest, purge: &PurgeState, watch: FlightWatch) -> Option<Reply> {
+    let started = platform::now();
+    while !watch.is_done() {
+        if platform::now().since(started) >= req.timeout_ms {
+            worker::console_warn!(
+                "coalesced miss: the first request is still at the origin after {} ms; asking the origin too",
+                req.timeout_ms
+            );
+            return None;
+        }
+        worker::Delay::from(std::time::Duration::from_millis(FOLLOW_POLL_MS)).await;
+    }
+    let mut reply = serve_from_memory(req, purge, platform::now())?;
+    if let Some(report) = reply.cache.as_mut() {
+        report.coalesced = true;
+    }
+    Some(reply)
 }
 
 /// A fresh entry of the in-memory tier, served without a Cache API call. An entry gone stale or
@@ -598,6 +643,8 @@ async fn put_entry(
     body: ArrayBuffer,
     vary_epoch: Option<u64>,
 ) {
+    // Held in memory before this returns, so that a request coalesced behind this one finds it.
+    hold_entry(req, meta, origin_headers, &body, vary_epoch);
     if req.store_inline {
         store_entry(req, meta, origin_headers, body, vary_epoch).await;
         return;
@@ -606,18 +653,15 @@ async fn put_entry(
     ctx.wait_until(async move { store_entry(&req, &meta, &headers, body, vary_epoch).await });
 }
 
-/// Stores an entry: at the primary key, or, when the response varies, at the second-level key
-/// with a vary index at the primary key. The index keeps the epoch of the one the lookup found;
-/// a new index (none found: first store, or the old one was invalidated) starts a new epoch, so
-/// entries stored under an invalidated index are never reached again.
-async fn store_entry(
+/// Where an entry goes: at the primary key, or, when the response varies, at the second-level
+/// key with a vary index at the primary key. The index keeps the epoch of the one the lookup
+/// found; a new index (none found: first store, or the old one was invalidated) starts a new
+/// epoch, so entries stored under an invalidated index are never reached again.
+fn entry_target(
     req: &CacheRequest,
     meta: &EntryMeta,
-    origin_headers: &[(String, String)],
-    body: ArrayBuffer,
     vary_epoch: Option<u64>,
-) {
-    let stored_headers = entry::storage_headers(origin_headers, meta);
+) -> (Option<VaryIndex>, String) {
     let index = (!meta.vary.is_empty()).then(|| VaryIndex {
         epoch: vary_epoch.unwrap_or(meta.stored_at_ms),
         names: meta.vary.clone(),
@@ -626,6 +670,18 @@ async fn store_entry(
         None => req.key.primary.clone(),
         Some(i) => key::vary_key(&req.key.primary, i.epoch, &i.names, &req.request_headers),
     };
+    (index, target)
+}
+
+/// Holds an entry in this isolate's memory tier (synchronously).
+fn hold_entry(
+    req: &CacheRequest,
+    meta: &EntryMeta,
+    origin_headers: &[(String, String)],
+    body: &ArrayBuffer,
+    vary_epoch: Option<u64>,
+) {
+    let (index, target) = entry_target(req, meta, vary_epoch);
     memory::hold(
         req.memory,
         &req.key.primary,
@@ -633,9 +689,21 @@ async fn store_entry(
         index.as_ref(),
         meta,
         origin_headers,
-        &body,
+        body,
         UnixMillis(meta.stored_at_ms),
     );
+}
+
+/// Stores an entry in the Cache API (see [`entry_target`] for where).
+async fn store_entry(
+    req: &CacheRequest,
+    meta: &EntryMeta,
+    origin_headers: &[(String, String)],
+    body: ArrayBuffer,
+    vary_epoch: Option<u64>,
+) {
+    let stored_headers = entry::storage_headers(origin_headers, meta);
+    let (index, target) = entry_target(req, meta, vary_epoch);
     let init = web_sys::ResponseInit::new();
     init.set_status(meta.status);
     init.set_headers(&convert::to_headers(&stored_headers).0);
@@ -696,6 +764,7 @@ async fn refresh_in_background(
         let not_modified = header_pairs(&Headers(resp.headers()));
         if let Some((meta, merged, body)) = refreshed_entry(&req, &stored, &not_modified, now).await
         {
+            hold_entry(&req, &meta, &merged, &body, vary_epoch);
             store_entry(&req, &meta, &merged, body, vary_epoch).await;
         }
         return;
@@ -716,6 +785,7 @@ async fn refresh_in_background(
         language_in_key: req.key.lang.is_some(),
     });
     if let StoreDecision::Store(meta) = decision {
+        hold_entry(&req, &meta, &headers, &body, vary_epoch);
         store_entry(&req, &meta, &headers, body, vary_epoch).await;
     }
 }

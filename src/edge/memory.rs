@@ -8,6 +8,7 @@ use worker::js_sys::ArrayBuffer;
 use worker::web_sys;
 
 use super::convert;
+use crate::cache::coalesce::Flights;
 use crate::cache::entry::{self, VaryIndex};
 use crate::cache::key;
 use crate::cache::memory::{MemoryCache, MemoryStats, Slot};
@@ -64,6 +65,12 @@ impl Limits {
 
 thread_local! {
     static TIER: RefCell<Option<MemoryCache<Held>>> = const { RefCell::new(None) };
+    static FLIGHTS: Flights = Flights::default();
+}
+
+/// This isolate's misses in flight (request coalescing).
+pub fn flights() -> Flights {
+    FLIGHTS.with(Flights::clone)
 }
 
 fn with<T>(limits: Limits, f: impl FnOnce(&mut MemoryCache<Held>) -> T) -> T {
