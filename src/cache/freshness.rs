@@ -98,6 +98,23 @@ pub fn merge_not_modified(stored: &HeaderList, not_modified: &HeaderList) -> Vec
     out
 }
 
+/// The stored fields a client's conditional request is compared with.
+pub const VALIDATOR_FIELDS: &[&str] = &["etag", "last-modified"];
+
+/// Whether a request is conditional: it asks for a 304 when its validators match.
+pub fn is_conditional(request: &HeaderList) -> bool {
+    headers::has(request, "if-none-match") || headers::has(request, "if-modified-since")
+}
+
+/// The [`VALIDATOR_FIELDS`] of a stored response, read by name with `get` (from pairs, or from
+/// a runtime's headers without copying the rest).
+pub fn validators(get: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    VALIDATOR_FIELDS
+        .iter()
+        .filter_map(|n| get(n).map(|v| (n.to_string(), v)))
+        .collect()
+}
+
 /// True when a client's conditional request is satisfied by the stored response, so the edge
 /// can answer 304 itself (RFC 9110 §13.1.2: `If-None-Match` with weak comparison; `If-Modified-
 /// Since` only without `If-None-Match`).
@@ -125,6 +142,20 @@ mod tests {
     use super::*;
 
     use crate::headers::owned as h;
+
+    #[test]
+    fn conditional_requests_and_validators_are_read_by_name() {
+        assert!(is_conditional(&h(&[("if-none-match", "\"a\"")])));
+        assert!(is_conditional(&h(&[("if-modified-since", "x")])));
+        assert!(!is_conditional(&h(&[("if-match", "\"a\"")])));
+        let stored = h(&[
+            ("etag", "\"a\""),
+            ("content-type", "x"),
+            ("last-modified", "d"),
+        ]);
+        let read = validators(|n| headers::get(&stored, n).map(str::to_string));
+        assert_eq!(read, h(&[("etag", "\"a\""), ("last-modified", "d")]));
+    }
 
     #[test]
     fn merge_replaces_named_fields_and_keeps_body_framing() {

@@ -11,7 +11,7 @@ use worker::web_sys;
 use worker::Headers;
 
 use super::convert::{self, header_pairs};
-use super::memory::{self, Held, Limits};
+use super::memory::{self, Limits};
 use super::origin::{OriginCall, OriginChoice, OriginError, OriginReply};
 use super::platform::{self, Waiter};
 use super::reply::{BaseHeaders, Body, Reply};
@@ -105,13 +105,13 @@ fn header(response: &web_sys::Response, name: &str) -> Option<String> {
 }
 
 /// How a stored response's headers reach the reply.
-enum StoredHeaders {
+enum StoredHeaders<'a> {
     /// The runtime's headers (a hit): only the edits cross into Wasm. `validators`: the
     /// `ETag`/`Last-Modified` pairs when already known, else read by name when needed.
     Runtime {
         headers: web_sys::Headers,
         strip: bool,
-        validators: Option<Vec<(String, String)>>,
+        validators: Option<&'a [(String, String)]>,
     },
     /// Stored-form pairs already in Wasm (after a revalidation merged them).
     Pairs(Vec<(String, String)>),
@@ -125,8 +125,7 @@ pub async fn serve(
     ctx: &Waiter<'_>,
 ) -> Reply {
     let lookup_started = platform::now();
-    if let Some(reply) = serve_from_memory(&req, &purge, now) {
-        let mut reply = reply;
+    if let Some(mut reply) = serve_from_memory(&req, &purge, now) {
         reply.cache_ms = Some(platform::now().since(lookup_started));
         return reply;
     }
@@ -237,13 +236,8 @@ async fn follow(req: &CacheRequest, purge: &PurgeState, watch: FlightWatch) -> O
 /// covered by a purge is dropped from memory and the Cache API path decides.
 fn serve_from_memory(req: &CacheRequest, purge: &PurgeState, now: UnixMillis) -> Option<Reply> {
     let (key, held) = memory::lookup(req.memory, &req.key.primary, &req.request_headers, now)?;
-    let Held {
-        body,
-        headers,
-        meta,
-        validators,
-    } = held;
-    let ttl_secs = match freshness::evaluate(&meta, now) {
+    let meta = &held.meta;
+    let ttl_secs = match freshness::evaluate(meta, now) {
         Freshness::Fresh { ttl_secs } if !purge.is_banned(&meta.purge_path, meta.stored_at_ms) => {
             ttl_secs
         }
@@ -256,18 +250,12 @@ fn serve_from_memory(req: &CacheRequest, purge: &PurgeState, now: UnixMillis) ->
     report.ttl_secs = Some(ttl_secs as i64);
     report.memory = true;
     let headers = StoredHeaders::Runtime {
-        headers,
+        headers: held.headers.clone(),
         strip: false,
-        validators: Some(validators),
+        validators: Some(&held.validators),
     };
-    Some(stored_reply(
-        req,
-        headers,
-        &meta,
-        Body::Buffer(body),
-        report,
-        now,
-    ))
+    let body = Body::Buffer(held.body.clone());
+    Some(stored_reply(req, headers, meta, body, report, now))
 }
 
 /// A fresh Cache API hit when the in-memory tier is on: the body is read once so that the next
@@ -379,20 +367,15 @@ fn stored_reply(
     report: CacheReport,
     now: UnixMillis,
 ) -> Reply {
-    let conditional = headers::has(&req.request_headers, "if-none-match")
-        || headers::has(&req.request_headers, "if-modified-since");
     let not_modified = meta.status == 200
-        && conditional
+        && freshness::is_conditional(&req.request_headers)
         && match &headers {
             StoredHeaders::Runtime {
                 validators: Some(v),
                 ..
             } => freshness::client_not_modified(&req.request_headers, v),
             StoredHeaders::Runtime { headers, .. } => {
-                let v: Vec<(String, String)> = ["etag", "last-modified"]
-                    .iter()
-                    .filter_map(|n| headers.get(n).ok().flatten().map(|v| (n.to_string(), v)))
-                    .collect();
+                let v = freshness::validators(|n| headers.get(n).ok().flatten());
                 freshness::client_not_modified(&req.request_headers, &v)
             }
             StoredHeaders::Pairs(p) => freshness::client_not_modified(&req.request_headers, p),

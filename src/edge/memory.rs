@@ -3,6 +3,7 @@
 //! `Headers` object, so that a hit copies them in the runtime, not through Wasm.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use worker::js_sys::ArrayBuffer;
 use worker::web_sys;
@@ -10,6 +11,7 @@ use worker::web_sys;
 use super::convert;
 use crate::cache::coalesce::Flights;
 use crate::cache::entry::{self, VaryIndex};
+use crate::cache::freshness;
 use crate::cache::key;
 use crate::cache::memory::{MemoryCache, MemoryStats, Slot};
 use crate::cache::policy::EntryMeta;
@@ -17,8 +19,7 @@ use crate::config::EdgeConfig;
 use crate::headers::{self, HeaderList};
 use crate::time::UnixMillis;
 
-/// A response held in memory.
-#[derive(Clone)]
+/// A response held in memory (shared: a hit borrows it, never copies the meta).
 pub struct Held {
     /// The body.
     pub body: ArrayBuffer,
@@ -64,7 +65,7 @@ impl Limits {
 }
 
 thread_local! {
-    static TIER: RefCell<Option<MemoryCache<Held>>> = const { RefCell::new(None) };
+    static TIER: RefCell<Option<MemoryCache<Rc<Held>>>> = const { RefCell::new(None) };
     static FLIGHTS: Flights = Flights::default();
 }
 
@@ -73,7 +74,7 @@ pub fn flights() -> Flights {
     FLIGHTS.with(Flights::clone)
 }
 
-fn with<T>(limits: Limits, f: impl FnOnce(&mut MemoryCache<Held>) -> T) -> T {
+fn with<T>(limits: Limits, f: impl FnOnce(&mut MemoryCache<Rc<Held>>) -> T) -> T {
     TIER.with(|t| {
         let mut t = t.borrow_mut();
         f(t.get_or_insert_with(|| {
@@ -91,7 +92,7 @@ pub fn lookup(
     primary: &str,
     request_headers: &HeaderList,
     now: UnixMillis,
-) -> Option<(String, Held)> {
+) -> Option<(String, Rc<Held>)> {
     if !limits.on() {
         return None;
     }
@@ -131,16 +132,13 @@ pub fn hold(
         .collect();
     let header_bytes: usize = base.iter().map(|(n, v)| n.len() + v.len()).sum();
     let bytes = body.byte_length() as usize + header_bytes;
-    let validators = ["etag", "last-modified"]
-        .iter()
-        .filter_map(|n| headers::get(&base, n).map(|v| (n.to_string(), v.to_string())))
-        .collect();
-    let held = Held {
+    let validators = freshness::validators(|n| headers::get(&base, n).map(str::to_string));
+    let held = Rc::new(Held {
         body: body.clone(),
         headers: convert::to_headers(&base).0,
         meta: meta.clone(),
         validators,
-    };
+    });
     // An entry too large is refused, and an older copy under its key dropped with it.
     with(limits, |tier| {
         if tier.invalidated_since(primary, UnixMillis(meta.stored_at_ms), now) {
