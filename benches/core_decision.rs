@@ -68,7 +68,7 @@ fn decide(
         headers,
         rule,
         KeyScope {
-            variant: assignment.variant,
+            release: rollout.release(assignment.variant),
             generation: 0,
             tracking,
         },
@@ -155,7 +155,7 @@ fn core_decision_parts(c: &mut Criterion) {
                 black_box(&headers),
                 rule,
                 KeyScope {
-                    variant,
+                    release: rollout.release(variant),
                     generation: 0,
                     tracking: &tracking,
                 },

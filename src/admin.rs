@@ -1,6 +1,7 @@
 //! The admin API's routing and authentication. Endpoints live under `/__edge/api/` and need
-//! `Authorization: Bearer <ADMIN_TOKEN>`; the token is compared in constant time and never
-//! logged.
+//! `Authorization: Bearer <token>` of one of the operators (`ADMIN_TOKENS`, and `ADMIN_TOKEN` as
+//! the operator `admin`); tokens are compared in constant time and never logged, and the
+//! operator a token names is the actor of every change it makes.
 
 /// The admin endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub enum AdminEndpoint {
     Audit,
     /// `GET /__edge/api/origins`: whether the stable and canary origins answer `/health/ready`.
     Origins,
+    /// `GET /__edge/api/quarantine`: unreadable documents the control plane kept aside.
+    Quarantine,
 }
 
 /// Prefix of the admin API.
@@ -75,6 +78,7 @@ const ENDPOINTS: &[(&str, &str, AdminEndpoint)] = &[
     ),
     ("/__edge/api/audit", "GET", AdminEndpoint::Audit),
     ("/__edge/api/origins", "GET", AdminEndpoint::Origins),
+    ("/__edge/api/quarantine", "GET", AdminEndpoint::Quarantine),
 ];
 
 /// What an admin path resolves to.
@@ -112,31 +116,144 @@ pub fn resolve(method: &str, path: &str) -> AdminRoute {
     }
 }
 
+/// A secret value whose `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself; only for comparing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The operator `ADMIN_TOKEN` names.
+pub const DEFAULT_OPERATOR: &str = "admin";
+/// Actors the edge itself writes into the audit log; no operator may take these names.
+pub const SYSTEM_ACTORS: &[&str] = &["analysis", "cron", "control", "kv"];
+/// Shortest token accepted in `ADMIN_TOKENS`.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// The operators of the admin API, each a name (the audit log's actor) and a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Operators(Vec<(String, Secret)>);
+
+impl Operators {
+    /// From `ADMIN_TOKEN` (one operator named `admin`) and `ADMIN_TOKENS` (a JSON object
+    /// `{"name": "token", …}`). Errors name the variable; a token is never part of a message.
+    pub fn parse(
+        admin_token: Option<&str>,
+        admin_tokens: Option<&str>,
+    ) -> Result<Operators, crate::problem::FieldError> {
+        use crate::problem::FieldError;
+        const VAR: &str = "ADMIN_TOKENS";
+        let mut ops: Vec<(String, Secret)> = Vec::new();
+        if let Some(json) = admin_tokens {
+            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
+                .map_err(|_| {
+                    FieldError::new(VAR, "is not a JSON object of operator names to tokens")
+                })?;
+            for (name, token) in map {
+                let valid_name = !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+                if !valid_name {
+                    return Err(FieldError::new(
+                        VAR,
+                        format!("{name:?} is not an operator name (1–64 letters, digits, . _ - @)"),
+                    ));
+                }
+                if SYSTEM_ACTORS.contains(&name.as_str()) {
+                    return Err(FieldError::new(
+                        VAR,
+                        format!("{name:?} is the edge's own actor name; choose another"),
+                    ));
+                }
+                let Some(token) = token.as_str().filter(|t| t.len() >= MIN_TOKEN_LEN) else {
+                    return Err(FieldError::new(
+                        VAR,
+                        format!("the token of {name:?} must be a string of at least {MIN_TOKEN_LEN} characters"),
+                    ));
+                };
+                ops.push((name, Secret::new(token)));
+            }
+        }
+        if let Some(token) = admin_token.filter(|t| !t.is_empty()) {
+            if ops.iter().any(|(n, _)| n == DEFAULT_OPERATOR) {
+                return Err(FieldError::new(
+                    VAR,
+                    format!("names {DEFAULT_OPERATOR:?}, which ADMIN_TOKEN already is; remove one"),
+                ));
+            }
+            ops.push((DEFAULT_OPERATOR.to_string(), Secret::new(token)));
+        }
+        for (i, (name, token)) in ops.iter().enumerate() {
+            if let Some((other, _)) = ops[..i].iter().find(|(_, t)| t == token) {
+                return Err(FieldError::new(
+                    VAR,
+                    format!("{other:?} and {name:?} share a token: each operator needs their own"),
+                ));
+            }
+        }
+        Ok(Operators(ops))
+    }
+
+    /// True when no operator is configured: the admin API is closed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many operators there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// The result of checking a request's credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
-    /// The token matches.
-    Granted,
+    /// The token of this operator.
+    Granted(String),
     /// No `Authorization: Bearer` header.
     Missing,
-    /// A token that does not match.
+    /// A token that matches no operator.
     Wrong,
-    /// No `ADMIN_TOKEN` is configured: the admin API is closed.
+    /// No operator is configured: the admin API is closed.
     NotConfigured,
 }
 
-/// Checks an `Authorization` header against the configured token.
-pub fn authorize(authorization: Option<&str>, token: Option<&str>) -> Auth {
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
+/// Checks an `Authorization` header against every operator's token. Every token is compared,
+/// each in constant time, so the time taken says nothing about which token (or how much of one)
+/// was right.
+pub fn authorize(authorization: Option<&str>, operators: &Operators) -> Auth {
+    if operators.is_empty() {
         return Auth::NotConfigured;
-    };
+    }
     let Some(given) = authorization.and_then(bearer) else {
         return Auth::Missing;
     };
-    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        Auth::Granted
-    } else {
-        Auth::Wrong
+    let mut found = None;
+    for (name, token) in &operators.0 {
+        if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+            found = Some(name);
+        }
+    }
+    match found {
+        Some(name) => Auth::Granted(name.clone()),
+        None => Auth::Wrong,
     }
 }
 
@@ -195,29 +312,97 @@ mod tests {
         assert_eq!(resolve("GET", "/__edge/api/nope"), AdminRoute::NotFound);
     }
 
+    fn one(token: &str) -> Operators {
+        Operators::parse(Some(token), None).unwrap()
+    }
+
     #[test]
     fn authorization_outcomes() {
+        let admin = || Auth::Granted("admin".into());
+        assert_eq!(authorize(Some("Bearer s3cret"), &one("s3cret")), admin());
+        assert_eq!(authorize(Some("bearer  s3cret "), &one("s3cret")), admin());
+        assert_eq!(authorize(Some("Bearer s3cre"), &one("s3cret")), Auth::Wrong);
         assert_eq!(
-            authorize(Some("Bearer s3cret"), Some("s3cret")),
-            Auth::Granted
-        );
-        assert_eq!(
-            authorize(Some("bearer  s3cret "), Some("s3cret")),
-            Auth::Granted
-        );
-        assert_eq!(authorize(Some("Bearer s3cre"), Some("s3cret")), Auth::Wrong);
-        assert_eq!(
-            authorize(Some("Bearer s3cretx"), Some("s3cret")),
+            authorize(Some("Bearer s3cretx"), &one("s3cret")),
             Auth::Wrong
         );
         assert_eq!(
-            authorize(Some("Basic s3cret"), Some("s3cret")),
+            authorize(Some("Basic s3cret"), &one("s3cret")),
             Auth::Missing
         );
-        assert_eq!(authorize(Some("Bearer "), Some("s3cret")), Auth::Missing);
-        assert_eq!(authorize(None, Some("s3cret")), Auth::Missing);
-        assert_eq!(authorize(Some("Bearer x"), None), Auth::NotConfigured);
-        assert_eq!(authorize(Some("Bearer "), Some("")), Auth::NotConfigured);
+        assert_eq!(authorize(Some("Bearer "), &one("s3cret")), Auth::Missing);
+        assert_eq!(authorize(None, &one("s3cret")), Auth::Missing);
+        let none = Operators::default();
+        assert_eq!(authorize(Some("Bearer x"), &none), Auth::NotConfigured);
+        assert_eq!(
+            authorize(Some("Bearer "), &Operators::parse(Some(""), None).unwrap()),
+            Auth::NotConfigured
+        );
+    }
+
+    #[test]
+    fn each_operator_is_named_by_their_own_token() {
+        let ops = Operators::parse(
+            Some("the-old-shared-token"),
+            Some(r#"{"ana": "ana-token-0123456789", "marko": "marko-token-0123456789"}"#),
+        )
+        .unwrap();
+        assert_eq!(ops.len(), 3);
+        assert_eq!(
+            authorize(Some("Bearer ana-token-0123456789"), &ops),
+            Auth::Granted("ana".into())
+        );
+        assert_eq!(
+            authorize(Some("Bearer marko-token-0123456789"), &ops),
+            Auth::Granted("marko".into())
+        );
+        assert_eq!(
+            authorize(Some("Bearer the-old-shared-token"), &ops),
+            Auth::Granted("admin".into())
+        );
+        assert_eq!(
+            authorize(Some("Bearer ana-token-012345678"), &ops),
+            Auth::Wrong
+        );
+    }
+
+    #[test]
+    fn bad_admin_tokens_name_the_variable_and_never_show_a_token() {
+        let long = "a-long-enough-token-1";
+        for (json, admin, says) in [
+            ("[1]", None, "JSON object"),
+            ("{", None, "JSON object"),
+            (r#"{"ana": "short"}"#, None, "at least 16"),
+            (r#"{"ana": 5}"#, None, "at least 16"),
+            (r#"{"a b": "a-long-enough-token-1"}"#, None, "operator name"),
+            (r#"{"cron": "a-long-enough-token-1"}"#, None, "edge's own"),
+            (
+                r#"{"ana": "a-long-enough-token-1", "bo": "a-long-enough-token-1"}"#,
+                None,
+                "share a token",
+            ),
+            (
+                r#"{"admin": "a-long-enough-token-2"}"#,
+                Some(long),
+                "ADMIN_TOKEN",
+            ),
+            (
+                r#"{"ana": "a-long-enough-token-1"}"#,
+                Some(long),
+                "share a token",
+            ),
+        ] {
+            let e = Operators::parse(admin, Some(json)).unwrap_err();
+            assert_eq!(e.field, "ADMIN_TOKENS", "{json}");
+            assert!(e.message.contains(says), "{json}: {}", e.message);
+            assert!(
+                !e.message.contains("a-long-enough-token"),
+                "token leaked: {}",
+                e.message
+            );
+        }
+        let debug = format!("{:?}", one("s3cret-s3cret-s3cret"));
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use url::Url;
 
+use crate::admin::Operators;
+
 use crate::cache::key::TrackingParams;
 use crate::cache::policy::DEFAULT_MAX_BODY_BYTES;
 use crate::cache::rules::RuleSet;
@@ -41,8 +43,10 @@ pub mod vars {
     pub const STATE_REFRESH_MS: &str = "STATE_REFRESH_MS";
     /// Bytes of the per-isolate in-memory tier in front of the Cache API (0 turns it off).
     pub const MEMORY_CACHE_BYTES: &str = "MEMORY_CACHE_BYTES";
-    /// Bearer token of the admin API (a secret).
+    /// Bearer token of the admin API (a secret): the operator `admin`.
     pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+    /// Named operators of the admin API (a secret): JSON `{"name": "token", …}`.
+    pub const ADMIN_TOKENS: &str = "ADMIN_TOKENS";
     /// The worker's public base URL; the scheduled warmup fills the cache for this host.
     pub const PUBLIC_URL: &str = "PUBLIC_URL";
     /// Default canary origin (the rollout configuration in KV replaces it).
@@ -63,7 +67,13 @@ pub mod vars {
     pub const CANARY_OVERRIDES_REQUIRE_TOKEN: &str = "CANARY_OVERRIDES_REQUIRE_TOKEN";
     /// Whether failing canary requests are retried against stable (`true`/`false`).
     pub const CANARY_FALLBACK: &str = "CANARY_FALLBACK";
+    /// How often the control plane rereads KV for emergency edits and retries a failed
+    /// publish, in milliseconds.
+    pub const CONTROL_RECONCILE_MS: &str = "CONTROL_RECONCILE_MS";
 }
+
+/// Default interval of the control plane's KV reconciliation: a minute.
+pub const DEFAULT_CONTROL_RECONCILE_MS: u64 = 60_000;
 
 /// Default time an isolate reuses KV state before reading it again.
 pub const DEFAULT_STATE_REFRESH_MS: u64 = 5_000;
@@ -71,23 +81,6 @@ pub const DEFAULT_STATE_REFRESH_MS: u64 = 5_000;
 pub const DEFAULT_MEMORY_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest in-memory tier accepted: 64 MiB, half an isolate's memory.
 pub const MAX_MEMORY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
-
-/// A secret value whose `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself; only for comparing.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,12 +107,16 @@ pub struct EdgeConfig {
     pub state_refresh_ms: u64,
     /// Bytes of the in-memory tier (0: off). Its entries live at most `state_refresh_ms`.
     pub memory_cache_bytes: u64,
-    /// Admin API token; `None` closes the admin API.
-    pub admin_token: Option<Secret>,
+    /// The admin API's operators (none: the admin API is closed).
+    pub operators: Operators,
+    /// Why `ADMIN_TOKENS` was refused, if it was: the admin API is closed (serving goes on).
+    pub operators_problem: Option<String>,
     /// The worker's public base URL, for the scheduled warmup.
     pub public_url: Option<Url>,
     /// The rollout configuration used while KV holds none (from `ORIGIN_URL` and `CANARY_*`).
     pub rollout_defaults: RolloutConfig,
+    /// How often the control plane rereads KV and retries a failed publish.
+    pub control_reconcile_ms: u64,
 }
 
 impl EdgeConfig {
@@ -261,29 +258,8 @@ fn parse_u64(
     }
 }
 
-/// One problem with one variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The variable (or field path) the error is about.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-impl ConfigError {
-    fn new(field: &str, message: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.to_string(),
-            message: message.into(),
-        }
-    }
-}
+/// One problem with one variable: the crate's one field-error type.
+pub use crate::problem::FieldError as ConfigError;
 
 impl EdgeConfig {
     /// Parses the configuration from a variable lookup (`None` for unset variables).
@@ -422,12 +398,27 @@ impl EdgeConfig {
             DEFAULT_MEMORY_CACHE_BYTES,
             &mut errors,
         );
-        let admin_token = get(vars::ADMIN_TOKEN).map(Secret);
+        // A bad ADMIN_TOKENS closes the admin API (and health says why) but never stops serving.
+        let (operators, operators_problem) = match Operators::parse(
+            get(vars::ADMIN_TOKEN).as_deref(),
+            get(vars::ADMIN_TOKENS).as_deref(),
+        ) {
+            Ok(ops) => (ops, None),
+            Err(e) => (Operators::default(), Some(e.to_string())),
+        };
         let public_url = get(vars::PUBLIC_URL).and_then(|raw| {
             parse_origin_url(&raw)
                 .map_err(|m| errors.push(ConfigError::new(vars::PUBLIC_URL, m)))
                 .ok()
         });
+
+        let control_reconcile_ms = parse_u64(
+            get(vars::CONTROL_RECONCILE_MS),
+            vars::CONTROL_RECONCILE_MS,
+            1_000..=3_600_000,
+            DEFAULT_CONTROL_RECONCILE_MS,
+            &mut errors,
+        );
 
         let rollout_defaults = origin_url
             .as_ref()
@@ -446,9 +437,11 @@ impl EdgeConfig {
                 warmup_paths,
                 state_refresh_ms,
                 memory_cache_bytes,
-                admin_token,
+                operators,
+                operators_problem,
                 public_url,
                 rollout_defaults,
+                control_reconcile_ms,
             }),
             _ => Err(errors),
         }

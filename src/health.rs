@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use crate::config::ConfigError;
+use crate::cache::purge::PurgeState;
+use crate::config::{ConfigError, EdgeConfig};
+use crate::control::edge::InForce;
 
 /// The health report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -18,6 +20,65 @@ pub struct HealthReport {
     /// The rollout configuration in force (when the worker's own configuration is valid).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
+    /// The purge state in use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purge: Option<PurgeStatus>,
+    /// Whether the admin API is open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminStatus>,
+}
+
+/// The purge state in use and any problem with the stored one.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PurgeStatus {
+    /// Its version.
+    pub version: u64,
+    /// The generation in every key.
+    pub generation: u64,
+    /// Active bans.
+    pub bans: usize,
+    /// Why the stored purge state is not the one in use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl PurgeStatus {
+    /// The status of a purge state, with the problem of the last read.
+    pub fn of(state: &PurgeState, problem: Option<String>) -> PurgeStatus {
+        PurgeStatus {
+            version: state.version,
+            generation: state.generation,
+            bans: state.bans.len(),
+            problem,
+        }
+    }
+}
+
+/// Whether the admin API is open: how many operators it has (never who), or why it is closed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AdminStatus {
+    /// `open` or `closed`.
+    pub status: &'static str,
+    /// How many operators have a token.
+    pub operators: usize,
+    /// Why it is closed, when `ADMIN_TOKENS` was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl AdminStatus {
+    /// The admin API's status under a configuration.
+    pub fn of(config: &EdgeConfig) -> AdminStatus {
+        AdminStatus {
+            status: if config.operators.is_empty() {
+                "closed"
+            } else {
+                "open"
+            },
+            operators: config.operators.len(),
+            problem: config.operators_problem.clone(),
+        }
+    }
 }
 
 /// The rollout configuration in force and any problem with the stored one.
@@ -25,7 +86,7 @@ pub struct HealthReport {
 pub struct RolloutStatus {
     /// `valid`, or `invalid` when the stored configuration was refused (the last good one serves).
     pub status: &'static str,
-    /// `kv` or `vars`.
+    /// `kv`, `control` (this isolate's own write) or `vars`.
     pub source: &'static str,
     /// Version in force.
     pub version: u64,
@@ -34,6 +95,23 @@ pub struct RolloutStatus {
     /// Why the stored configuration is not in force.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+}
+
+impl RolloutStatus {
+    /// The status of the rollout in force.
+    pub fn of(r: &InForce) -> RolloutStatus {
+        RolloutStatus {
+            status: if r.problem.is_some() {
+                "invalid"
+            } else {
+                "valid"
+            },
+            source: r.source.as_str(),
+            version: r.version,
+            weight_bp: r.config.weight_bp,
+            problem: r.problem.clone(),
+        }
+    }
 }
 
 /// Whether the configuration is valid, and why not.
@@ -62,6 +140,8 @@ impl HealthReport {
                 errors: errors.iter().map(ToString::to_string).collect(),
             },
             rollout: None,
+            purge: None,
+            admin: None,
         };
         (if valid { 200 } else { 503 }, report)
     }
@@ -73,6 +153,26 @@ impl HealthReport {
             self.status = "degraded";
         }
         self.rollout = Some(rollout);
+        self
+    }
+
+    /// Adds the purge status; a stored purge state that could not be used makes the worker
+    /// `degraded` (the last one read stays in use).
+    pub fn with_purge(mut self, purge: PurgeStatus) -> HealthReport {
+        if purge.problem.is_some() {
+            self.status = "degraded";
+        }
+        self.purge = Some(purge);
+        self
+    }
+
+    /// Adds the admin API's status; a refused `ADMIN_TOKENS` makes the worker `degraded`
+    /// (serving goes on; the admin API is closed).
+    pub fn with_admin(mut self, admin: AdminStatus) -> HealthReport {
+        if admin.problem.is_some() {
+            self.status = "degraded";
+        }
+        self.admin = Some(admin);
         self
     }
 }
@@ -94,6 +194,22 @@ mod tests {
         assert_eq!(v["config"]["status"], "invalid");
         assert_eq!(v["config"]["errors"][0], "ORIGIN_URL: is required");
         assert!(v["config"].get("origin").is_none());
+    }
+
+    #[test]
+    fn a_refused_admin_tokens_or_purge_state_degrades_without_failing() {
+        let (status, report) = HealthReport::new(Some("http://o.rs/"), &[]);
+        let admin = AdminStatus {
+            status: "closed",
+            operators: 0,
+            problem: Some("ADMIN_TOKENS: is not a JSON object".into()),
+        };
+        let degraded = report.clone().with_admin(admin);
+        assert_eq!((status, degraded.status), (200, "degraded"));
+        let purge = PurgeStatus::of(&PurgeState::default(), Some("unreadable".into()));
+        assert_eq!(report.clone().with_purge(purge).status, "degraded");
+        let fine = PurgeStatus::of(&PurgeState::default(), None);
+        assert_eq!(report.with_purge(fine).status, "ok");
     }
 
     #[test]

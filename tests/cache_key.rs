@@ -6,7 +6,6 @@ use catalog_edge::cache::key::{
 };
 use catalog_edge::cache::rules::RuleSet;
 use catalog_edge::lang::Lang;
-use catalog_edge::variant::Variant;
 use url::Url;
 
 /// Keyed on language (`override`).
@@ -21,7 +20,7 @@ use catalog_edge::headers::owned as h;
 fn key_in(
     url: &str,
     headers: &[(&str, &str)],
-    variant: Variant,
+    release: &str,
     generation: u64,
     tracking: &TrackingParams,
 ) -> CacheKey {
@@ -32,16 +31,20 @@ fn key_in(
         &h(headers),
         rules.rule_for(url.path()),
         KeyScope {
-            variant,
+            release,
             generation,
             tracking,
         },
     )
 }
 
+/// The release labels of the two origins in these tests.
+const STABLE: &str = "https://api.example.rs/";
+const CANARY: &str = "2026.12-canary";
+
 /// The stable, generation-1 key with the default tracking parameters.
 fn key(url: &str, headers: &[(&str, &str)]) -> CacheKey {
-    key_in(url, headers, Variant::Stable, 1, &TrackingParams::default())
+    key_in(url, headers, STABLE, 1, &TrackingParams::default())
 }
 
 // ---- the query -------------------------------------------------------------------------------
@@ -53,7 +56,7 @@ fn parameter_order_does_not_split_entries() {
     assert_eq!(a, b);
     assert_eq!(
         a.primary,
-        "https://edge.rs/__ce/stable/g1/-/echo/x?a=1&b=2&c=3"
+        "https://edge.rs/__ce/rb5954c1c73577ce4/g1/-/echo/x?a=1&b=2&c=3"
     );
 }
 
@@ -98,7 +101,7 @@ fn tracking_parameters_are_dropped_whatever_their_case() {
     let only_tracking = key(&format!("{ECHO}?utm_source=x&fbclid=y&gclid=z"), &[]);
     assert_eq!(
         only_tracking.primary,
-        "https://edge.rs/__ce/stable/g1/-/echo/x"
+        "https://edge.rs/__ce/rb5954c1c73577ce4/g1/-/echo/x"
     );
     assert_eq!(only_tracking.purge_path, "/echo/x");
 }
@@ -117,7 +120,7 @@ fn configured_tracking_parameters_replace_the_defaults() {
     assert!(t.matches("ref"));
     assert!(t.matches("src_campaign"));
     assert!(!t.matches("utm_source"));
-    let k = |q: &str| key_in(&format!("{ECHO}?{q}"), &[], Variant::Stable, 1, &t).primary;
+    let k = |q: &str| key_in(&format!("{ECHO}?{q}"), &[], STABLE, 1, &t).primary;
     assert_eq!(k("a=1&ref=x&src_x=2"), k("a=1"));
     assert_ne!(k("a=1&utm_source=x"), k("a=1"));
 }
@@ -164,7 +167,7 @@ fn every_way_of_asking_for_english_shares_one_entry() {
     assert_eq!(ways[0].lang, Some(Lang::En));
     assert_eq!(
         ways[0].primary,
-        "https://edge.rs/__ce/stable/g1/en/api/v1/marketplace/categories"
+        "https://edge.rs/__ce/rb5954c1c73577ce4/g1/en/api/v1/marketplace/categories"
     );
     assert_eq!(ways[0].purge_path, "/api/v1/marketplace/categories");
 }
@@ -206,13 +209,13 @@ fn language_parameters_leave_the_query_only_on_language_keyed_routes() {
     let cats = key(&format!("{CATS}?b=1&lang=en&locale=ru&a=2"), &[]);
     assert_eq!(
         cats.primary,
-        "https://edge.rs/__ce/stable/g1/en/api/v1/marketplace/categories?a=2&b=1"
+        "https://edge.rs/__ce/rb5954c1c73577ce4/g1/en/api/v1/marketplace/categories?a=2&b=1"
     );
     let ranges = key(&format!("{RANGES}?lang=en"), &[("accept-language", "ru")]);
     assert_eq!(ranges.lang, None);
     assert_eq!(
         ranges.primary,
-        "https://edge.rs/__ce/stable/g1/-/api/v2/marketplace/categories/7/attribute-ranges?lang=en"
+        "https://edge.rs/__ce/rb5954c1c73577ce4/g1/-/api/v2/marketplace/categories/7/attribute-ranges?lang=en"
     );
     assert_ne!(ranges.primary, key(RANGES, &[]).primary);
     assert_eq!(
@@ -222,23 +225,26 @@ fn language_parameters_leave_the_query_only_on_language_keyed_routes() {
     );
 }
 
-// ---- variant, generation, host ---------------------------------------------------------------
+// ---- release, generation, host ---------------------------------------------------------------
 
 #[test]
-fn variant_and_generation_are_path_segments_of_the_key() {
+fn release_and_generation_are_path_segments_of_the_key() {
     let t = TrackingParams::default();
-    let canary = key_in(&format!("{CATS}?lang=en"), &[], Variant::Canary, 7, &t);
+    let canary = key_in(&format!("{CATS}?lang=en"), &[], CANARY, 7, &t);
     assert_eq!(
         canary.primary,
-        "https://edge.rs/__ce/canary/g7/en/api/v1/marketplace/categories"
+        format!(
+            "https://edge.rs/__ce/r{:016x}/g7/en/api/v1/marketplace/categories",
+            catalog_edge::hash::fnv1a64(&[CANARY.as_bytes()])
+        )
     );
-    let stable = key_in(&format!("{CATS}?lang=en"), &[], Variant::Stable, 7, &t);
-    let next = key_in(&format!("{CATS}?lang=en"), &[], Variant::Stable, 8, &t);
+    let stable = key_in(&format!("{CATS}?lang=en"), &[], STABLE, 7, &t);
+    let next = key_in(&format!("{CATS}?lang=en"), &[], STABLE, 8, &t);
     assert_ne!(canary.primary, stable.primary);
     assert_ne!(stable.primary, next.primary);
     assert_eq!(
         canary.purge_path, next.purge_path,
-        "purges cover every variant"
+        "purges cover every release"
     );
 }
 
@@ -254,7 +260,7 @@ fn scheme_host_and_port_are_in_the_key() {
     }
     assert_eq!(
         key("https://edge.rs:8443/echo/x", &[]).primary,
-        "https://edge.rs:8443/__ce/stable/g1/-/echo/x"
+        "https://edge.rs:8443/__ce/rb5954c1c73577ce4/g1/-/echo/x"
     );
     assert_eq!(key("https://edge.rs:443/echo/x", &[]).primary, base);
 }
@@ -341,8 +347,13 @@ fn vary_key_separates_different_values_and_joins_equal_ones() {
         k(&[("x-device", "a")]),
         "every line of a repeated header counts"
     );
-    let bare = vary_key("https://edge.rs/__ce/stable/g1/-/echo/x", 1, &names, &[]);
-    assert!(bare.starts_with("https://edge.rs/__ce/stable/g1/-/echo/x?"));
+    let bare = vary_key(
+        "https://edge.rs/__ce/rb5954c1c73577ce4/g1/-/echo/x",
+        1,
+        &names,
+        &[],
+    );
+    assert!(bare.starts_with("https://edge.rs/__ce/rb5954c1c73577ce4/g1/-/echo/x?"));
 }
 
 // ---- purge paths -----------------------------------------------------------------------------

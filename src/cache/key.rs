@@ -1,14 +1,16 @@
 //! Cache keys. Getting a key wrong poisons the cache: one user's response served to another.
 //!
 //! A key holds scheme, host and path; the query normalised (parameters sorted, tracking
-//! parameters dropped); the variant (stable/canary); the purge generation; for rules that say so,
+//! parameters dropped); the release of the origin serving it (a tag of the release label, so a
+//! canary response never reaches a stable user nor the reverse, and after a promote no entry of
+//! the previous stable release is reachable); the purge generation; for rules that say so,
 //! the language the origin would choose (and then `lang`/`locale` leave the query, so that
 //! `?lang=en` and `Accept-Language: en-US` share an entry); and, in a second level, the request
 //! headers the response `Vary`s on. Request headers no key includes (`X-Forwarded-Host`,
 //! `X-Original-URL`, …) cannot change what is cached or served.
 //!
 //! Keys are URLs because the Workers Cache API keys by URL:
-//! `https://host/__ce/<variant>/g<generation>/<lang or ->/<path>?<query>`.
+//! `https://host/__ce/r<release tag>/g<generation>/<lang or ->/<path>?<query>`.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -17,9 +19,9 @@ use url::form_urlencoded;
 use url::Url;
 
 use super::rules::RouteRule;
+use crate::hash::fnv1a64;
 use crate::headers::HeaderList;
 use crate::lang::{self, Lang};
-use crate::variant::Variant;
 
 /// Default tracking parameters dropped from keys (`*` at the end matches a prefix).
 pub const DEFAULT_TRACKING_PARAMS: &[&str] = &[
@@ -77,8 +79,8 @@ pub struct CacheKey {
 /// Inputs of a key besides the request itself.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyScope<'a> {
-    /// Which origin deployment.
-    pub variant: Variant,
+    /// The release label of the origin serving the request (see `RolloutConfig::release`).
+    pub release: &'a str,
     /// The purge generation.
     pub generation: u64,
     /// Parameters to drop.
@@ -130,8 +132,12 @@ pub fn build(url: &Url, headers: &HeaderList, rule: &RouteRule, scope: KeyScope<
         let _ = write!(primary, ":{p}");
     }
     primary.push_str("/__ce/");
-    primary.push_str(scope.variant.as_str());
-    let _ = write!(primary, "/g{}/", scope.generation);
+    let _ = write!(
+        primary,
+        "r{:016x}/g{}/",
+        fnv1a64(&[scope.release.as_bytes()]),
+        scope.generation
+    );
     primary.push_str(lang.map_or("-", Lang::as_str));
     primary.push_str(path);
     let mut purge_path = String::with_capacity(path.len() + 1 + query.len());
@@ -149,20 +155,21 @@ pub fn build(url: &Url, headers: &HeaderList, rule: &RouteRule, scope: KeyScope<
     }
 }
 
-/// Every primary key a URL can have in one generation: each variant, and each language when the
-/// rule keys on it. Used to delete a URL's entries from the local cache (unsafe-method
-/// invalidation, RFC 9111 §4.4, and URL purges).
+/// Every primary key a URL can have in one generation: each release serving traffic, and each
+/// language when the rule keys on it. Used to delete a URL's entries from the local cache
+/// (unsafe-method invalidation, RFC 9111 §4.4).
 pub fn all_primary_keys(
     url: &Url,
     rule: &RouteRule,
+    releases: &[&str],
     generation: u64,
     tracking: &TrackingParams,
 ) -> Vec<String> {
     let mut keys = Vec::new();
     // Language parameters in the URL would pin the language; the key drops them anyway.
-    for variant in Variant::ALL {
+    for release in releases {
         let scope = KeyScope {
-            variant,
+            release,
             generation,
             tracking,
         };
@@ -289,7 +296,7 @@ mod tests {
             &h(headers),
             rules.rule_for(url.path()),
             KeyScope {
-                variant: Variant::Stable,
+                release: "http://s.rs/",
                 generation: 3,
                 tracking: &tracking,
             },
@@ -308,7 +315,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(
             a.primary,
-            "https://edge.rs/__ce/stable/g3/sr/api/v1/marketplace/categories?a=1&b=2"
+            "https://edge.rs/__ce/rba8ef3d2d75631d2/g3/sr/api/v1/marketplace/categories?a=1&b=2"
         );
         assert_eq!(a.purge_path, "/api/v1/marketplace/categories?a=1&b=2");
     }
@@ -343,26 +350,35 @@ mod tests {
     }
 
     #[test]
-    fn variant_and_generation_are_in_the_key() {
+    fn release_and_generation_are_in_the_key() {
         let rules = RuleSet::marketplace_defaults();
         let url = Url::parse(CATS).unwrap();
         let t = TrackingParams::default();
         let rule = rules.rule_for(url.path());
-        let k = |variant, generation| {
+        let k = |release, generation| {
             build(
                 &url,
                 &[],
                 rule,
                 KeyScope {
-                    variant,
+                    release,
                     generation,
                     tracking: &t,
                 },
             )
             .primary
         };
-        assert_ne!(k(Variant::Stable, 1), k(Variant::Canary, 1));
-        assert_ne!(k(Variant::Stable, 1), k(Variant::Stable, 2));
+        assert_ne!(k("2026.11", 1), k("2026.12", 1));
+        assert_ne!(k("2026.11", 1), k("2026.11", 2));
+        assert_eq!(k("2026.11", 1), k("2026.11", 1));
+        assert!(
+            k("2026.11", 1).starts_with(&format!(
+                "https://edge.rs/__ce/r{:016x}/g1/",
+                fnv1a64(&[b"2026.11"])
+            )),
+            "{}",
+            k("2026.11", 1)
+        );
     }
 
     #[test]
@@ -388,7 +404,10 @@ mod tests {
             &[("accept-language", "ru")],
         );
         assert_eq!(a.lang, None);
-        assert_eq!(a.primary, "https://edge.rs/__ce/stable/g3/-/echo/x?lang=en");
+        assert_eq!(
+            a.primary,
+            "https://edge.rs/__ce/rba8ef3d2d75631d2/g3/-/echo/x?lang=en"
+        );
     }
 
     #[test]
@@ -450,24 +469,25 @@ mod tests {
     }
 
     #[test]
-    fn all_primary_keys_cover_every_variant_and_language() {
+    fn all_primary_keys_cover_every_release_and_language() {
         let rules = RuleSet::marketplace_defaults();
         let t = TrackingParams::default();
         let url = Url::parse(&format!("{CATS}?lang=ru&b=1")).unwrap();
-        let keys = all_primary_keys(&url, rules.rule_for(url.path()), 3, &t);
+        let releases = ["2026.11", "2026.12"];
+        let keys = all_primary_keys(&url, rules.rule_for(url.path()), &releases, 3, &t);
         assert_eq!(keys.len(), 6);
         for headers in [
             vec![],
             vec![("accept-language", "en")],
             vec![("cookie", "locale=ru")],
         ] {
-            for variant in Variant::ALL {
+            for release in releases {
                 let k = build(
                     &Url::parse(&format!("{CATS}?b=1")).unwrap(),
                     &h(&headers),
                     rules.rule_for(url.path()),
                     KeyScope {
-                        variant,
+                        release,
                         generation: 3,
                         tracking: &t,
                     },
@@ -477,7 +497,7 @@ mod tests {
         }
         let echo = Url::parse("https://edge.rs/echo/a").unwrap();
         assert_eq!(
-            all_primary_keys(&echo, rules.rule_for("/echo/a"), 0, &t).len(),
+            all_primary_keys(&echo, rules.rule_for("/echo/a"), &releases, 0, &t).len(),
             2
         );
     }

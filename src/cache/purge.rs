@@ -16,9 +16,15 @@ use serde_json::Value;
 /// Most bans kept; beyond that a purge bumps the generation instead.
 pub const MAX_BANS: usize = 500;
 
-/// The purge state kept in KV.
+/// The purge state: kept by the control plane, published to KV for every isolate to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurgeState {
+    /// Rises by one with every purge (0: nothing purged yet, or a state from before versions).
+    #[serde(default)]
+    pub version: u64,
+    /// When the last purge was written.
+    #[serde(default)]
+    pub updated_at_ms: u64,
     /// Part of every cache key.
     pub generation: u64,
     /// Active bans, oldest first.
@@ -27,6 +33,10 @@ pub struct PurgeState {
     /// Id of the next ban.
     #[serde(default)]
     pub next_ban_id: u64,
+    /// The control plane's seal (see `control::record`); absent on a state written into KV by
+    /// hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
 }
 
 /// "Entries matching `target` stored at or before `at_ms` are invalid."
@@ -91,6 +101,22 @@ pub struct PurgeOutcome {
 }
 
 impl PurgeState {
+    /// The state sealed by the control plane.
+    pub fn sealed(mut self) -> PurgeState {
+        self.seal = None;
+        self.seal = Some(crate::control::record::seal_of(&self));
+        self
+    }
+
+    /// True when the seal matches: the control plane wrote this state.
+    pub fn is_sealed(&self) -> bool {
+        let unsealed = PurgeState {
+            seal: None,
+            ..self.clone()
+        };
+        self.seal.as_deref() == Some(crate::control::record::seal_of(&unsealed).as_str())
+    }
+
     /// True when an entry with this purge path, stored at `stored_at_ms`, has been purged.
     pub fn is_banned(&self, purge_path: &str, stored_at_ms: u64) -> bool {
         self.bans
@@ -152,42 +178,22 @@ impl PurgeState {
     }
 }
 
-/// An admin request's error: the field it is about and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// Field path, e.g. `urls[2]`.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for FieldError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
+pub use crate::problem::FieldError;
 
 fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.into(),
-        message: message.into(),
-    }
+    FieldError::new(field, message)
 }
 
 /// Parses a purge request: exactly one of `{"urls": [..]}`, `{"prefix": "/.."}`,
-/// `{"everything": true}`; `actor` and `reason` may accompany it. `purge_path` turns a URL or
-/// path into the purge path of its entries (`None` when it is not a URL or path).
+/// `{"everything": true}` (the `reason` and `actor` are taken out before, by the control plane).
+/// `purge_path` turns a URL or path into the purge path of its entries (`None` when it is not a
+/// URL or path).
 pub fn parse_command(
-    body: &str,
+    obj: &serde_json::Map<String, Value>,
     purge_path: impl Fn(&str) -> Option<String>,
 ) -> Result<PurgeCommand, FieldError> {
-    let v: Value = serde_json::from_str(body)
-        .map_err(|e| field_error("body", format!("is not valid JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| field_error("body", "must be a JSON object"))?;
     for k in obj.keys() {
-        if !["urls", "prefix", "everything", "actor", "reason"].contains(&k.as_str()) {
+        if !["urls", "prefix", "everything"].contains(&k.as_str()) {
             return Err(field_error(
                 k.clone(),
                 "is not a purge field (use urls, prefix or everything)",
@@ -253,10 +259,15 @@ mod tests {
         s.starts_with('/').then(|| s.to_string())
     }
 
+    fn parse(body: &str) -> Result<PurgeCommand, FieldError> {
+        let obj = crate::canary::ops::body_object(body)?;
+        parse_command(&obj, path)
+    }
+
     #[test]
     fn url_ban_invalidates_older_entries_only() {
         let mut st = PurgeState::default();
-        let cmd = parse_command(r#"{"urls":["/a?x=1"]}"#, path).unwrap();
+        let cmd = parse(r#"{"urls":["/a?x=1"]}"#).unwrap();
         let out = st.apply(&cmd, 1_000, DAY);
         assert_eq!(out.purged, "urls");
         assert_eq!(out.ban_ids, vec![1]);
@@ -298,6 +309,24 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_state_is_recognised_and_an_edited_one_is_not() {
+        let mut st = PurgeState::default();
+        st.apply(&PurgeCommand::Prefix("/a".into()), 7, DAY);
+        let sealed = st.clone().sealed();
+        assert!(sealed.is_sealed());
+        let text = serde_json::to_string(&sealed).unwrap();
+        assert!(serde_json::from_str::<PurgeState>(&text)
+            .unwrap()
+            .is_sealed());
+        let mut edited = sealed.clone();
+        edited.generation += 1;
+        assert!(!edited.is_sealed());
+        assert!(!st.is_sealed(), "never sealed");
+        let old: PurgeState = serde_json::from_str(r#"{"generation":2,"bans":[]}"#).unwrap();
+        assert_eq!((old.version, old.generation, old.seal), (0, 2, None));
+    }
+
+    #[test]
     fn state_round_trips_as_json() {
         let mut st = PurgeState::default();
         st.apply(&PurgeCommand::Prefix("/a".into()), 7, DAY);
@@ -327,14 +356,10 @@ mod tests {
             (r#"{"everything":true,"force":1}"#, "force"),
         ];
         for (body, field) in cases {
-            assert_eq!(
-                parse_command(body, path).unwrap_err().field,
-                field,
-                "{body}"
-            );
+            assert_eq!(parse(body).unwrap_err().field, field, "{body}");
         }
         assert_eq!(
-            parse_command(r#"{"everything":true,"actor":"ana","reason":"x"}"#, path).unwrap(),
+            parse(r#"{"everything":true}"#).unwrap(),
             PurgeCommand::Everything
         );
     }

@@ -11,22 +11,11 @@
 //! canary client in the canary, and weight 0 sends everyone to stable at once. A new salt starts a
 //! new, independent shuffle (for the next release).
 
+use crate::hash::fnv1a64;
 use crate::variant::Variant;
 
 /// Buckets per client population: weights are in basis points.
 pub const BUCKETS: u64 = 10_000;
-
-/// 64-bit FNV-1a.
-fn fnv1a64(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in *part {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
-}
 
 /// The splitmix64 finaliser.
 fn splitmix64(mut x: u64) -> u64 {

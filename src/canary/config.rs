@@ -10,6 +10,7 @@ use url::Url;
 use crate::cache::purge::FieldError;
 use crate::cache::rules::PathPattern;
 use crate::config::{host_port, parse_origin_url};
+use crate::variant::Variant;
 
 /// Paths that never take part in a rollout, whatever the configuration says.
 pub const NEVER_CANARY: &[&str] = &["/health/**", "/api/v1/admin/**", "/api/v2/admin/**"];
@@ -27,6 +28,11 @@ pub struct RolloutConfig {
     pub stable_origin: Url,
     /// The origin of the release being rolled out.
     pub canary_origin: Option<Url>,
+    /// The stable release's label (`None`: the stable origin's URL). Part of every cache key of
+    /// stable responses, so that a new release never serves the previous one's entries.
+    pub stable_release: Option<String>,
+    /// The canary release's label (`None`: the canary origin's URL).
+    pub canary_release: Option<String>,
     /// Share of clients sent to the canary, 0–10 000 basis points.
     pub weight_bp: u16,
     /// Steps of the rollout, ascending, in basis points.
@@ -51,6 +57,8 @@ impl RolloutConfig {
         RolloutConfig {
             stable_origin,
             canary_origin: None,
+            stable_release: None,
+            canary_release: None,
             weight_bp: 0,
             plan_bp: DEFAULT_PLAN_BP.to_vec(),
             salt: DEFAULT_SALT.to_string(),
@@ -82,11 +90,37 @@ impl RolloutConfig {
         self.canary_origin.is_some() && self.weight_bp > 0
     }
 
+    /// The release label of a variant's origin: the configured label, else the origin's URL.
+    /// A canary request without a canary origin is served by stable, so it gets stable's label.
+    pub fn release(&self, variant: Variant) -> &str {
+        match (variant, &self.canary_origin) {
+            (Variant::Canary, Some(origin)) => {
+                self.canary_release.as_deref().unwrap_or(origin.as_str())
+            }
+            _ => self
+                .stable_release
+                .as_deref()
+                .unwrap_or(self.stable_origin.as_str()),
+        }
+    }
+
+    /// The labels of the releases serving traffic (stable, and the canary when it has an
+    /// origin): every release whose cache entries a URL may have.
+    pub fn releases(&self) -> Vec<&str> {
+        let mut out = vec![self.release(Variant::Stable)];
+        if self.canary_origin.is_some() {
+            out.push(self.release(Variant::Canary));
+        }
+        out
+    }
+
     /// The JSON document (the API's and KV's form).
     pub fn to_json(&self) -> Value {
         json!({
             "stable_origin": self.stable_origin.as_str(),
             "canary_origin": self.canary_origin.as_ref().map(Url::as_str),
+            "stable_release": self.stable_release,
+            "canary_release": self.canary_release,
             "canary": {
                 "weight_bp": self.weight_bp,
                 "plan_bp": self.plan_bp,
@@ -104,12 +138,24 @@ impl RolloutConfig {
     /// an origin there would loop.
     pub fn from_json(doc: &Value, self_hosts: &[String]) -> Result<RolloutConfig, FieldError> {
         let obj = object(doc, "config")?;
-        only_fields(obj, "", &["stable_origin", "canary_origin", "canary"])?;
+        only_fields(
+            obj,
+            "",
+            &[
+                "stable_origin",
+                "canary_origin",
+                "stable_release",
+                "canary_release",
+                "canary",
+            ],
+        )?;
         let stable_origin = origin(obj.get("stable_origin"), "stable_origin", self_hosts)?
             .ok_or_else(|| err("stable_origin", "is required"))?;
         let canary_origin = origin(obj.get("canary_origin"), "canary_origin", self_hosts)?;
         let mut cfg = RolloutConfig::stable_only(stable_origin);
         cfg.canary_origin = canary_origin;
+        cfg.stable_release = release_label(obj.get("stable_release"), "stable_release")?;
+        cfg.canary_release = release_label(obj.get("canary_release"), "canary_release")?;
         if let Some(c) = obj.get("canary") {
             let c = object(c, "canary")?;
             only_fields(
@@ -196,6 +242,20 @@ impl RolloutConfig {
         if cfg.canary_origin.as_ref() == Some(&cfg.stable_origin) {
             return Err(err("canary_origin", "is the same as stable_origin"));
         }
+        if cfg.canary_release.is_some() && cfg.canary_origin.is_none() {
+            return Err(err("canary_release", "needs a canary_origin"));
+        }
+        if cfg.canary_origin.is_some()
+            && cfg.release(Variant::Canary) == cfg.release(Variant::Stable)
+        {
+            return Err(err(
+                "canary_release",
+                &format!(
+                    "{:?} is the stable release too: a canary must be another release",
+                    cfg.release(Variant::Canary)
+                ),
+            ));
+        }
         Ok(cfg)
     }
 }
@@ -236,6 +296,27 @@ fn origin(
         return Err(err(field, &format!("{s:?} points at the worker itself")));
     }
     Ok(Some(url))
+}
+
+/// Longest release label.
+pub const MAX_RELEASE_LEN: usize = 100;
+
+/// A release label: 1–100 visible ASCII characters (e.g. `2026.12.1`, `git:4f2a9c1`, a URL).
+fn release_label(v: Option<&Value>, field: &str) -> Result<Option<String>, FieldError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= MAX_RELEASE_LEN
+                && s.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(err(
+            field,
+            "must be a release label: 1–100 visible ASCII characters, no spaces",
+        )),
+    }
 }
 
 fn name(v: Option<&Value>, field: &str) -> Result<Option<String>, FieldError> {
@@ -419,6 +500,34 @@ mod tests {
                 .to_string(),
             "weight: 150 is over 100 %"
         );
+    }
+
+    #[test]
+    fn releases_default_to_the_origin_urls_and_must_differ() {
+        let cfg = doc(base()).unwrap();
+        assert_eq!(cfg.release(Variant::Stable), "http://127.0.0.1:9001/");
+        assert_eq!(cfg.release(Variant::Canary), "http://127.0.0.1:9002/");
+        let mut labelled = base();
+        labelled["stable_release"] = json!("2026.11");
+        labelled["canary_release"] = json!("2026.12");
+        let cfg = doc(labelled.clone()).unwrap();
+        assert_eq!(cfg.releases(), vec!["2026.11", "2026.12"]);
+        assert_eq!(doc(cfg.to_json()).unwrap(), cfg, "labels round-trip");
+
+        labelled["canary_release"] = json!("2026.11");
+        assert_eq!(doc(labelled.clone()).unwrap_err().field, "canary_release");
+        labelled["canary_release"] = json!("has space");
+        assert_eq!(doc(labelled).unwrap_err().field, "canary_release");
+        let no_canary = json!({"stable_origin": "http://a.rs", "canary_release": "x"});
+        assert_eq!(doc(no_canary).unwrap_err().field, "canary_release");
+
+        let stable_only = doc(json!({"stable_origin": "http://a.rs"})).unwrap();
+        assert_eq!(
+            stable_only.release(Variant::Canary),
+            "http://a.rs/",
+            "without a canary origin, stable serves canary requests"
+        );
+        assert_eq!(stable_only.releases(), vec!["http://a.rs/"]);
     }
 
     #[test]

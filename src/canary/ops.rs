@@ -1,121 +1,121 @@
 //! Release-manager operations on the rollout configuration, as pure functions: each takes the
-//! current state and a request body and gives the new state and its audit entry, or an error that
-//! names the field. Nothing is stored on error.
+//! current configuration and a parsed request and gives the new configuration, or a problem that
+//! names the field (400 for bad input, 409 for a request the current state refuses). Versions,
+//! history and audit are the control plane's (`crate::control`).
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::config::{bp_to_percent, percent_to_bp, RolloutConfig};
-use crate::cache::purge::FieldError;
+use crate::control::record::Versioned;
+use crate::problem::{FieldError, Problem};
 
-/// Versions kept in the history.
-pub const HISTORY_LEN: usize = 50;
-/// Audit entries kept.
-pub const AUDIT_LEN: usize = 500;
-
-/// The stored configuration record (KV `config/current`, and each history item).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Versioned {
-    /// Rises by one with every change.
-    pub version: u64,
-    /// When it was written.
-    pub updated_at_ms: u64,
-    /// Who wrote it.
-    pub actor: String,
-    /// Why.
-    pub reason: String,
-    /// The configuration document.
-    pub config: Value,
-}
-
-/// One audit log entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// When.
-    pub at_ms: u64,
-    /// Who.
-    pub actor: String,
-    /// Why.
-    pub reason: String,
-    /// What: `set_weight`, `advance`, `rollback`, `promote`, `put_config`, `revert`.
-    pub action: String,
-    /// The version written.
-    pub version: u64,
-    /// The configuration before.
-    pub old: Value,
-    /// The configuration after.
-    pub new: Value,
-}
-
-/// An operation's failure: HTTP status, field path, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpError {
-    /// 400 for bad input, 409 for a request that conflicts with the current state.
-    pub status: u16,
-    /// The field.
-    pub error: FieldError,
-}
-
-impl From<FieldError> for OpError {
-    fn from(error: FieldError) -> Self {
-        OpError { status: 400, error }
-    }
-}
+/// Longest `reason` accepted.
+pub const MAX_REASON_LEN: usize = 500;
 
 fn field(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.to_string(),
-        message: message.into(),
-    }
+    FieldError::new(field, message)
 }
 
-/// A write request: its JSON object, with the `actor` and `reason` every write must give.
-#[derive(Debug, Clone)]
+/// A write request: who (the operator the admin token names), why, and the other fields.
+#[derive(Debug, Clone, PartialEq)]
 pub struct WriteRequest {
-    /// Who.
+    /// The operator, from the admin token (never from the body).
     pub actor: String,
-    /// Why.
+    /// Why: free text, required.
     pub reason: String,
+    /// The version the client based the change on (`expected_version` in the body), if given.
+    pub expected_version: Option<u64>,
+    /// Validate only: change nothing (`"dry_run": true`, `PUT /config` only).
+    pub dry_run: bool,
     /// The other fields.
     pub fields: Map<String, Value>,
 }
 
-/// Parses a write request body; `allowed` are the fields besides `actor` and `reason`.
-pub fn parse_write(body: &str, allowed: &[&str]) -> Result<WriteRequest, FieldError> {
+/// Parses the `reason` (required) and the `actor` (optional, and then it must be the operator the
+/// token names: the audit's actor is never free text) of an admin write body.
+pub fn reason_and_actor(
+    fields: &mut Map<String, Value>,
+    operator: &str,
+) -> Result<String, FieldError> {
+    match fields.remove("actor") {
+        None => {}
+        Some(Value::String(a)) if a.trim() == operator => {}
+        Some(_) => {
+            return Err(field(
+                "actor",
+                format!(
+                    "the actor is the operator your admin token names ({operator:?}); leave the \
+                     field out"
+                ),
+            ))
+        }
+    }
+    match fields.remove("reason") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_REASON_LEN => {
+            Ok(s.trim().to_string())
+        }
+        Some(_) => Err(field(
+            "reason",
+            format!("must be a non-empty string of at most {MAX_REASON_LEN} characters"),
+        )),
+        None => Err(field(
+            "reason",
+            "is required: say why (it goes into the audit log)",
+        )),
+    }
+}
+
+/// A request body as a JSON object (an empty body is `{}`).
+pub fn body_object(body: &str) -> Result<Map<String, Value>, FieldError> {
     let v: Value = serde_json::from_str(if body.trim().is_empty() { "{}" } else { body })
         .map_err(|e| field("body", format!("is not valid JSON: {e}")))?;
-    let Value::Object(mut fields) = v else {
-        return Err(field("body", "must be a JSON object"));
+    match v {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(field("body", "must be a JSON object")),
+    }
+}
+
+/// Parses a write request body for `change`, made by `operator`.
+pub fn parse_write(body: &str, change: Change, operator: &str) -> Result<WriteRequest, FieldError> {
+    let mut fields = body_object(body)?;
+    let reason = reason_and_actor(&mut fields, operator)?;
+    let expected_version = match fields.remove("expected_version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            field(
+                "expected_version",
+                "must be a whole number: the version your change is based on",
+            )
+        })?),
     };
-    let mut text = |name: &str| -> Result<String, FieldError> {
-        match fields.remove(name) {
-            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 500 => {
-                Ok(s.trim().to_string())
-            }
-            Some(_) => Err(field(
-                name,
-                "must be a non-empty string of at most 500 characters",
-            )),
-            None => Err(field(
-                name,
-                "is required: say who makes this change and why",
-            )),
+    let dry_run = match fields.remove("dry_run") {
+        None | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) if change == Change::Replace => true,
+        Some(Value::Bool(true)) => {
+            return Err(field(
+                "dry_run",
+                "is only for PUT /config (validate a configuration without storing it)",
+            ))
         }
+        Some(_) => return Err(field("dry_run", "must be true or false")),
     };
-    let actor = text("actor")?;
-    let reason = text("reason")?;
-    if let Some(k) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+    if let Some(k) = fields
+        .keys()
+        .find(|k| !change.fields().contains(&k.as_str()))
+    {
         return Err(field(k, "is not a known field"));
     }
     Ok(WriteRequest {
-        actor,
+        actor: operator.to_string(),
         reason,
+        expected_version,
+        dry_run,
         fields,
     })
 }
 
 /// A change to make.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     /// `POST /canary {"weight": <percent>}`.
     SetWeight,
@@ -123,7 +123,7 @@ pub enum Change {
     Advance,
     /// `POST /canary/rollback`: weight 0 at once.
     Rollback,
-    /// `POST /canary/promote`: the canary becomes stable (origins swap, weight 0).
+    /// `POST /canary/promote`: the canary becomes stable; the canary is cleared.
     Promote,
     /// `PUT /config {"config": {...}}`.
     Replace,
@@ -132,8 +132,18 @@ pub enum Change {
 }
 
 impl Change {
+    /// Every change.
+    pub const ALL: [Change; 6] = [
+        Change::SetWeight,
+        Change::Advance,
+        Change::Rollback,
+        Change::Promote,
+        Change::Replace,
+        Change::Revert,
+    ];
+
     /// The action word in the audit log.
-    pub fn as_str(&self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Change::SetWeight => "set_weight",
             Change::Advance => "advance",
@@ -144,8 +154,14 @@ impl Change {
         }
     }
 
-    /// The fields its request may carry besides `actor` and `reason`.
-    pub fn fields(&self) -> &'static [&'static str] {
+    /// The change an action word names.
+    pub fn parse(word: &str) -> Option<Change> {
+        Change::ALL.into_iter().find(|c| c.as_str() == word)
+    }
+
+    /// The fields its request may carry besides `reason`, `actor`, `expected_version` and
+    /// `dry_run`.
+    pub fn fields(self) -> &'static [&'static str] {
         match self {
             Change::SetWeight => &["weight"],
             Change::Replace => &["config"],
@@ -154,16 +170,34 @@ impl Change {
             _ => &[],
         }
     }
+
+    /// True when the change needs nothing from the current configuration: it can be made even
+    /// when the stored record is unreadable (a rollback must always work).
+    pub fn needs_no_current(self, req: &WriteRequest) -> bool {
+        match self {
+            Change::Rollback | Change::Replace | Change::Revert => true,
+            Change::SetWeight => req.fields.get("weight").and_then(Value::as_f64) == Some(0.0),
+            Change::Advance | Change::Promote => false,
+        }
+    }
 }
 
-/// Applies a change to the current configuration. `history` is needed for `Revert`.
+fn no_canary(what: &str) -> Problem {
+    Problem::conflict(field(
+        "canary_origin",
+        format!("there is no canary to {what}: PUT a configuration with a canary_origin first"),
+    ))
+}
+
+/// Applies a change to the current configuration. `history` (newest first) is needed for
+/// `Revert`.
 pub fn apply(
-    change: &Change,
+    change: Change,
     current: &RolloutConfig,
     req: &WriteRequest,
     history: &[Versioned],
     self_hosts: &[String],
-) -> Result<RolloutConfig, OpError> {
+) -> Result<RolloutConfig, Problem> {
     let mut next = current.clone();
     match change {
         Change::SetWeight => {
@@ -173,53 +207,50 @@ pub fn apply(
                 .ok_or_else(|| field("weight", "is required (a percentage, e.g. 25)"))?;
             next.weight_bp = percent_to_bp(w, "weight")?;
             if next.weight_bp > 0 && next.canary_origin.is_none() {
-                return Err(field("weight", "no canary_origin is configured").into());
+                return Err(no_canary("send traffic to"));
             }
         }
         Change::Advance => {
             if next.canary_origin.is_none() {
-                return Err(OpError {
-                    status: 409,
-                    error: field("canary_origin", "no canary_origin is configured"),
-                });
+                return Err(no_canary("advance"));
             }
             next.weight_bp = *current
                 .plan_bp
                 .iter()
                 .find(|step| **step > current.weight_bp)
-                .ok_or_else(|| OpError {
-                    status: 409,
-                    error: field(
+                .ok_or_else(|| {
+                    Problem::conflict(field(
                         "canary.weight_bp",
                         format!(
                             "already at {} %, the last step of the plan; promote or roll back",
                             bp_to_percent(current.weight_bp)
                         ),
-                    ),
+                    ))
                 })?;
         }
         Change::Rollback => next.weight_bp = 0,
         Change::Promote => {
-            let canary = current.canary_origin.clone().ok_or_else(|| OpError {
-                status: 409,
-                error: field("canary_origin", "there is no canary to promote"),
-            })?;
+            let canary = current
+                .canary_origin
+                .clone()
+                .ok_or_else(|| no_canary("promote"))?;
             // Promoting below 100 % moves every stable user at once: only on purpose.
             let forced = req.fields.get("force") == Some(&Value::Bool(true));
             if current.weight_bp < 10_000 && !forced {
-                return Err(OpError {
-                    status: 409,
-                    error: field(
-                        "canary.weight_bp",
-                        format!(
-                            "the canary serves {} %, not 100 %; advance first or send \"force\": true",
-                            bp_to_percent(current.weight_bp)
-                        ),
+                return Err(Problem::conflict(field(
+                    "canary.weight_bp",
+                    format!(
+                        "the canary serves {} %, not 100 %; advance first or send \"force\": true",
+                        bp_to_percent(current.weight_bp)
                     ),
-                });
+                )));
             }
-            next.canary_origin = Some(current.stable_origin.clone());
+            // The canary's release becomes the stable one; the canary is cleared, so that no
+            // override, advance or cache entry can bring the previous release back.
             next.stable_origin = canary;
+            next.stable_release = current.canary_release.clone();
+            next.canary_origin = None;
+            next.canary_release = None;
             next.weight_bp = 0;
         }
         Change::Replace => {
@@ -260,40 +291,9 @@ pub fn apply(
     Ok(next)
 }
 
-/// The record, history and audit entry of a change: what the glue writes to KV.
-pub fn record(
-    change: &Change,
-    current: &Versioned,
-    next: &RolloutConfig,
-    req: &WriteRequest,
-    history: &[Versioned],
-    audit: &[AuditEntry],
-    now_ms: u64,
-) -> (Versioned, Vec<Versioned>, Vec<AuditEntry>) {
-    let versioned = Versioned {
-        version: current.version + 1,
-        updated_at_ms: now_ms,
-        actor: req.actor.clone(),
-        reason: req.reason.clone(),
-        config: next.to_json(),
-    };
-    let mut new_history = vec![versioned.clone()];
-    new_history.extend(history.iter().take(HISTORY_LEN - 1).cloned());
-    let mut new_audit = vec![AuditEntry {
-        at_ms: now_ms,
-        actor: req.actor.clone(),
-        reason: req.reason.clone(),
-        action: change.as_str().to_string(),
-        version: versioned.version,
-        old: current.config.clone(),
-        new: versioned.config.clone(),
-    }];
-    new_audit.extend(audit.iter().take(AUDIT_LEN - 1).cloned());
-    (versioned, new_history, new_audit)
-}
-
 /// A short summary of a configuration for API answers.
 pub fn summary(cfg: &RolloutConfig) -> Value {
+    use crate::variant::Variant;
     let step = cfg.plan_bp.iter().position(|s| *s == cfg.weight_bp);
     json!({
         "weight_bp": cfg.weight_bp,
@@ -302,6 +302,8 @@ pub fn summary(cfg: &RolloutConfig) -> Value {
         "plan_step": step,
         "stable_origin": cfg.stable_origin.as_str(),
         "canary_origin": cfg.canary_origin.as_ref().map(|u| u.as_str()),
+        "stable_release": cfg.release(Variant::Stable),
+        "canary_release": cfg.canary_origin.as_ref().map(|_| cfg.release(Variant::Canary)),
     })
 }
 
@@ -317,108 +319,135 @@ mod tests {
         c
     }
 
-    fn req(body: &str, change: &Change) -> WriteRequest {
-        parse_write(body, change.fields()).unwrap()
+    fn req(body: &str, change: Change) -> WriteRequest {
+        parse_write(body, change, "ana").unwrap()
     }
 
-    const W: &str = r#""actor":"ana","reason":"step""#;
+    const W: &str = r#""reason":"step""#;
 
     #[test]
-    fn writes_need_actor_and_reason_and_known_fields() {
-        assert_eq!(parse_write("{}", &[]).unwrap_err().field, "actor");
+    fn writes_need_a_reason_and_known_fields_and_take_the_actor_from_the_token() {
+        let e = |body: &str| parse_write(body, Change::SetWeight, "ana").unwrap_err();
+        assert_eq!(e("{}").field, "reason");
+        assert_eq!(e(r#"{"reason":"  "}"#).field, "reason");
+        assert_eq!(e(r#"{"reason":"x","wieght":5}"#).field, "wieght");
+        assert_eq!(e("[").field, "body");
+        assert_eq!(e("[1]").field, "body");
+        assert_eq!(e(r#"{"reason":"x","actor":"marko"}"#).field, "actor");
         assert_eq!(
-            parse_write(r#"{"actor":"a"}"#, &[]).unwrap_err().field,
-            "reason"
+            e(r#"{"reason":"x","expected_version":"3"}"#).field,
+            "expected_version"
         );
+        assert_eq!(e(r#"{"reason":"x","dry_run":true}"#).field, "dry_run");
+        let ok = parse_write(
+            r#"{"reason":" why ","actor":"ana","weight":5,"expected_version":7}"#,
+            Change::SetWeight,
+            "ana",
+        )
+        .unwrap();
         assert_eq!(
-            parse_write(r#"{"actor":"","reason":"x"}"#, &[])
-                .unwrap_err()
-                .field,
-            "actor"
+            (ok.actor.as_str(), ok.reason.as_str(), ok.expected_version),
+            ("ana", "why", Some(7))
         );
-        assert_eq!(
-            parse_write(r#"{"actor":"a","reason":"b","wieght":5}"#, &["weight"])
-                .unwrap_err()
-                .field,
-            "wieght"
+        assert!(!ok.fields.contains_key("actor"));
+        let dry = parse_write(
+            r#"{"reason":"x","dry_run":true,"config":{}}"#,
+            Change::Replace,
+            "a",
         );
-        assert_eq!(parse_write("[", &[]).unwrap_err().field, "body");
+        assert!(dry.unwrap().dry_run);
     }
 
     #[test]
     fn set_weight_advance_rollback_promote() {
         let c = Change::SetWeight;
         let next = apply(
-            &c,
+            c,
             &cfg(0),
-            &req(&format!("{{{W},\"weight\":25}}"), &c),
+            &req(&format!("{{{W},\"weight\":25}}"), c),
             &[],
             &[],
         )
         .unwrap();
         assert_eq!(next.weight_bp, 2500);
         let bad = apply(
-            &c,
+            c,
             &cfg(0),
-            &req(&format!("{{{W},\"weight\":100.5}}"), &c),
+            &req(&format!("{{{W},\"weight\":100.5}}"), c),
             &[],
             &[],
         )
         .unwrap_err();
-        assert_eq!((bad.status, bad.error.field.as_str()), (400, "weight"));
+        assert_eq!((bad.status, bad.field.as_deref()), (400, Some("weight")));
 
         let a = Change::Advance;
-        assert_eq!(
-            apply(&a, &cfg(0), &req(&format!("{{{W}}}"), &a), &[], &[])
-                .unwrap()
-                .weight_bp,
-            1000
-        );
-        assert_eq!(
-            apply(&a, &cfg(1000), &req(&format!("{{{W}}}"), &a), &[], &[])
-                .unwrap()
-                .weight_bp,
-            2500
-        );
-        assert_eq!(
-            apply(&a, &cfg(3000), &req(&format!("{{{W}}}"), &a), &[], &[])
-                .unwrap()
-                .weight_bp,
-            5000
-        );
-        assert_eq!(
-            apply(&a, &cfg(10_000), &req(&format!("{{{W}}}"), &a), &[], &[])
-                .unwrap_err()
-                .status,
-            409
-        );
+        let adv = |from: u16| apply(a, &cfg(from), &req(&format!("{{{W}}}"), a), &[], &[]);
+        assert_eq!(adv(0).unwrap().weight_bp, 1000);
+        assert_eq!(adv(1000).unwrap().weight_bp, 2500);
+        assert_eq!(adv(3000).unwrap().weight_bp, 5000);
+        assert_eq!(adv(10_000).unwrap_err().status, 409);
 
         let r = Change::Rollback;
-        assert_eq!(
-            apply(&r, &cfg(5000), &req(&format!("{{{W}}}"), &r), &[], &[])
-                .unwrap()
-                .weight_bp,
-            0
-        );
+        let back = apply(r, &cfg(5000), &req(&format!("{{{W}}}"), r), &[], &[]).unwrap();
+        assert_eq!(back.weight_bp, 0);
 
         let p = Change::Promote;
-        let early = apply(&p, &cfg(2500), &req(&format!("{{{W}}}"), &p), &[], &[]).unwrap_err();
+        let early = apply(p, &cfg(2500), &req(&format!("{{{W}}}"), p), &[], &[]).unwrap_err();
         assert_eq!(
-            (early.status, early.error.field.as_str()),
-            (409, "canary.weight_bp")
+            (early.status, early.field.as_deref()),
+            (409, Some("canary.weight_bp"))
         );
         let forced = apply(
-            &p,
+            p,
             &cfg(2500),
-            &req(&format!("{{{W},\"force\":true}}"), &p),
+            &req(&format!("{{{W},\"force\":true}}"), p),
             &[],
             &[],
         );
         assert_eq!(forced.unwrap().weight_bp, 0);
-        let promoted = apply(&p, &cfg(10_000), &req(&format!("{{{W}}}"), &p), &[], &[]).unwrap();
+    }
+
+    #[test]
+    fn promote_makes_the_canary_release_stable_and_clears_the_canary() {
+        let p = Change::Promote;
+        let mut at_full = cfg(10_000);
+        at_full.stable_release = Some("2026.11".into());
+        at_full.canary_release = Some("2026.12".into());
+        let promoted = apply(p, &at_full, &req(&format!("{{{W}}}"), p), &[], &[]).unwrap();
         assert_eq!(promoted.stable_origin.as_str(), "http://c.rs/");
-        assert_eq!(promoted.canary_origin.unwrap().as_str(), "http://s.rs/");
+        assert_eq!(promoted.stable_release.as_deref(), Some("2026.12"));
+        assert_eq!(
+            (promoted.canary_origin, promoted.canary_release),
+            (None, None)
+        );
         assert_eq!(promoted.weight_bp, 0);
+
+        // Without labels the release is the origin URL: stable's entries become the ones the
+        // canary stored.
+        let plain = apply(p, &cfg(10_000), &req(&format!("{{{W}}}"), p), &[], &[]).unwrap();
+        assert_eq!(
+            plain.release(crate::variant::Variant::Stable),
+            cfg(10_000).release(crate::variant::Variant::Canary)
+        );
+
+        for change in [Change::Advance, Change::Promote] {
+            let e = apply(change, &plain, &req(&format!("{{{W}}}"), change), &[], &[]).unwrap_err();
+            assert_eq!(
+                (e.status, e.field.as_deref()),
+                (409, Some("canary_origin")),
+                "{change:?}"
+            );
+        }
+        let c = Change::SetWeight;
+        let e = apply(
+            c,
+            &plain,
+            &req(&format!("{{{W},\"weight\":10}}"), c),
+            &[],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 409);
     }
 
     #[test]
@@ -427,8 +456,8 @@ mod tests {
         let body = format!(
             r#"{{{W},"config":{{"stable_origin":"http://s.rs","canary":{{"weight_bp":"x"}}}}}}"#
         );
-        let e = apply(&c, &cfg(0), &req(&body, &c), &[], &[]).unwrap_err();
-        assert_eq!(e.error.field, "config.canary.weight_bp");
+        let e = apply(c, &cfg(0), &req(&body, c), &[], &[]).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("config.canary.weight_bp"));
     }
 
     #[test]
@@ -439,6 +468,7 @@ mod tests {
             actor: "a".into(),
             reason: "r".into(),
             config: cfg(2500).to_json(),
+            seal: None,
         };
         let history = vec![
             current.clone(),
@@ -450,41 +480,41 @@ mod tests {
         ];
         let c = Change::Revert;
         let ok = apply(
-            &c,
+            c,
             &cfg(2500),
-            &req(&format!("{{{W},\"version\":1}}"), &c),
+            &req(&format!("{{{W},\"version\":1}}"), c),
             &history,
             &[],
-        )
-        .unwrap();
-        assert_eq!(ok.weight_bp, 1000);
+        );
+        assert_eq!(ok.unwrap().weight_bp, 1000);
         let e = apply(
-            &c,
+            c,
             &cfg(2500),
-            &req(&format!("{{{W},\"version\":7}}"), &c),
+            &req(&format!("{{{W},\"version\":7}}"), c),
             &history,
             &[],
         )
         .unwrap_err();
-        assert_eq!(
-            e.error.to_string(),
-            "version: 7 is not in the history (kept: 1..=2)"
-        );
+        assert_eq!(e.detail, "version: 7 is not in the history (kept: 1..=2)");
+    }
 
-        let (v, h, a) = record(
-            &c,
-            &current,
-            &ok,
-            &req(&format!("{{{W},\"version\":1}}"), &c),
-            &history,
-            &[],
-            99,
-        );
-        assert_eq!(v.version, 3);
-        assert_eq!(h[0].version, 3);
-        assert_eq!(h.len(), 3);
-        assert_eq!(a[0].action, "revert");
-        assert_eq!(a[0].old["canary"]["weight_bp"], 2500);
-        assert_eq!(a[0].new["canary"]["weight_bp"], 1000);
+    #[test]
+    fn only_rollback_replace_revert_and_weight_zero_need_no_current_state() {
+        let needs_none = |c: Change, body: &str| c.needs_no_current(&req(body, c));
+        assert!(needs_none(Change::Rollback, r#"{"reason":"x"}"#));
+        assert!(needs_none(
+            Change::SetWeight,
+            r#"{"reason":"x","weight":0}"#
+        ));
+        assert!(!needs_none(
+            Change::SetWeight,
+            r#"{"reason":"x","weight":5}"#
+        ));
+        assert!(!needs_none(Change::Advance, r#"{"reason":"x"}"#));
+        assert!(needs_none(Change::Revert, r#"{"reason":"x","version":1}"#));
+        for c in Change::ALL {
+            assert_eq!(Change::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Change::parse("nope"), None);
     }
 }

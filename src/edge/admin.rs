@@ -1,26 +1,28 @@
-//! The admin API's glue: authentication first (constant-time, the token never logged), then the
-//! cache endpoints. Request parsing and every decision are the core's.
-
-use std::rc::Rc;
+//! The admin API's glue: authentication first (every operator's token compared in constant
+//! time, never logged; the operator a token names is the actor of what it changes), then the
+//! endpoints. Rollout changes, purges and the audit log go to the control plane (the one writer,
+//! `edge/control.rs`); cache stats and warmup are this isolate's. Request parsing and every
+//! decision are the core's.
 
 use serde_json::{json, Value};
 use worker::{Env, Request};
 
 use super::cache_flow;
+use super::control;
 use super::handler::cache_request;
 use super::origin::{OriginCall, OriginChoice};
 use super::platform::{self, ConfigState, Waiter};
 use super::reply::Reply;
 use super::state;
-use super::store;
 use crate::admin::{self, AdminEndpoint, AdminRoute, Auth};
-use crate::cache::key;
-use crate::cache::policy::MAX_ENTRY_LIFETIME_SECS;
-use crate::cache::purge::{self, FieldError, PurgeCommand};
+use crate::cache::purge::PurgeState;
 use crate::cache::warmup::{self, WarmupJob};
 use crate::canary::config::RolloutConfig;
-use crate::canary::ops::{self, AuditEntry, Change, OpError, Versioned};
+use crate::canary::ops::{self, Change};
 use crate::config::{host_port, EdgeConfig};
+use crate::control::edge::InForce;
+use crate::control::record::Versioned;
+use crate::control::wire::{self, ControlRequest, ListName};
 use crate::problem::Problem;
 use crate::time::UnixMillis;
 use crate::variant::Variant;
@@ -45,10 +47,13 @@ pub async fn handle(
         }
     };
     let authorization = req.headers().get("authorization").ok().flatten();
-    let token = config.admin_token.as_ref().map(|s| s.expose());
-    if let Some(refused) = refuse(admin::authorize(authorization.as_deref(), token)) {
-        return refused;
-    }
+    let operator = match refuse(
+        admin::authorize(authorization.as_deref(), &config.operators),
+        Some(config),
+    ) {
+        Ok(name) => name,
+        Err(reply) => return *reply,
+    };
     let endpoint = match route {
         AdminRoute::Endpoint(e) => e,
         AdminRoute::NotFound => return Reply::problem(&Problem::not_found(&req.path())),
@@ -66,83 +71,75 @@ pub async fn handle(
         Ok(b) => b,
         Err(p) => return Reply::problem(&p),
     };
-    match endpoint {
-        AdminEndpoint::CacheStats => {
-            let report = state::with_stats(now, |s| s.report());
-            let mut body = serde_json::to_value(&report).unwrap_or_default();
-            if let Some(map) = body.as_object_mut() {
-                map.insert(
-                    "memory".into(),
-                    json!(super::memory::stats(config.memory_cache_bytes)),
-                );
-            }
-            Reply::json(200, body.to_string())
+    let answer = match endpoint {
+        AdminEndpoint::CacheStats => Ok(cache_stats(config, now)),
+        AdminEndpoint::CachePurge => purge(&operator, &body, env, now).await,
+        AdminEndpoint::ConfigGet => config_get(config, &req, &operator, env, now).await,
+        AdminEndpoint::Origins => {
+            let rollout = state::rollout(env, now, config).await;
+            Ok(Reply::json(
+                200,
+                probe_origins(&rollout.config).await.to_string(),
+            ))
         }
-        AdminEndpoint::CachePurge => purge(config, &req, &body, env, now).await,
-        AdminEndpoint::ConfigGet => config_get(config, env, now).await,
-        AdminEndpoint::Origins => origins(config, env, now).await,
-        AdminEndpoint::ConfigHistory => {
-            list::<Versioned>(env, state::HISTORY_KEY, "versions", limit(&req)).await
+        AdminEndpoint::ConfigHistory => list(env, ListName::History, &req).await,
+        AdminEndpoint::Audit => list(env, ListName::Audit, &req).await,
+        AdminEndpoint::Quarantine => list(env, ListName::Quarantine, &req).await,
+        AdminEndpoint::ConfigPut => {
+            change(config, &req, &operator, &body, Change::Replace, env, now).await
         }
-        AdminEndpoint::Audit => {
-            list::<AuditEntry>(env, state::AUDIT_KEY, "entries", limit(&req)).await
+        AdminEndpoint::ConfigRevert => {
+            change(config, &req, &operator, &body, Change::Revert, env, now).await
         }
-        AdminEndpoint::ConfigPut => change(config, &req, &body, Change::Replace, env, now).await,
-        AdminEndpoint::ConfigRevert => change(config, &req, &body, Change::Revert, env, now).await,
         AdminEndpoint::CanaryWeight => {
-            change(config, &req, &body, Change::SetWeight, env, now).await
+            change(config, &req, &operator, &body, Change::SetWeight, env, now).await
         }
         AdminEndpoint::CanaryAdvance => {
-            change(config, &req, &body, Change::Advance, env, now).await
+            change(config, &req, &operator, &body, Change::Advance, env, now).await
         }
         AdminEndpoint::CanaryRollback => {
-            change(config, &req, &body, Change::Rollback, env, now).await
+            change(config, &req, &operator, &body, Change::Rollback, env, now).await
         }
         AdminEndpoint::CanaryPromote => {
-            change(config, &req, &body, Change::Promote, env, now).await
+            change(config, &req, &operator, &body, Change::Promote, env, now).await
         }
         AdminEndpoint::CacheWarmup => {
-            let base = match req.url() {
-                Ok(u) => u,
-                Err(e) => return Reply::problem(&Problem::internal(e.to_string())),
-            };
-            let rollout = state::rollout(env, now, config).await;
-            let jobs = match warmup::plan(
-                &body,
-                &config.warmup_paths,
-                &active_variants(&rollout.config),
-                &config.languages,
-            ) {
-                Ok(jobs) => jobs,
-                Err(e) => return bad_request(&e),
-            };
-            let results = run_warmup(config, &rollout.config, &base, jobs, env, ctx).await;
-            Reply::json(200, results.to_string())
+            warmup_endpoint(config, &req, &operator, &body, env, ctx, now).await
         }
-    }
+    };
+    answer.unwrap_or_else(|p| Reply::problem(&p))
 }
 
-/// The reply to a request whose credentials were refused; `None` when access is granted. The
-/// one place that answers 401 and 503 for the admin API and `/__edge/metrics`.
-pub fn refuse(auth: Auth) -> Option<Reply> {
+/// The operator a request's credentials name, or the reply refusing them. The one place that
+/// answers 401 and 503 for the admin API and `/__edge/metrics`.
+pub fn refuse(auth: Auth, config: Option<&EdgeConfig>) -> Result<String, Box<Reply>> {
     match auth {
-        Auth::Granted => None,
-        Auth::NotConfigured => Some(Reply::problem(&Problem::new(
-            503,
-            "admin_disabled",
-            "ADMIN_TOKEN is not configured, so the admin endpoints are closed",
-        ))),
+        Auth::Granted(name) => Ok(name),
+        Auth::NotConfigured => {
+            let why = config
+                .and_then(|c| c.operators_problem.clone())
+                .map(|p| format!("the admin API is closed: {p}"))
+                .unwrap_or_else(|| {
+                    "no ADMIN_TOKEN or ADMIN_TOKENS is configured, so the admin endpoints are closed"
+                        .to_string()
+                });
+            Err(Box::new(Reply::problem(&Problem::new(
+                503,
+                "admin_disabled",
+                why,
+            ))))
+        }
         Auth::Missing | Auth::Wrong => {
             let mut reply = Reply::problem(&Problem::new(
                 401,
                 "unauthorized",
-                "send Authorization: Bearer <ADMIN_TOKEN>; the token is missing or wrong",
+                "send Authorization: Bearer <your admin token>; the token is missing or wrong",
             ));
             reply.headers.push((
                 "www-authenticate".into(),
                 "Bearer realm=\"catalog-edge\"".into(),
             ));
-            Some(reply)
+            Err(Box::new(reply))
         }
     }
 }
@@ -156,42 +153,186 @@ pub fn active_variants(rollout: &RolloutConfig) -> Vec<Variant> {
     }
 }
 
-fn op_error(e: &OpError) -> Reply {
-    let mut reply = bad_request(&e.error);
-    reply.status = e.status;
-    if e.status == 409 {
-        reply.body = super::reply::Body::Text(
-            json!({"error": "conflict", "detail": e.error.to_string(), "field": e.error.field})
-                .to_string(),
+fn cache_stats(config: &EdgeConfig, now: UnixMillis) -> Reply {
+    let report = state::with_stats(now, |s| s.report());
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    if let Some(map) = body.as_object_mut() {
+        map.insert(
+            "memory".into(),
+            json!(super::memory::stats(config.memory_cache_bytes)),
         );
+    }
+    Reply::json(200, body.to_string())
+}
+
+/// The worker's own `host[:port]`s: configured, and the one this request came to.
+fn self_hosts(config: &EdgeConfig, req: &Request) -> Vec<String> {
+    let mut hosts = config.self_hosts();
+    if let Some(h) = req.url().ok().as_ref().and_then(host_port) {
+        hosts.push(h);
+    }
+    hosts
+}
+
+/// A control plane answer as the client's reply, with the version as the `ETag` a client sends
+/// back in `If-Match`.
+fn relayed(status: u16, value: &Value, version: Option<u64>) -> Reply {
+    let mut reply = Reply::json(status, value.to_string());
+    if let Some(v) = version {
+        reply.headers.push(("etag".into(), format!("\"{v}\"")));
     }
     reply
 }
 
-/// The stored configuration record, or one for the defaults when KV holds none.
-async fn current_record(config: &EdgeConfig, env: &Env) -> Result<Versioned, Reply> {
-    match state::kv_get_json::<Versioned>(env, state::CONFIG_KEY).await {
-        Ok(Some(v)) => Ok(v),
-        Ok(None) => Ok(Versioned {
-            version: 0,
-            updated_at_ms: 0,
-            actor: "wrangler vars".into(),
-            reason: "defaults (no configuration stored yet)".into(),
-            config: config.rollout_defaults.to_json(),
-        }),
-        Err(state::KvUnavailable(why)) => {
-            Err(Reply::problem(&Problem::new(503, "state_unavailable", why)))
+/// `GET /config`: the control plane's state, what is in force in this isolate, the caller.
+async fn config_get(
+    config: &EdgeConfig,
+    req: &Request,
+    operator: &str,
+    env: &Env,
+    now: UnixMillis,
+) -> Result<Reply, Problem> {
+    let rollout = state::rollout(env, now, config).await;
+    let in_force = in_force_json(&rollout);
+    let cache = json!({
+        "warmup_paths": config.warmup_paths,
+        "languages": config.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+        "rules": config.rules.rules.iter().map(|r| json!({
+            "id": r.id, "pattern": r.pattern.as_str(), "mode": r.mode.as_str(),
+            "ttl_secs": r.ttl_for_status(200),
+        })).collect::<Vec<_>>(),
+    });
+    let request = ControlRequest::State {
+        self_hosts: self_hosts(config, req),
+    };
+    let mut body = match control::call(env, &request).await {
+        Ok((200, state)) => {
+            let mut body = state["current"].clone();
+            body["control"] = json!({
+                "available": true,
+                "published": state["published"],
+                "quarantined": state["quarantined"],
+                "purge": state["purge"],
+            });
+            body
         }
-    }
+        Ok((status, problem)) => return Ok(Reply::json(status, problem.to_string())),
+        // The control plane is out of reach: say what this isolate serves, and that writes
+        // cannot be made now.
+        Err(p) => json!({
+            "version": rollout.version,
+            "readable": true,
+            "actor": "unknown (control plane unavailable)",
+            "reason": "",
+            "config": rollout.config.to_json(),
+            "summary": ops::summary(&rollout.config),
+            "control": {"available": false, "problem": p.detail},
+        }),
+    };
+    body["in_force"] = in_force;
+    body["operator"] = json!(operator);
+    body["cache"] = cache;
+    let version = body["version"].as_u64();
+    Ok(relayed(200, &body, version))
 }
 
-/// Probes `/health/ready` of the stable and canary origins (3 s timeout each).
-async fn origins(config: &EdgeConfig, env: &Env, now: UnixMillis) -> Reply {
-    let rollout = state::rollout(env, now, config).await;
+fn in_force_json(rollout: &InForce) -> Value {
+    json!({
+        "version": rollout.version,
+        "source": rollout.source.as_str(),
+        "summary": ops::summary(&rollout.config),
+        "problem": rollout.problem,
+    })
+}
+
+/// A stored list from the control plane (`?limit=`, 1–500, default 50).
+async fn list(env: &Env, list: ListName, req: &Request) -> Result<Reply, Problem> {
+    let raw = req.url().ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "limit")
+            .map(|(_, v)| v.into_owned())
+    });
+    let limit = wire::list_limit(raw.as_deref())?;
+    let (status, value) = control::call(env, &ControlRequest::List { list, limit }).await?;
+    Ok(Reply::json(status, value.to_string()))
+}
+
+/// A release-manager change, made by the control plane; this isolate uses the new
+/// configuration at once, others within `STATE_REFRESH_MS` (plus KV propagation in production).
+async fn change(
+    config: &EdgeConfig,
+    req: &Request,
+    operator: &str,
+    body: &str,
+    change: Change,
+    env: &Env,
+    now: UnixMillis,
+) -> Result<Reply, Problem> {
+    let if_match = req.headers().get("if-match").ok().flatten();
+    let request = ControlRequest::Write {
+        change: change.as_str().to_string(),
+        operator: operator.to_string(),
+        body: body.to_string(),
+        if_match,
+        self_hosts: self_hosts(config, req),
+    };
+    let (status, mut value) = control::call(env, &request).await?;
+    if status != 200 {
+        let version = value["current"]["version"].as_u64();
+        return Ok(relayed(status, &value, version));
+    }
+    if value["dry_run"] == json!(true) {
+        // Also ask the proposed origins whether they are ready.
+        if let Ok(proposed) = RolloutConfig::from_json(&value["config"], &self_hosts(config, req)) {
+            value["origins"] = probe_origins(&proposed).await;
+        }
+        return Ok(relayed(200, &value, None));
+    }
+    if let Ok(record) = serde_json::from_value::<Versioned>(value["record"].clone()) {
+        if let Ok(cfg) = RolloutConfig::from_json(&record.config, &self_hosts(config, req)) {
+            state::remember_rollout(cfg, record.version, now);
+        }
+    }
+    let version = value["version"].as_u64();
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("record");
+    }
+    Ok(relayed(200, &value, version))
+}
+
+/// A purge, made by the control plane (the one writer of the purge state). This isolate uses
+/// the new state at once; the bans and generation hide every purged entry in every tier, so no
+/// entry is deleted here: the request's cost does not grow with what it purges.
+async fn purge(operator: &str, body: &str, env: &Env, now: UnixMillis) -> Result<Reply, Problem> {
+    let request = ControlRequest::Purge {
+        operator: operator.to_string(),
+        body: body.to_string(),
+    };
+    let (status, mut value) = control::call(env, &request).await?;
+    if status == 200 {
+        if let Ok(state) = serde_json::from_value::<PurgeState>(value["state"].clone()) {
+            if value["purged"] == "everything" {
+                super::memory::clear();
+            }
+            state::remember_purge_state(state, now);
+        }
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("state");
+            obj.insert(
+                "propagation".into(),
+                json!("this data centre at once; every other within KV propagation (up to ~60 s) plus STATE_REFRESH_MS"),
+            );
+        }
+    }
+    Ok(Reply::json(status, value.to_string()))
+}
+
+/// Probes `/health/ready` of the stable and canary origins of `rollout` (3 s timeout each).
+async fn probe_origins(rollout: &RolloutConfig) -> Value {
     let mut out = serde_json::Map::new();
     for (name, base) in [
-        ("stable", Some(rollout.config.stable_origin.clone())),
-        ("canary", rollout.config.canary_origin.clone()),
+        ("stable", Some(rollout.stable_origin.clone())),
+        ("canary", rollout.canary_origin.clone()),
     ] {
         let Some(base) = base else {
             out.insert(name.into(), json!(null));
@@ -225,153 +366,7 @@ async fn origins(config: &EdgeConfig, env: &Env, now: UnixMillis) -> Reply {
             }),
         );
     }
-    Reply::json(200, Value::Object(out).to_string())
-}
-
-async fn config_get(config: &EdgeConfig, env: &Env, now: UnixMillis) -> Reply {
-    let record = match current_record(config, env).await {
-        Ok(r) => r,
-        Err(reply) => return reply,
-    };
-    let rollout = state::rollout(env, now, config).await;
-    Reply::json(
-        200,
-        json!({
-            "version": record.version,
-            "updated_at_ms": record.updated_at_ms,
-            "actor": record.actor,
-            "reason": record.reason,
-            "config": record.config,
-            "in_force": {
-                "version": rollout.version,
-                "source": rollout.source,
-                "summary": ops::summary(&rollout.config),
-                "problem": rollout.problem,
-            },
-            "cache": {
-                "warmup_paths": config.warmup_paths,
-                "languages": config.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-                "rules": config.rules.rules.iter().map(|r| json!({
-                    "id": r.id, "pattern": r.pattern.as_str(), "mode": r.mode.as_str(),
-                    "ttl_secs": r.ttl_for_status(200),
-                })).collect::<Vec<_>>(),
-            },
-        })
-        .to_string(),
-    )
-}
-
-/// The `?limit=N` of a list request.
-fn limit(req: &Request) -> Option<usize> {
-    req.url()
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == "limit")
-        .and_then(|(_, v)| v.parse().ok())
-}
-
-/// A stored list, newest first, at most `limit` items; `count` is the full length.
-async fn list<T: serde::de::DeserializeOwned + serde::Serialize>(
-    env: &Env,
-    key: &str,
-    name: &str,
-    limit: Option<usize>,
-) -> Reply {
-    match state::kv_get_json::<Vec<T>>(env, key).await {
-        Ok(items) => {
-            let items = items.unwrap_or_default();
-            let count = items.len();
-            let shown: Vec<&T> = items.iter().take(limit.unwrap_or(count)).collect();
-            Reply::json(200, json!({ "count": count, name: shown }).to_string())
-        }
-        Err(state::KvUnavailable(why)) => {
-            Reply::problem(&Problem::new(503, "state_unavailable", why))
-        }
-    }
-}
-
-/// Carries out a release-manager change: validate, then write history, audit and (last) the
-/// configuration itself; this isolate uses the new configuration at once, others within
-/// `STATE_REFRESH_MS` (plus KV propagation in production). Nothing is written on error.
-async fn change(
-    config: &EdgeConfig,
-    req: &Request,
-    body: &str,
-    change: Change,
-    env: &Env,
-    now: UnixMillis,
-) -> Reply {
-    let mut self_hosts = config.self_hosts();
-    if let Some(h) = req.url().ok().as_ref().and_then(host_port) {
-        self_hosts.push(h);
-    }
-    let write = match ops::parse_write(body, change.fields()) {
-        Ok(w) => w,
-        Err(e) => return bad_request(&e),
-    };
-    let current = match current_record(config, env).await {
-        Ok(r) => r,
-        Err(reply) => return reply,
-    };
-    // A stored configuration that no longer validates is replaced starting from the one in force.
-    let current_cfg = match RolloutConfig::from_json(&current.config, &self_hosts) {
-        Ok(c) => c,
-        Err(_) => state::rollout(env, now, config).await.config.clone(),
-    };
-    let mut history: Vec<Versioned> = state::kv_get_json(env, state::HISTORY_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    if history.is_empty() {
-        history.push(current.clone());
-    }
-    let audit: Vec<AuditEntry> = state::kv_get_json(env, state::AUDIT_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let next = match ops::apply(&change, &current_cfg, &write, &history, &self_hosts) {
-        Ok(n) => n,
-        Err(e) => return op_error(&e),
-    };
-    let (record, history, audit) =
-        ops::record(&change, &current, &next, &write, &history, &audit, now.0);
-    for result in [
-        state::kv_put_json(env, state::HISTORY_KEY, &history).await,
-        state::kv_put_json(env, state::AUDIT_KEY, &audit).await,
-        state::kv_put_json(env, state::CONFIG_KEY, &record).await,
-    ] {
-        if let Err(state::KvUnavailable(why)) = result {
-            return Reply::problem(&Problem::new(503, "state_unavailable", why));
-        }
-    }
-    state::remember_rollout(
-        Rc::new(state::Rollout {
-            config: next.clone(),
-            version: record.version,
-            source: "kv",
-            problem: None,
-        }),
-        now,
-    );
-    worker::console_log!(
-        "{}",
-        json!({"event": "rollout_change", "action": change.as_str(), "version": record.version,
-               "actor": write.actor, "reason": write.reason,
-               "weight_bp": {"old": current_cfg.weight_bp, "new": next.weight_bp}})
-    );
-    Reply::json(
-        200,
-        json!({
-            "version": record.version,
-            "action": change.as_str(),
-            "summary": ops::summary(&next),
-            "config": record.config,
-            "audit": audit.first(),
-        })
-        .to_string(),
-    )
+    Value::Object(out)
 }
 
 async fn read_body(req: &mut Request) -> Result<String, Problem> {
@@ -392,109 +387,51 @@ async fn read_body(req: &mut Request) -> Result<String, Problem> {
     String::from_utf8(bytes).map_err(|_| Problem::new(400, "invalid_request", "body: is not UTF-8"))
 }
 
-fn bad_request(e: &FieldError) -> Reply {
-    let mut reply = Reply::problem(&Problem::new(400, "invalid_request", e.to_string()));
-    // The field path, machine-readable, next to the sentence.
-    reply.body = super::reply::Body::Text(
-        json!({"error": "invalid_request", "detail": e.to_string(), "field": e.field}).to_string(),
-    );
-    reply
-}
-
-async fn purge(
+/// `POST /cache/warmup`: a reason is required; the run is audited through the control plane.
+async fn warmup_endpoint(
     config: &EdgeConfig,
     req: &Request,
+    operator: &str,
     body: &str,
     env: &Env,
+    ctx: &Waiter<'_>,
     now: UnixMillis,
-) -> Reply {
-    let vary_language = |path: &str| config.rules.rule_for(path).vary_language;
-    let cmd = match purge::parse_command(body, |u| {
-        key::purge_path(u, vary_language, &config.tracking)
-    }) {
-        Ok(cmd) => cmd,
-        Err(e) => return bad_request(&e),
-    };
-    let mut purge_state = match state::read_purge_state(env).await {
-        Ok(s) => s,
-        Err(state::KvUnavailable(why)) => {
-            return Reply::problem(&Problem::new(503, "state_unavailable", why))
-        }
-    };
-    let outcome = purge_state.apply(&cmd, now.0, MAX_ENTRY_LIFETIME_SECS * 1000);
-    if let Err(state::KvUnavailable(why)) = state::write_purge_state(env, &purge_state, now).await {
-        return Reply::problem(&Problem::new(503, "state_unavailable", why));
-    }
+) -> Result<Reply, Problem> {
+    let base = req.url().map_err(|e| Problem::internal(e.to_string()))?;
+    let mut fields = ops::body_object(body)?;
+    let reason = ops::reason_and_actor(&mut fields, operator)?;
+    let rollout = state::rollout(env, now, config).await;
+    let jobs = warmup::plan(
+        &Value::Object(fields).to_string(),
+        &config.warmup_paths,
+        &active_variants(&rollout.config),
+        &config.languages,
+    )?;
+    let mut report = run_warmup(config, &rollout.config, &base, jobs, env, ctx).await;
+    report["audited"] = json!(audit_warmup(env, operator, &reason, &report).await);
+    Ok(Reply::json(200, report.to_string()))
+}
 
-    // The new generation or bans already hide every purged entry; free this isolate's memory
-    // tier of them at once too.
-    if matches!(cmd, PurgeCommand::Everything) {
-        super::memory::clear();
-    }
-    // Also delete this data centre's copies of purged URLs at once.
-    let mut deleted_locally = 0;
-    let mut urls = Vec::new();
-    if let PurgeCommand::Urls(list) = &cmd {
-        let base = req.url().ok();
-        for (given, purge_path) in list {
-            let url = match &base {
-                Some(b) if given.starts_with('/') => b.join(given).ok(),
-                _ => worker::Url::parse(given).ok(),
-            };
-            if let Some(url) = url {
-                let rule = config.rules.rule_for(url.path());
-                for k in key::all_primary_keys(&url, rule, outcome.generation, &config.tracking) {
-                    super::memory::invalidate(super::memory::limits(config), &k, now);
-                    if store::delete(&k).await {
-                        deleted_locally += 1;
-                    }
-                }
-            }
-            urls.push(json!({"url": given, "purge_path": purge_path}));
+/// Writes a warmup into the audit log; false (and a log line) when the control plane is out of
+/// reach — the warmup itself has happened.
+pub async fn audit_warmup(env: &Env, operator: &str, reason: &str, report: &Value) -> bool {
+    let event = ControlRequest::Event {
+        operator: operator.to_string(),
+        action: "warmup".into(),
+        reason: reason.to_string(),
+        detail: json!({"jobs": report["jobs"], "ok": report["ok"], "failed": report["failed"]}),
+    };
+    match control::call(env, &event).await {
+        Ok((200, _)) => true,
+        Ok((_, v)) => {
+            worker::console_warn!("warmup not audited: {}", v);
+            false
+        }
+        Err(p) => {
+            worker::console_warn!("warmup not audited: {}", p.detail);
+            false
         }
     }
-    let scope = match &cmd {
-        PurgeCommand::Prefix(p) => json!(p),
-        _ => serde_json::Value::Null,
-    };
-    worker::console_log!(
-        "{}",
-        json!({"event": "cache_purge", "purged": outcome.purged, "prefix": scope,
-               "urls": urls.len(), "generation": outcome.generation,
-               "actor": actor_of(body), "reason": reason_of(body)})
-    );
-    Reply::json(
-        200,
-        json!({
-            "purged": outcome.purged,
-            "urls": urls,
-            "prefix": scope,
-            "generation": outcome.generation,
-            "ban_ids": outcome.ban_ids,
-            "bans_expired": outcome.bans_expired,
-            "deleted_locally": deleted_locally,
-            "propagation": format!(
-                "every data centre within KV propagation (up to ~60 s) plus STATE_REFRESH_MS ({} ms)",
-                config.state_refresh_ms
-            ),
-        })
-        .to_string(),
-    )
-}
-
-fn json_field(body: &str, name: &str) -> serde_json::Value {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get(name).cloned())
-        .unwrap_or(serde_json::Value::Null)
-}
-
-fn actor_of(body: &str) -> serde_json::Value {
-    json_field(body, "actor")
-}
-
-fn reason_of(body: &str) -> serde_json::Value {
-    json_field(body, "reason")
 }
 
 /// Runs warmup jobs one after the other (gentle on the origin), storing inline so that each
@@ -506,7 +443,7 @@ pub async fn run_warmup(
     jobs: Vec<WarmupJob>,
     env: &Env,
     ctx: &Waiter<'_>,
-) -> serde_json::Value {
+) -> Value {
     let mut results = Vec::new();
     let mut ok = 0;
     for job in &jobs {
@@ -525,7 +462,7 @@ pub async fn run_warmup(
             &url,
             headers,
             false,
-            job.variant,
+            rollout.release(job.variant),
             purge.generation,
             true,
         );

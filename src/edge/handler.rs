@@ -22,7 +22,7 @@ use crate::canary;
 use crate::config::EdgeConfig;
 use crate::forward;
 use crate::headers;
-use crate::health::{HealthReport, RolloutStatus};
+use crate::health::{AdminStatus, HealthReport, PurgeStatus, RolloutStatus};
 use crate::metrics::RequestRecord;
 use crate::problem::Problem;
 use crate::route::{self, Route};
@@ -51,20 +51,12 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
                 Ok(c) => {
                     let (status, report) = HealthReport::new(Some(c.origin_url.as_str()), &[]);
                     let r = state::rollout(&env, started, c).await;
-                    (
-                        status,
-                        report.with_rollout(RolloutStatus {
-                            status: if r.problem.is_some() {
-                                "invalid"
-                            } else {
-                                "valid"
-                            },
-                            source: r.source,
-                            version: r.version,
-                            weight_bp: r.config.weight_bp,
-                            problem: r.problem.clone(),
-                        }),
-                    )
+                    let purge = state::purge_state(&env, started, c.state_refresh_ms).await;
+                    let report = report
+                        .with_rollout(RolloutStatus::of(&r))
+                        .with_purge(PurgeStatus::of(&purge, state::purge_problem()))
+                        .with_admin(AdminStatus::of(c));
+                    (status, report)
                 }
                 Err(errors) => HealthReport::new(None, errors),
             };
@@ -109,12 +101,11 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
 
 /// `GET /__edge/metrics`: the isolate's Prometheus metrics, for the admin token only.
 fn metrics_endpoint(req: &Request, config: Option<&EdgeConfig>, now: UnixMillis) -> Reply {
-    let token = config
-        .and_then(|c| c.admin_token.as_ref())
-        .map(|t| t.expose());
     let authorization = req.headers().get("authorization").ok().flatten();
-    if let Some(refused) = admin_glue::refuse(admin::authorize(authorization.as_deref(), token)) {
-        return refused;
+    let operators = config.map(|c| c.operators.clone()).unwrap_or_default();
+    let auth = admin::authorize(authorization.as_deref(), &operators);
+    if let Err(refused) = admin_glue::refuse(auth, config) {
+        return *refused;
     }
     Reply::new(
         200,
@@ -191,7 +182,7 @@ pub fn cache_request(
     url: &worker::Url,
     headers: Vec<(String, String)>,
     is_head: bool,
-    variant: Variant,
+    release: &str,
     generation: u64,
     store_inline: bool,
 ) -> CacheRequest {
@@ -200,7 +191,7 @@ pub fn cache_request(
         &headers,
         rule,
         KeyScope {
-            variant,
+            release,
             generation,
             tracking: &config.tracking,
         },
@@ -269,10 +260,10 @@ async fn proxy(
     let rollout = state::rollout(env, now, config).await;
     // The token is compared only when the overrides need it.
     let has_admin_token = rollout.config.overrides_require_token
-        && admin::authorize(
-            headers::get(&headers, "authorization"),
-            config.admin_token.as_ref().map(|t| t.expose()),
-        ) == admin::Auth::Granted;
+        && matches!(
+            admin::authorize(headers::get(&headers, "authorization"), &config.operators),
+            admin::Auth::Granted(_)
+        );
     let assignment = canary::assign(
         &rollout.config,
         url.path(),
@@ -293,7 +284,7 @@ async fn proxy(
                 &url,
                 headers,
                 method == "HEAD",
-                variant,
+                rollout.config.release(variant),
                 purge.generation,
                 false,
             );
@@ -329,7 +320,16 @@ async fn proxy(
             reply.origin_ms = Some(origin.dur_ms);
             reply.cache = Some(report);
             if policy::invalidates(&method, reply.status) {
-                invalidate(config, rule, &url, env, ctx, now).await;
+                invalidate(
+                    config,
+                    rule,
+                    &rollout.config.releases(),
+                    &url,
+                    env,
+                    ctx,
+                    now,
+                )
+                .await;
             }
             reply
         }
@@ -363,6 +363,7 @@ async fn proxy(
 async fn invalidate(
     config: &EdgeConfig,
     rule: &RouteRule,
+    releases: &[&str],
     url: &worker::Url,
     env: &Env,
     ctx: &Waiter<'_>,
@@ -371,7 +372,7 @@ async fn invalidate(
     let generation = state::purge_state(env, now, config.state_refresh_ms)
         .await
         .generation;
-    let keys = key::all_primary_keys(url, rule, generation, &config.tracking);
+    let keys = key::all_primary_keys(url, rule, releases, generation, &config.tracking);
     let limits = super::memory::limits(config);
     for k in &keys {
         super::memory::invalidate(limits, k, now);

@@ -3,6 +3,7 @@
 
 mod admin;
 mod cache_flow;
+mod control;
 mod convert;
 mod handler;
 mod memory;
@@ -66,9 +67,11 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
         &platform::Waiter::Scheduled(&ctx),
     )
     .await;
+    let reason = format!("scheduled warmup (cron {})", event.cron());
+    let audited = admin::audit_warmup(&env, "cron", &reason, &report).await;
     worker::console_log!(
         "{}",
         serde_json::json!({"event": "scheduled_warmup", "cron": event.cron(), "base": base.as_str(),
-                           "ok": report["ok"], "failed": report["failed"]})
+                           "ok": report["ok"], "failed": report["failed"], "audited": audited})
     );
 }

@@ -1,19 +1,18 @@
-//! Per-isolate state: the purge state read from KV (memoised for `STATE_REFRESH_MS`) and the
-//! cache counters. Nothing here is the only copy of anything that matters: the purge state lives
-//! in KV, and the counters are documented as per isolate.
+//! Per-isolate state: the rollout configuration and purge state read from KV (where the control
+//! plane publishes them; memoised for `STATE_REFRESH_MS`) and the cache counters. Nothing here is
+//! the only copy of anything that matters: the state is the control plane's, and the counters are
+//! documented as per isolate.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use worker::Env;
 
 use crate::cache::purge::PurgeState;
 use crate::cache::stats::CacheStats;
 use crate::canary::config::RolloutConfig;
-use crate::canary::ops::Versioned;
 use crate::config::EdgeConfig;
+use crate::control::edge::{next_purge, next_rollout, Fetched, InForce, Source};
 use crate::metrics::Registry;
 use crate::time::UnixMillis;
 
@@ -23,10 +22,6 @@ pub const KV_BINDING: &str = "EDGE_CONFIG";
 pub const PURGE_KEY: &str = "cache/purge";
 /// The KV key of the current rollout configuration.
 pub const CONFIG_KEY: &str = "config/current";
-/// The KV key of the configuration history (newest first).
-pub const HISTORY_KEY: &str = "config/history";
-/// The KV key of the audit log (newest first).
-pub const AUDIT_KEY: &str = "audit/log";
 
 struct Memo {
     state: Rc<PurgeState>,
@@ -36,7 +31,8 @@ struct Memo {
 thread_local! {
     static REFRESHING: RefCell<std::collections::HashSet<String>> = RefCell::new(Default::default());
     static PURGE: RefCell<Option<Memo>> = const { RefCell::new(None) };
-    static ROLLOUT: RefCell<Option<(Rc<Rollout>, UnixMillis)>> = const { RefCell::new(None) };
+    static PURGE_PROBLEM: RefCell<Option<String>> = const { RefCell::new(None) };
+    static ROLLOUT: RefCell<Option<(Rc<InForce>, UnixMillis)>> = const { RefCell::new(None) };
     static STATS: RefCell<Option<CacheStats>> = const { RefCell::new(None) };
     static METRICS: RefCell<Option<Registry>> = const { RefCell::new(None) };
     static ANALYTICS_ABSENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -54,47 +50,22 @@ fn kv(env: &Env) -> Result<worker::KvStore, KvUnavailable> {
     })
 }
 
-/// Reads a JSON value from KV; `None` when the key is absent.
-pub async fn kv_get_json<T: DeserializeOwned>(
-    env: &Env,
-    key: &str,
-) -> Result<Option<T>, KvUnavailable> {
-    let text = kv(env)?
-        .get(key)
-        .text()
-        .await
-        .map_err(|e| KvUnavailable(format!("KV read of {key} failed: {e}")))?;
-    match text {
-        None => Ok(None),
-        Some(t) => serde_json::from_str(&t)
-            .map(Some)
-            .map_err(|e| KvUnavailable(format!("KV {key} is unreadable: {e}"))),
+/// Reads a key's text from KV.
+async fn kv_fetch(env: &Env, key: &str) -> Fetched {
+    let store = match kv(env) {
+        Ok(s) => s,
+        Err(KvUnavailable(why)) => return Fetched::Unavailable(why),
+    };
+    match store.get(key).text().await {
+        Ok(None) => Fetched::Absent,
+        Ok(Some(text)) => Fetched::Text(text),
+        Err(e) => Fetched::Unavailable(format!("KV read of {key} failed: {e}")),
     }
 }
 
-/// Writes a JSON value to KV.
-pub async fn kv_put_json<T: Serialize>(
-    env: &Env,
-    key: &str,
-    value: &T,
-) -> Result<(), KvUnavailable> {
-    let json = serde_json::to_string(value).unwrap_or_default();
-    kv(env)?
-        .put(key, json)
-        .map_err(|e| KvUnavailable(format!("KV write of {key} failed: {e}")))?
-        .execute()
-        .await
-        .map_err(|e| KvUnavailable(format!("KV write of {key} failed: {e}")))
-}
-
-/// Reads the purge state from KV.
-pub async fn read_purge_state(env: &Env) -> Result<PurgeState, KvUnavailable> {
-    Ok(kv_get_json(env, PURGE_KEY).await?.unwrap_or_default())
-}
-
-/// The purge state, from the memo when it is younger than `refresh_ms`. When KV cannot be read,
-/// the last state read (or the empty state) is used and the problem logged: serving never
-/// fails because of it.
+/// The purge state, from the memo when it is younger than `refresh_ms`. When KV cannot be read
+/// or holds something unreadable, the last state read (or the empty state) is used and the
+/// problem reported in health: serving never fails because of it.
 pub async fn purge_state(env: &Env, now: UnixMillis, refresh_ms: u64) -> Rc<PurgeState> {
     let cached = PURGE.with(|m| {
         m.borrow()
@@ -104,17 +75,23 @@ pub async fn purge_state(env: &Env, now: UnixMillis, refresh_ms: u64) -> Rc<Purg
     if let Some((state, true)) = &cached {
         return state.clone();
     }
-    let state = match read_purge_state(env).await {
-        Ok(s) => Rc::new(s),
-        Err(KvUnavailable(why)) => {
-            if cached.is_none() {
-                worker::console_warn!("purge state unavailable, using the empty state: {}", why);
-            }
-            cached.map(|(s, _)| s).unwrap_or_default()
-        }
+    let last = cached.as_ref().map(|(s, _)| s.as_ref());
+    let (next, problem) = next_purge(last, kv_fetch(env, PURGE_KEY).await);
+    if let Some(p) = &problem {
+        worker::console_warn!("{}", p);
+    }
+    PURGE_PROBLEM.with(|pp| *pp.borrow_mut() = problem);
+    let state = match cached {
+        Some((s, _)) if *s == next => s,
+        _ => Rc::new(next),
     };
     remember(state.clone(), now);
     state
+}
+
+/// Why the stored purge state is not the one in use, if it is not (for health).
+pub fn purge_problem() -> Option<String> {
+    PURGE_PROBLEM.with(|p| p.borrow().clone())
 }
 
 fn remember(state: Rc<PurgeState>, now: UnixMillis) {
@@ -126,15 +103,17 @@ fn remember(state: Rc<PurgeState>, now: UnixMillis) {
     });
 }
 
-/// Writes the purge state to KV and to this isolate's memo.
-pub async fn write_purge_state(
-    env: &Env,
-    state: &PurgeState,
-    now: UnixMillis,
-) -> Result<(), KvUnavailable> {
-    kv_put_json(env, PURGE_KEY, state).await?;
-    remember(Rc::new(state.clone()), now);
-    Ok(())
+/// Uses the purge state the control plane answered to this isolate's purge at once (never an
+/// older one than in use).
+pub fn remember_purge_state(state: PurgeState, now: UnixMillis) {
+    let newer = PURGE.with(|m| {
+        m.borrow()
+            .as_ref()
+            .is_none_or(|memo| memo.state.version <= state.version)
+    });
+    if newer {
+        remember(Rc::new(state), now);
+    }
 }
 
 /// Runs `f` on this isolate's Prometheus registry.
@@ -166,83 +145,51 @@ pub fn release_refresh(key: &str) {
     });
 }
 
-/// The rollout configuration in force, and where it came from.
-#[derive(Debug, Clone)]
-pub struct Rollout {
-    /// The configuration.
-    pub config: RolloutConfig,
-    /// Its version (0: the defaults from wrangler vars).
-    pub version: u64,
-    /// `kv` or `vars`.
-    pub source: &'static str,
-    /// Why the stored configuration is not the one in force, when it is not.
-    pub problem: Option<String>,
-}
-
-/// The rollout configuration, from the memo when it is younger than `STATE_REFRESH_MS`. A stored
-/// configuration that cannot be read or fails validation never breaks serving: the last good one
-/// (or the defaults, weight 0 unless the vars say otherwise) stays in force, and the problem is
-/// reported at `/__edge/health`.
-pub async fn rollout(env: &Env, now: UnixMillis, config: &EdgeConfig) -> Rc<Rollout> {
+/// The rollout configuration in force, from the memo when it is younger than
+/// `STATE_REFRESH_MS`. A stored configuration that cannot be read or fails validation never breaks
+/// serving (see `control::edge`): the last good one stays in force and the problem is reported
+/// at `/__edge/health`.
+pub async fn rollout(env: &Env, now: UnixMillis, config: &EdgeConfig) -> Rc<InForce> {
     let memo = ROLLOUT.with(|m| m.borrow().clone());
     if let Some((r, read_at)) = &memo {
         if now.since(*read_at) < config.state_refresh_ms {
             return r.clone();
         }
     }
-    let last_good = || {
-        memo.as_ref()
-            .map(|(r, _)| (r.config.clone(), r.version, r.source))
-            .unwrap_or((config.rollout_defaults.clone(), 0, "vars"))
-    };
-    let fresh = match kv_get_json::<Versioned>(env, CONFIG_KEY).await {
-        Ok(None) => Rollout {
-            config: config.rollout_defaults.clone(),
-            version: 0,
-            source: "vars",
-            problem: None,
-        },
-        Ok(Some(v)) => match RolloutConfig::from_json(&v.config, &config.self_hosts()) {
-            Ok(c) => Rollout {
-                config: c,
-                version: v.version,
-                source: "kv",
-                problem: None,
-            },
-            Err(e) => {
-                let (c, version, source) = last_good();
-                Rollout {
-                    config: c,
-                    version,
-                    source,
-                    problem: Some(format!(
-                        "stored configuration version {} is invalid ({e}); version {version} stays in force",
-                        v.version
-                    )),
-                }
-            }
-        },
-        Err(KvUnavailable(why)) => {
-            let (c, version, source) = last_good();
-            Rollout {
-                config: c,
-                version,
-                source,
-                problem: Some(format!("{why}; version {version} stays in force")),
-            }
-        }
-    };
-    if let Some(p) = &fresh.problem {
+    let fetched = kv_fetch(env, CONFIG_KEY).await;
+    let last = memo.as_ref().map(|(r, _)| r.as_ref());
+    let next = next_rollout(
+        last,
+        fetched,
+        &config.rollout_defaults,
+        &config.self_hosts(),
+    );
+    if let Some(p) = &next.problem {
         worker::console_warn!("rollout configuration: {}", p);
     }
-    let fresh = Rc::new(fresh);
-    remember_rollout(fresh.clone(), now);
-    fresh
+    let next = match memo {
+        Some((r, _)) if *r == next => r,
+        _ => Rc::new(next),
+    };
+    ROLLOUT.with(|m| *m.borrow_mut() = Some((next.clone(), now)));
+    next
 }
 
-/// Puts a rollout configuration into this isolate's memo (after an admin write).
-pub fn remember_rollout(rollout: Rc<Rollout>, now: UnixMillis) {
-    ROLLOUT.with(|m| *m.borrow_mut() = Some((rollout, now)));
+/// Uses the record the control plane answered to this isolate's own write at once (never an
+/// older one than in use).
+pub fn remember_rollout(config: RolloutConfig, version: u64, now: UnixMillis) {
+    ROLLOUT.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.as_ref().is_none_or(|(r, _)| r.version <= version) {
+            let in_force = InForce {
+                config,
+                version,
+                source: Source::Control,
+                problem: None,
+            };
+            *m = Some((Rc::new(in_force), now));
+        }
+    });
 }
 
 /// The Analytics Engine dataset bound as `binding`, if any. Bindings are fixed for an isolate's

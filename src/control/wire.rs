@@ -1,0 +1,127 @@
+//! The requests an edge sends the control plane object (one JSON body per request, `op` naming
+//! it). The object answers with the HTTP status and JSON body the admin API relays to its client.
+//! The object trusts `operator`: only the worker can reach it (a binding, no public URL), and the
+//! worker sets it from the admin token it checked.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::MAX_LIST_LIMIT;
+use crate::problem::FieldError;
+
+/// One request to the control plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ControlRequest {
+    /// The rollout state, the purge state and who wrote them.
+    State {
+        /// The worker's own `host[:port]`s for validation.
+        self_hosts: Vec<String>,
+    },
+    /// A rollout change (`Change::as_str`), with the client's body and `If-Match`.
+    Write {
+        /// The change's action word.
+        change: String,
+        /// The operator the admin token names.
+        operator: String,
+        /// The client's JSON body.
+        body: String,
+        /// The client's `If-Match` header.
+        if_match: Option<String>,
+        /// The worker's own `host[:port]`s for validation.
+        self_hosts: Vec<String>,
+    },
+    /// A purge, with the client's body.
+    Purge {
+        /// The operator the admin token names.
+        operator: String,
+        /// The client's JSON body.
+        body: String,
+    },
+    /// Something the edge did that the audit log must show (a warmup).
+    Event {
+        /// Who.
+        operator: String,
+        /// What (`warmup`).
+        action: String,
+        /// Why.
+        reason: String,
+        /// The numbers.
+        detail: Value,
+    },
+    /// A stored list, newest first.
+    List {
+        /// Which.
+        list: ListName,
+        /// At most this many items.
+        limit: usize,
+    },
+}
+
+/// The lists the control plane keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListName {
+    /// Rollout versions.
+    History,
+    /// Audit entries.
+    Audit,
+    /// Unreadable documents kept aside.
+    Quarantine,
+}
+
+/// Items a list answers with when the client gives no `?limit=`.
+pub const DEFAULT_LIST_LIMIT: usize = 50;
+
+/// The `limit` query parameter of a list request: 1–500, 50 when absent.
+pub fn list_limit(raw: Option<&str>) -> Result<usize, FieldError> {
+    match raw {
+        None => Ok(DEFAULT_LIST_LIMIT),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_LIST_LIMIT).contains(&n) => Ok(n),
+            _ => Err(FieldError::new(
+                "limit",
+                format!("{v:?} is not a whole number from 1 to {MAX_LIST_LIMIT}"),
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_as_json_with_their_op() {
+        let r = ControlRequest::Write {
+            change: "rollback".into(),
+            operator: "ana".into(),
+            body: "{\"reason\":\"x\"}".into(),
+            if_match: Some("\"3\"".into()),
+            self_hosts: vec!["edge.rs".into()],
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"op\":\"write\""), "{text}");
+        assert_eq!(serde_json::from_str::<ControlRequest>(&text).unwrap(), r);
+        let l: ControlRequest =
+            serde_json::from_str(r#"{"op":"list","list":"audit","limit":5}"#).unwrap();
+        assert_eq!(
+            l,
+            ControlRequest::List {
+                list: ListName::Audit,
+                limit: 5
+            }
+        );
+        assert!(serde_json::from_str::<ControlRequest>(r#"{"op":"drop_tables"}"#).is_err());
+    }
+
+    #[test]
+    fn list_limits_are_bounded() {
+        assert_eq!(list_limit(None), Ok(50));
+        assert_eq!(list_limit(Some("20")), Ok(20));
+        assert_eq!(list_limit(Some("500")), Ok(500));
+        for bad in ["0", "501", "-1", "ten", ""] {
+            assert_eq!(list_limit(Some(bad)).unwrap_err().field, "limit", "{bad}");
+        }
+    }
+}
