@@ -402,6 +402,8 @@ fn after_a_post_no_varied_entry_from_before_it_is_served_again() {
 }
 
 fn purge(stack: &Stack, body: serde_json::Value) -> Resp {
+    let mut body = body;
+    body["reason"] = json!("e2e purge");
     let r = stack
         .admin("POST", "/__edge/api/cache/purge")
         .json_body(&body)
@@ -419,10 +421,7 @@ fn purge_by_url_prefix_and_everything_makes_the_next_request_a_miss() {
         assert_eq!(x_cache(&get(&stack, p)), "HIT", "{p}");
     }
 
-    let r = purge(
-        &stack,
-        json!({"urls": [format!("{CATS}?lang=en")], "actor": "ana", "reason": "test"}),
-    );
+    let r = purge(&stack, json!({"urls": [format!("{CATS}?lang=en")]}));
     assert_eq!(r.json()["purged"], "urls");
     assert_eq!(
         x_cache(&get(&stack, CATS)),
@@ -440,18 +439,67 @@ fn purge_by_url_prefix_and_everything_makes_the_next_request_a_miss() {
     assert_eq!(r.json()["generation"], 1);
     assert_eq!(x_cache(&get(&stack, ATTRS)), "MISS");
     assert_eq!(x_cache(&get(&stack, CATS)), "MISS");
+
+    // Every purge is in the audit log, with its operator, reason and targets.
+    let audit = stack
+        .admin("GET", "/__edge/api/audit?limit=3")
+        .send()
+        .json();
+    let purged: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"]["purged"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(purged, ["everything", "prefix", "urls"]);
+    let urls = &audit["entries"][2];
+    assert_eq!(
+        (urls["action"].as_str(), urls["actor"].as_str()),
+        (Some("purge"), Some("admin"))
+    );
+    assert_eq!(urls["reason"], "e2e purge");
+    assert_eq!(
+        urls["detail"]["targets"][0]["purge_path"],
+        "/api/v1/marketplace/categories"
+    );
+    let no_reason = stack
+        .admin("POST", "/__edge/api/cache/purge")
+        .json_body(&json!({"everything": true}))
+        .send();
+    assert_eq!(
+        (no_reason.status, no_reason.json()["field"].clone()),
+        (400, json!("reason"))
+    );
 }
 
 #[test]
 fn warmup_makes_the_first_user_request_a_hit() {
     let stack = Stack::start();
-    let r = stack.admin("POST", "/__edge/api/cache/warmup").send();
+    let r = stack
+        .admin("POST", "/__edge/api/cache/warmup")
+        .json_body(&json!({"reason": "before the campaign"}))
+        .send();
     assert_eq!(r.status, 200, "{}", r.body);
     let report = r.json();
     assert_eq!(report["jobs"], 27, "9 default paths × 3 languages × stable");
     assert_eq!(report["failed"], 0);
     let first = &report["results"][0];
     assert!(first["status"] == 200 && first["outcome"] == "miss" && first["ms"].is_number());
+    assert_eq!(report["audited"], true);
+    let audit = stack
+        .admin("GET", "/__edge/api/audit?limit=1")
+        .send()
+        .json();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "warmup");
+    assert_eq!(entry["actor"], "admin", "the token's operator");
+    assert_eq!(entry["reason"], "before the campaign");
+    assert_eq!(entry["detail"]["ok"], 27);
+    let no_reason = stack.admin("POST", "/__edge/api/cache/warmup").send();
+    assert_eq!(
+        (no_reason.status, no_reason.json()["field"].clone()),
+        (400, json!("reason"))
+    );
 
     for (path, headers) in [
         (ATTRS, vec![("accept-language", "ru")]),
@@ -542,7 +590,7 @@ fn admin_endpoints_refuse_bad_tokens_and_name_bad_fields() {
 
     let bad = stack
         .admin("POST", "/__edge/api/cache/purge")
-        .body(r#"{"urls": ["/ok", 7]}"#)
+        .body(r#"{"urls": ["/ok", 7], "reason": "x"}"#)
         .send();
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["field"], "urls[1]");
@@ -552,7 +600,7 @@ fn admin_endpoints_refuse_bad_tokens_and_name_bad_fields() {
         .starts_with("urls[1]:"));
     let bad = stack
         .admin("POST", "/__edge/api/cache/warmup")
-        .body(r#"{"languages": ["de"]}"#)
+        .body(r#"{"languages": ["de"], "reason": "x"}"#)
         .send();
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["field"], "languages[0]");

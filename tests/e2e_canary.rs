@@ -27,7 +27,6 @@ fn served_by_canary(r: &Resp) -> bool {
 
 fn write(stack: &Stack, method: &str, path: &str, body: Value) -> Resp {
     let mut body = body;
-    body["actor"] = json!("ana.petrovic");
     body["reason"] = json!("release 2026.11.26");
     stack.admin(method, path).json_body(&body).send()
 }
@@ -195,6 +194,8 @@ fn rollback_takes_effect_at_once_through_the_api_and_within_5_s_through_kv() {
     let stored: Value = serde_json::from_str(&stack.kv(&["get", "config/current"])).unwrap();
     let mut rolled_back = stored.clone();
     rolled_back["config"]["canary"]["weight_bp"] = json!(0);
+    // As the README says: bump the version (edges take only a newer one).
+    rolled_back["version"] = json!(stored["version"].as_u64().unwrap() + 1);
     let file = std::env::temp_dir().join(format!("rollback-{}.json", stack.worker.port));
     std::fs::write(&file, rolled_back.to_string()).unwrap();
     // Make sure this isolate has just re-read KV, so the measurement covers a full memo period.
@@ -380,11 +381,12 @@ fn every_write_shows_up_in_the_audit_log_and_history_can_be_reverted() {
             "rollback",
             "advance",
             "advance",
-            "set_weight"
+            "set_weight",
+            "imported"
         ]
     );
     let newest = &audit["entries"][0];
-    assert_eq!(newest["actor"], "ana.petrovic");
+    assert_eq!(newest["actor"], "admin", "the operator the token names");
     assert_eq!(newest["reason"], "release 2026.11.26");
     assert!(newest["at_ms"].as_u64().unwrap() > 1_700_000_000_000);
     let advance = &audit["entries"][3];
@@ -420,7 +422,7 @@ fn every_write_shows_up_in_the_audit_log_and_history_can_be_reverted() {
         .json();
     assert_eq!(audit["entries"][0]["action"], "revert");
     assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "limit");
-    assert_eq!(audit["count"], 7);
+    assert_eq!(audit["count"], 8, "the import, six changes and the revert");
 }
 
 #[test]
@@ -446,13 +448,22 @@ fn bad_input_is_refused_with_the_field_and_nothing_is_stored() {
             r.body
         );
     }
-    let no_actor = stack
+    let no_reason = stack
         .admin("POST", "/__edge/api/canary")
-        .json_body(&json!({"weight": 20, "reason": "x"}))
+        .json_body(&json!({"weight": 20}))
         .send();
     assert_eq!(
-        (no_actor.status, no_actor.json()["field"].clone()),
-        (400, json!("actor"))
+        (no_reason.status, no_reason.json()["field"].clone()),
+        (400, json!("reason"))
+    );
+    let someone_else = stack
+        .admin("POST", "/__edge/api/canary")
+        .json_body(&json!({"weight": 20, "reason": "x", "actor": "marko"}))
+        .send();
+    assert_eq!(
+        (someone_else.status, someone_else.json()["field"].clone()),
+        (400, json!("actor")),
+        "the actor is the token's operator, never free text"
     );
     let unknown = write(
         &stack,
@@ -498,5 +509,8 @@ fn bad_input_is_refused_with_the_field_and_nothing_is_stored() {
         .contains("worker itself"));
     assert_eq!(config_version(&stack), version, "nothing stored");
     let audit = stack.admin("GET", "/__edge/api/audit").send().json();
-    assert_eq!(audit["count"], 1, "refused writes are not audited changes");
+    assert_eq!(
+        audit["count"], 2,
+        "the import and the one write: refused writes are not audited changes"
+    );
 }

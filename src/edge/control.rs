@@ -499,6 +499,15 @@ impl ControlPlane {
             .collect();
         let purge_text = serde_json::to_string(&purge.sealed()).unwrap_or_default();
         let published = version_of_current.to_string();
+        // What the import kept aside is handled: the reconcile that follows must not keep the
+        // same text aside again.
+        let seen: Vec<(&'static str, String)> = [
+            (meta::SEEN_CONFIG, current_raw.as_deref()),
+            (meta::SEEN_PURGE, purge_raw.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, raw)| raw.map(|r| (name, text_hash(r))))
+        .collect();
         self.transaction(move |sql| {
             for (version, record) in rows {
                 sql.exec(
@@ -522,6 +531,9 @@ impl ControlPlane {
             }
             if let Some(u) = unreadable {
                 set_meta(sql, meta::UNREADABLE, u)?;
+            }
+            for (name, hash) in seen {
+                set_meta(sql, name, hash)?;
             }
             set_meta(sql, meta::PURGE, purge_text)?;
             // What KV holds now is what edges use: republished once sealed, not before.

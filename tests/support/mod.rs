@@ -207,6 +207,15 @@ pub struct Worker {
 impl Worker {
     /// Starts `wrangler dev` with extra `--var NAME:VALUE`s, its state kept in `state_dir`.
     pub fn start(vars: &[(String, String)], state_dir: &Path) -> Worker {
+        Worker::start_with(vars, state_dir, None)
+    }
+
+    /// Like [`Worker::start`], with another wrangler configuration file.
+    pub fn start_with(
+        vars: &[(String, String)],
+        state_dir: &Path,
+        config: Option<&Path>,
+    ) -> Worker {
         let root = root();
         assert!(
             root.join("build/index.js").exists(),
@@ -228,7 +237,11 @@ impl Worker {
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("WRANGLER_LOG_PATH", state_dir.join("wrangler-logs"))
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .arg("dev");
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector.to_string()])
             .args([
                 "--persist-to",
@@ -308,6 +321,10 @@ pub struct Stack {
 pub struct StackOptions {
     /// Extra wrangler vars (override wrangler.toml).
     pub vars: Vec<(String, String)>,
+    /// Run without the control plane's Durable Object binding (as if it were unavailable).
+    pub no_control_plane: bool,
+    /// Leave `ADMIN_TOKEN` unset (e.g. to configure `ADMIN_TOKENS` alone).
+    pub no_admin_token: bool,
 }
 
 impl StackOptions {
@@ -315,6 +332,46 @@ impl StackOptions {
         self.vars.push((k.to_string(), v.to_string()));
         self
     }
+
+    pub fn without_control_plane(mut self) -> Self {
+        self.no_control_plane = true;
+        self
+    }
+
+    pub fn without_admin_token(mut self) -> Self {
+        self.no_admin_token = true;
+        self
+    }
+}
+
+/// A copy of wrangler.toml without the Durable Object binding (and its migration), with paths
+/// made absolute, written into `dir`.
+fn config_without_control_plane(dir: &Path) -> PathBuf {
+    let root = root();
+    let original = fs::read_to_string(root.join("wrangler.toml")).expect("wrangler.toml");
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in original.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            skipping = trimmed == "[[durable_objects.bindings]]" || trimmed == "[[migrations]]";
+        }
+        if skipping {
+            continue;
+        }
+        let line = match trimmed.split_once('=') {
+            Some((k, v)) if k.trim() == "main" || k.trim() == "directory" => {
+                let rel = v.trim().trim_matches('"');
+                format!("{} = \"{}\"", k.trim(), root.join(rel).display())
+            }
+            _ => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let path = dir.join("wrangler-no-control.toml");
+    fs::write(&path, out).expect("write the config copy");
+    path
 }
 
 impl Stack {
@@ -331,11 +388,16 @@ impl Stack {
         let token = format!("e2e-token-{}-{}", std::process::id(), stable.port);
         let mut vars = vec![
             ("ORIGIN_URL".to_string(), stable.url.clone()),
-            ("ADMIN_TOKEN".to_string(), token.clone()),
             ("CANARY_ORIGIN_URL".to_string(), canary.url.clone()),
         ];
+        // Set even when "unset": an empty value, or wrangler would take .dev.vars' token.
+        let admin_token = if opts.no_admin_token { "" } else { &token };
+        vars.push(("ADMIN_TOKEN".to_string(), admin_token.to_string()));
         vars.extend(opts.vars);
-        let worker = Worker::start(&vars, &dir.0);
+        let config = opts
+            .no_control_plane
+            .then(|| config_without_control_plane(&dir.0));
+        let worker = Worker::start_with(&vars, &dir.0, config.as_deref());
         Stack {
             worker,
             stable,
