@@ -592,7 +592,7 @@ fn admin_endpoints_refuse_bad_tokens_and_name_bad_fields() {
         .admin("POST", "/__edge/api/cache/purge")
         .body(r#"{"urls": ["/ok", 7], "reason": "x"}"#)
         .send();
-    assert_eq!(bad.status, 400);
+    assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(bad.json()["field"], "urls[1]");
     assert!(bad.json()["detail"]
         .as_str()

@@ -187,6 +187,43 @@ fn a_write_based_on_an_old_version_is_refused_with_the_current_state() {
         Some(format!("\"{}\"", seen + 2).as_str())
     );
 
+    // A dry run validates, asks both proposed origins whether they are ready, stores nothing.
+    let before = config(&stack)["version"].clone();
+    let proposed = json!({"stable_origin": format!("{}/", stack.stable.url),
+        "canary_origin": "http://127.0.0.1:9/", "canary_release": "2026.12"});
+    let dry = write(
+        &stack,
+        "PUT",
+        "/__edge/api/config",
+        json!({"config": proposed, "dry_run": true}),
+    );
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    let dry = dry.json();
+    assert_eq!(
+        (dry["dry_run"].clone(), dry["valid"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(dry["origins"]["stable"]["ready"], true);
+    assert_eq!(
+        dry["origins"]["canary"]["reachable"], false,
+        "nothing listens on port 9"
+    );
+    assert_eq!(
+        config(&stack)["version"],
+        before,
+        "a dry run stores nothing"
+    );
+    let bad_dry = write(
+        &stack,
+        "PUT",
+        "/__edge/api/config",
+        json!({"config": {"stable_origin": "ftp://x"}, "dry_run": true}),
+    );
+    assert_eq!(
+        (bad_dry.status, bad_dry.json()["field"].clone()),
+        (400, json!("config.stable_origin"))
+    );
+
     let garbage = stack
         .admin("POST", "/__edge/api/canary/rollback")
         .header("if-match", "\"seven\"")

@@ -1,13 +1,14 @@
 //! End-to-end: the release-manager dashboard (`/__edge/`) in Debian's Chromium, driven by
 //! `tests/browser/dashboard.test.mjs` (playwright-core under Node 22) against a fresh stack:
-//! sign-in, canary weight and rollback with the audit log, purge, warmup, the live probe's chart,
+//! sign-in as a named operator, canary weight and rollback with the audit log, another operator's
+//! change polled in and a stale change refused (409), purge, warmup, the live probe's chart,
 //! health, and no CSP violations. Screenshots go to `tests/screenshots/` (git-ignored).
 
 mod support;
 
 use std::process::Command;
 
-use support::{root, Stack};
+use support::{root, Stack, StackOptions};
 
 #[test]
 fn dashboard_drives_canary_cache_probe_and_health_in_chromium() {
@@ -24,7 +25,15 @@ fn dashboard_drives_canary_cache_probe_and_health_in_chromium() {
         "{chromium} is missing: run `bash scripts/setup.sh` (it installs Debian's chromium)"
     );
 
-    let stack = Stack::start();
+    // Two named operators: the page signs in as ana.petrovic, a second tab as marko.
+    let ana = format!("ana-dashboard-token-{}", std::process::id());
+    let marko = format!("marko-dashboard-token-{}", std::process::id());
+    let tokens = serde_json::json!({"ana.petrovic": ana, "marko": marko});
+    let stack = Stack::with(
+        StackOptions::default()
+            .without_admin_token()
+            .var("ADMIN_TOKENS", &tokens.to_string()),
+    );
     let bin_dir = root.join("node_modules/.bin");
     let path = format!(
         "{}:{}",
@@ -35,7 +44,8 @@ fn dashboard_drives_canary_cache_probe_and_health_in_chromium() {
         .current_dir(&root)
         .arg("tests/browser/dashboard.test.mjs")
         .env("BASE_URL", &stack.worker.url)
-        .env("ADMIN_TOKEN", &stack.token)
+        .env("ADMIN_TOKEN", &ana)
+        .env("OTHER_TOKEN", &marko)
         .env("SCREENSHOT_DIR", root.join("tests/screenshots"))
         .env("CHROMIUM", &chromium)
         .env("PATH", path)

@@ -2,7 +2,7 @@
 // error type that carries the API's `{error, detail, field}` problem document.
 
 const TOKEN_KEY = 'catalog-edge.admin-token';
-const ACTOR_KEY = 'catalog-edge.actor';
+const OPERATOR_KEY = 'catalog-edge.operator';
 
 /** The admin token of this tab (sessionStorage only), or null. */
 export function token() {
@@ -15,14 +15,15 @@ export function setToken(value) {
   else sessionStorage.removeItem(TOKEN_KEY);
 }
 
-/** The actor last used in this tab, or ''. */
-export function actor() {
-  return sessionStorage.getItem(ACTOR_KEY) || '';
+/** The operator the token names (the audit log's actor for every change made here), or ''. */
+export function operator() {
+  return sessionStorage.getItem(OPERATOR_KEY) || '';
 }
 
-/** Remembers the actor for the next change. */
-export function setActor(value) {
-  if (value) sessionStorage.setItem(ACTOR_KEY, value);
+/** Remembers the operator the worker said the token names. */
+export function setOperator(value) {
+  if (value) sessionStorage.setItem(OPERATOR_KEY, value);
+  else sessionStorage.removeItem(OPERATOR_KEY);
 }
 
 /** An API or network failure, ready to show. */
@@ -32,13 +33,15 @@ export class ApiError extends Error {
    * @param {string} code the API's error word (`unauthorized`, `invalid_request`, …) or `network`
    * @param {string} detail the API's sentence
    * @param {string|null} field the offending field's path, for 400s
+   * @param {object|null} current the state a 409 conflicted with
    */
-  constructor(status, code, detail, field = null) {
+  constructor(status, code, detail, field = null, current = null) {
     super(detail);
     this.status = status;
     this.code = code;
     this.detail = detail;
     this.field = field;
+    this.current = current;
   }
 
   /** One line for people: what failed and, for bad input, which field. */
@@ -70,7 +73,7 @@ async function problemOf(res) {
     body = null;
   }
   if (body && typeof body === 'object' && body.error) {
-    return new ApiError(res.status, String(body.error), String(body.detail || ''), body.field ?? null);
+    return new ApiError(res.status, String(body.error), String(body.detail || ''), body.field ?? null, body.current ?? null);
   }
   return new ApiError(res.status, res.statusText || 'error', `unexpected ${res.status} answer`);
 }
@@ -80,11 +83,13 @@ async function problemOf(res) {
  * @param {string} method
  * @param {string} path relative to /__edge/api/
  * @param {object} [body] sent as JSON
- * @param {{token?: string, quiet401?: boolean}} [opts]
+ * @param {{token?: string, quiet401?: boolean, ifMatch?: number}} [opts] `ifMatch`: the version
+ *   the change is based on (sent as `If-Match`; the worker answers 409 when it moved on)
  */
 export async function api(method, path, body, opts = {}) {
   const headers = { Authorization: `Bearer ${opts.token ?? token() ?? ''}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (opts.ifMatch !== undefined && opts.ifMatch !== null) headers['If-Match'] = `"${opts.ifMatch}"`;
   let res;
   try {
     res = await fetch(`api/${path}`, {

@@ -1,7 +1,7 @@
 // catalog-edge release-manager dashboard: sign-in, then the Canary, Cache, Live probe and Health
 // panels. Plain ES modules, same-origin API calls, no inline code (the page's CSP forbids it).
 
-import { api, ApiError, token, setToken, actor, setActor, onUnauthorized } from './api.js';
+import { api, ApiError, token, setToken, operator, setOperator, onUnauthorized } from './api.js';
 import { $, show, describeError, initDialog } from './ui.js';
 import * as canary from './canary.js';
 import * as cache from './cache.js';
@@ -14,7 +14,6 @@ function showSignIn(message) {
   $('session').hidden = true;
   $('signin-view').hidden = false;
   show($('signin-error'), message);
-  $('signin-actor').value = actor();
   $('signin-token').value = '';
   $('signin-token').focus();
 }
@@ -22,6 +21,12 @@ function showSignIn(message) {
 async function loadAll() {
   // The canary config first: the cache and probe panels read its warmup paths.
   await canary.refresh();
+  canary.startPolling();
+  const who = canary.config()?.operator;
+  if (who && who !== operator()) {
+    setOperator(who);
+    $('session-who').textContent = `Signed in as ${who}`;
+  }
   cache.renderWarmupPlan();
   probe.renderPaths();
   await Promise.all([cache.refreshStats(), health.refresh()]);
@@ -32,14 +37,13 @@ function showDashboard() {
   $('main').hidden = false;
   $('topnav').hidden = false;
   $('session').hidden = false;
-  $('session-who').textContent = actor() ? `Signed in as ${actor()}` : 'Signed in';
+  $('session-who').textContent = operator() ? `Signed in as ${operator()}` : 'Signed in';
 }
 
 async function signIn(ev) {
   ev.preventDefault();
   const tokenInput = $('signin-token');
   const value = tokenInput.value.trim();
-  const who = $('signin-actor').value.trim();
   tokenInput.removeAttribute('aria-invalid');
   if (!value) {
     tokenInput.setAttribute('aria-invalid', 'true');
@@ -50,14 +54,16 @@ async function signIn(ev) {
   const submit = $('signin-submit');
   submit.disabled = true;
   show($('signin-error'));
+  let who = '';
   try {
-    // One authenticated call proves the token before anything is kept.
-    await api('GET', 'config', undefined, { token: value, quiet401: true });
+    // One authenticated call proves the token before anything is kept; it also says which
+    // operator the token names.
+    who = (await api('GET', 'config', undefined, { token: value, quiet401: true })).operator || '';
   } catch (e) {
     const rejected = e instanceof ApiError && e.status === 401;
     if (rejected) tokenInput.setAttribute('aria-invalid', 'true');
     show($('signin-error'), rejected
-      ? 'That token was rejected (401 unauthorized): it is not the worker’s ADMIN_TOKEN.'
+      ? 'That token was rejected (401 unauthorized): it is none of the worker’s admin tokens.'
       : describeError(e));
     tokenInput.select();
     return;
@@ -65,7 +71,7 @@ async function signIn(ev) {
     submit.disabled = false;
   }
   setToken(value);
-  setActor(who);
+  setOperator(who);
   showDashboard();
   $('main').focus();
   try {
@@ -76,7 +82,9 @@ async function signIn(ev) {
 }
 
 function signOut(message) {
+  canary.stopPolling();
   setToken(null);
+  setOperator(null);
   show($('banner'));
   showSignIn(message);
 }

@@ -3,7 +3,7 @@
 
 import { api, ApiError } from './api.js';
 import { $, h, fill, pathText, dateTime, ms, describeError, confirmChange } from './ui.js';
-import { config } from './canary.js';
+import { config, refreshAudit } from './canary.js';
 
 const COUNTERS = ['hit', 'miss', 'stale', 'revalidated', 'expired', 'bypass', 'errors', 'fallbacks'];
 
@@ -75,13 +75,16 @@ function syncPurgeKind() {
 }
 
 function purgeResult(r) {
+  const urls = Array.isArray(r.targets) ? r.targets.map((t) => t.url) : [];
   const what = r.purged === 'everything'
     ? `everything (generation is now ${r.generation})`
-    : r.purged === 'prefix' ? `prefix ${r.prefix}` : `${r.urls.length} URL${r.urls.length === 1 ? '' : 's'}: ${r.urls.join(', ')}`;
+    : r.purged === 'prefix' ? `prefix ${r.targets?.prefix}` : `${urls.length} URL${urls.length === 1 ? '' : 's'}: ${urls.join(', ')}`;
   return [
     h('p', { className: 'ok' }, h('strong', {}, 'Purged '), what),
     h('p', { className: 'muted small' },
-      `ban ids ${r.ban_ids?.length ? r.ban_ids.join(', ') : 'none'} · deleted here: ${r.deleted_locally ?? 0} · ${r.propagation || ''}`),
+      `purge version ${r.purge_version} · ban ids ${r.ban_ids?.length ? r.ban_ids.join(', ') : 'none'}`
+      + ` · audited as ${r.audit?.actor ?? '?'} · ${r.propagation || ''}`
+      + (r.published === false ? ' · not yet published to KV (retried automatically)' : '')),
   ];
 }
 
@@ -125,12 +128,12 @@ function onPurge(ev) {
     summary,
     confirmLabel: kind === 'everything' ? 'Purge everything' : 'Purge',
     danger: true,
-    reasonRequired: false,
     action: async (w) => {
       try {
-        const r = await api('POST', 'cache/purge', { ...body, actor: w.actor, ...(w.reason ? { reason: w.reason } : {}) });
+        const r = await api('POST', 'cache/purge', { ...body, reason: w.reason });
         fill(result, purgeResult(r));
         refreshStats();
+        refreshAudit();
         return r;
       } catch (e) {
         if (e instanceof ApiError && input && (e.field || '').match(/^(urls|prefix)/)) input.setAttribute('aria-invalid', 'true');
@@ -175,6 +178,14 @@ async function onWarmup() {
   if (warming) return;
   const paths = warmupPaths();
   if (paths.length === 0) return;
+  // Every warmup goes into the audit log with its reason (one entry per path warmed).
+  const reason = await confirmChange({
+    title: 'Warm the cache',
+    summary: `Fetch ${paths.length} configured paths through the cache, one at a time, for every active variant and language.`,
+    confirmLabel: 'Warm up',
+    action: async (w) => w.reason,
+  });
+  if (!reason) return;
   warming = true;
   const btn = $('btn-warmup');
   btn.disabled = true;
@@ -192,7 +203,7 @@ async function onWarmup() {
       summary.textContent = `Warming ${i + 1} of ${paths.length}: ${paths[i]}`;
       setRow(row, 'running', '…', '', '');
       try {
-        const r = await api('POST', 'cache/warmup', { paths: [paths[i]] });
+        const r = await api('POST', 'cache/warmup', { paths: [paths[i]], reason });
         ok += r.ok;
         failed += r.failed;
         const counts = {};
@@ -215,6 +226,7 @@ async function onWarmup() {
     warming = false;
     btn.disabled = false;
     refreshStats();
+    refreshAudit();
   }
 }
 

@@ -1,13 +1,23 @@
 // The Canary panel: the weight in force, the rollout plan, the release manager's four actions
-// (each confirmed with actor and reason) and the audit log.
+// (each confirmed with a reason; the actor is the operator the admin token names) and the audit
+// log. The panel polls the state every few seconds while the tab is visible, and every change is
+// sent with the version it was based on (If-Match): when someone else changed the rollout in the
+// meantime the worker answers 409 and the panel shows the new state instead of applying blindly.
 
 import { api, ApiError } from './api.js';
-import { $, h, fill, show, pct, bpPct, dateTime, describeError, confirmChange } from './ui.js';
+import {
+  $, h, fill, show, pct, bpPct, dateTime, describeError, confirmChange, confirming, warnInDialog,
+} from './ui.js';
 
 /** The last `GET config` answer. */
 let current = null;
 /** Called after every change, so the other panels can follow (active variants, health). */
 let afterChange = () => {};
+/** How often the state is polled while the tab is visible. */
+const POLL_MS = 5000;
+let pollTimer = null;
+/** The version an open dialog's change is based on. */
+let dialogVersion = null;
 
 const ACTION_NAMES = {
   set_weight: 'set weight',
@@ -16,6 +26,12 @@ const ACTION_NAMES = {
   promote: 'promote',
   put_config: 'config replaced',
   revert: 'revert',
+  external_change: 'KV edit adopted',
+  recovered: 'recovered',
+  quarantined: 'kept aside',
+  imported: 'imported',
+  purge: 'purge',
+  warmup: 'warmup',
 };
 
 /** The configuration document last read (for other panels: warmup paths, languages). */
@@ -44,9 +60,22 @@ function render() {
     ? `canary ${pct(w)} · stable ${pct(Math.round((100 - w) * 100) / 100)} of clients on the rollout routes`
     : 'no canary origin configured: all traffic goes to stable';
   const inForce = current.in_force;
-  $('canary-source').textContent = `version ${inForce.version} · from ${inForce.source === 'kv' ? 'KV' : 'wrangler vars (defaults)'}`
-    + (current.updated_at_ms ? ` · last change ${dateTime(current.updated_at_ms)} by ${current.actor}` : '');
-  show($('canary-problem'), inForce.problem ? `Stored rollout configuration rejected: ${inForce.problem}` : '');
+  const source = { kv: 'KV', control: 'the control plane', vars: 'wrangler vars (defaults)' }[inForce.source] || inForce.source;
+  $('canary-source').textContent = `version ${current.version} · in force here: ${inForce.version} from ${source}`
+    + (current.updated_at_ms ? ` · last change ${dateTime(current.updated_at_ms)} by ${current.actor}${current.reason ? ` (“${current.reason}”)` : ''}` : '');
+  const problems = [];
+  if (inForce.problem) problems.push(`Stored rollout configuration rejected: ${inForce.problem}`);
+  if (current.control && current.control.available === false) {
+    problems.push(`The control plane is unreachable, so no change can be made now: ${current.control.problem}`);
+  }
+  const publishError = current.control?.published?.error;
+  if (publishError) {
+    problems.push(`The control plane could not publish to KV (${publishError}); other data centres keep the previous state until its retry succeeds.`);
+  }
+  if (current.readable === false) problems.push(`The stored rollout record is unreadable: ${current.problem}. Roll back or revert to recover.`);
+  show($('canary-problem'), problems.join(' '));
+  const kept = current.control?.quarantined || 0;
+  if (kept > 0) $('canary-source').textContent += ` · ${kept} unreadable document${kept === 1 ? '' : 's'} kept aside (GET /__edge/api/quarantine)`;
 
   // The plan: 0 % first, then each step; the step in force is highlighted, passed steps marked.
   const steps = [0, ...(s.plan_percent || [])];
@@ -65,8 +94,9 @@ function render() {
   }
   fill($('plan-steps'), items);
 
-  $('stable-origin').textContent = s.stable_origin || '–';
-  $('canary-origin').textContent = s.canary_origin || 'none configured';
+  const release = (origin, label) => (label && label !== origin ? `${origin} (release ${label})` : origin);
+  $('stable-origin').textContent = s.stable_origin ? release(s.stable_origin, s.stable_release) : '–';
+  $('canary-origin').textContent = s.canary_origin ? release(s.canary_origin, s.canary_release) : 'none configured';
 
   const next = nextStep(s);
   const advance = $('btn-advance');
@@ -92,8 +122,10 @@ function renderAudit(audit) {
   fill($('audit-body'), entries.slice(0, 50).map((e) => {
     const oldW = weightOf(e.old);
     const newW = weightOf(e.new);
-    let change = `${bpPct(oldW)} → ${bpPct(newW)}`;
-    if (e.action === 'promote') change += ' (origins swapped)';
+    let change = oldW === null && newW === null ? '–' : `${bpPct(oldW)} → ${bpPct(newW)}`;
+    if (e.action === 'promote') change += ' (canary became stable)';
+    if (e.action === 'purge' && e.detail) change = `purged ${e.detail.purged}`;
+    if (e.action === 'warmup' && e.detail) change = `${e.detail.ok}/${e.detail.jobs} warmed`;
     return h('tr', { 'data-action': e.action },
       h('td', { className: 'nowrap' }, dateTime(e.at_ms)),
       h('td', {}, e.actor),
@@ -123,22 +155,87 @@ export async function refresh() {
   }
 }
 
-async function change(path, body, done) {
-  const res = await api('POST', path, body);
-  status(done(res));
-  await refresh().catch(() => {});
+/** Re-reads the audit log (after purges and warmups, which do not change the rollout version). */
+export function refreshAudit() {
+  return api('GET', 'audit').then(renderAudit).catch(() => {});
+}
+
+/** One poll: re-reads the state, and the audit log when the version moved. */
+async function poll() {
+  if (document.visibilityState !== 'visible' || !current) return;
+  let cfg;
+  try {
+    cfg = await api('GET', 'config', undefined, { quiet401: false });
+  } catch {
+    $('canary-live').textContent = 'live updates paused: the worker did not answer';
+    return;
+  }
+  $('canary-live').textContent = `live · checked ${dateTime(Date.now()).slice(11)}`;
+  if (cfg.version === current.version && cfg.in_force?.version === current.in_force?.version) return;
+  const was = current.version;
+  current = cfg;
+  render();
+  api('GET', 'audit').then(renderAudit).catch(() => {});
   afterChange();
-  return res;
+  if (confirming() && dialogVersion !== null && cfg.version !== dialogVersion) {
+    warnInDialog(`The rollout changed while this dialog was open: it is now at version ${cfg.version}`
+      + ` (${pct(cfg.summary?.weight_percent ?? 0)}, by ${cfg.actor}). Confirming will be refused; cancel and review.`);
+  }
+  if (cfg.version !== was) status(`The rollout changed: version ${cfg.version}, set by ${cfg.actor}.`);
+}
+
+/** Starts polling every few seconds; paused while the tab is hidden, resumed (at once) when shown. */
+export function startPolling() {
+  stopPolling();
+  pollTimer = setInterval(poll, POLL_MS);
+}
+
+/** Stops polling (on sign-out). */
+export function stopPolling() {
+  if (pollTimer !== null) clearInterval(pollTimer);
+  pollTimer = null;
+}
+
+/**
+ * Sends a change based on `basedOn` (the version the operator saw; null for none). A 409 means
+ * someone else changed the rollout first: nothing was applied, the new state is shown, and the
+ * dialog closes with that message.
+ */
+async function change(path, body, done, basedOn) {
+  try {
+    const res = await api('POST', path, body, { ifMatch: basedOn });
+    status(done(res));
+    await refresh().catch(() => {});
+    afterChange();
+    return res;
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 409 && e.field === 'if-match')) throw e;
+    await refresh().catch(() => {});
+    const now = e.current || current;
+    status(`Not applied: someone else changed the rollout first. It is now at version ${now.version}`
+      + ` (${pct(now.summary?.weight_percent ?? 0)}, by ${now.actor}: “${now.reason}”). Review the new state and try again.`, true);
+    afterChange();
+    return null;
+  }
+}
+
+/** Opens the dialog for a change based on the version shown now. */
+function confirmBased(opts) {
+  dialogVersion = current.version;
+  const based = dialogVersion;
+  return confirmChange({ ...opts, action: (w) => opts.action(w, based) }).finally(() => {
+    dialogVersion = null;
+  });
 }
 
 function onAdvance() {
   const s = summary();
   const next = nextStep(s);
-  confirmChange({
+  confirmBased({
     title: 'Advance the canary',
     summary: `Move the canary from ${pct(s.weight_percent)} to the next plan step, ${pct(next)}.`,
     confirmLabel: `Advance to ${pct(next)}`,
-    action: (w) => change('canary/advance', w, (r) => `Advanced to ${pct(r.summary.weight_percent)} (version ${r.version}).`),
+    action: (w, based) => change('canary/advance', w, (r) => `Advanced to ${pct(r.summary.weight_percent)} (version ${r.version}).`, based),
   });
 }
 
@@ -156,14 +253,14 @@ function onSetWeight(ev) {
   // Sent as typed: the API validates the range and precision and names the field when it refuses.
   const weight = Number(raw);
   const s = summary();
-  confirmChange({
+  confirmBased({
     title: 'Set the canary weight',
     summary: `Change the canary weight from ${pct(s.weight_percent)} to ${Number.isFinite(weight) ? pct(weight) : raw}.`,
     confirmLabel: 'Set weight',
-    action: async (w) => {
+    action: async (w, based) => {
       try {
         return await change('canary', { weight: Number.isFinite(weight) ? weight : raw, ...w },
-          (r) => `Weight set to ${pct(r.summary.weight_percent)} (version ${r.version}).`);
+          (r) => `Weight set to ${pct(r.summary.weight_percent)} (version ${r.version}).`, based);
       } catch (e) {
         if (e instanceof ApiError && e.field === 'weight') input.setAttribute('aria-invalid', 'true');
         throw e;
@@ -174,25 +271,28 @@ function onSetWeight(ev) {
 
 function onRollback() {
   const s = summary();
+  // Rollback is the one change whose result does not depend on what the operator saw (weight 0,
+  // whatever the state): it is sent without If-Match, so an emergency never needs a second try.
   confirmChange({
     title: 'Roll back the canary',
     summary: `Send no traffic to the canary: ${pct(s.weight_percent)} → 0 %, at once.`,
     confirmLabel: 'Roll back to 0 %',
     danger: true,
-    action: (w) => change('canary/rollback', w, (r) => `Rolled back to ${pct(r.summary.weight_percent)} (version ${r.version}).`),
+    action: (w) => change('canary/rollback', w, (r) => `Rolled back to ${pct(r.summary.weight_percent)} (version ${r.version}).`, null),
   });
 }
 
 function onPromote() {
   const s = summary();
-  confirmChange({
+  confirmBased({
     title: 'Promote the canary',
-    summary: `The canary origin (${s.canary_origin}) becomes the stable origin for all traffic, the old stable`
-      + ` origin becomes the canary, and the weight returns to 0 %.`
+    summary: `The canary's release (${s.canary_release || s.canary_origin}) becomes stable for all traffic;`
+      + ' the canary is cleared (no canary origin, weight 0 %), and no cache tier serves the previous release again.'
       + (s.weight_percent < 100 ? ` Careful: the canary is at ${pct(s.weight_percent)}, not 100 %.` : ''),
     confirmLabel: 'Promote',
     danger: true,
-    action: (w) => change('canary/promote', w, (r) => `Promoted: stable is now ${r.summary.stable_origin} (version ${r.version}).`),
+    action: (w, based) => change('canary/promote', w,
+      (r) => `Promoted: stable is now ${r.summary.stable_origin} (version ${r.version}).`, based),
   });
 }
 
@@ -204,4 +304,8 @@ export function init(onChange) {
   $('btn-rollback').addEventListener('click', onRollback);
   $('btn-promote').addEventListener('click', onPromote);
   $('canary-refresh').addEventListener('click', () => refresh().then(() => status('')).catch(() => {}));
+  // Hidden tabs do not poll; coming back checks at once.
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && pollTimer !== null) poll();
+  });
 }

@@ -1,6 +1,6 @@
 // Small DOM helpers, formatting, and the one confirmation dialog every change goes through.
 
-import { ApiError, actor, setActor } from './api.js';
+import { ApiError, operator } from './api.js';
 
 /** `document.getElementById`, failing loudly when the page and the script disagree. */
 export function $(id) {
@@ -91,34 +91,42 @@ export function describeError(e) {
 let pending = null;
 
 /**
- * Asks who and why, then runs `action({actor, reason})` while the dialog stays open. Resolves to
- * the action's result, or null when cancelled. A 400 keeps the dialog open with the field named
- * (and focused when it is one of the dialog's); any other failure is shown in the dialog too.
+ * Asks why (the actor is the operator the admin token names, shown in the dialog), then runs
+ * `action({reason})` while the dialog stays open. Resolves to the action's result, or null when
+ * cancelled. A 400 keeps the dialog open with the field named (and focused when it is the
+ * reason); any other failure is shown in the dialog too.
  * @param {{title: string, summary: string, confirmLabel?: string, danger?: boolean,
- *          reasonRequired?: boolean, action: (w: {actor: string, reason: string}) => Promise<any>}} opts
+ *          action: (w: {reason: string}) => Promise<any>}} opts
  */
 export function confirmChange(opts) {
   const dialog = $('confirm-dialog');
-  const actorInput = $('confirm-actor');
   const reasonInput = $('confirm-reason');
   const ok = $('confirm-ok');
-  const reasonRequired = opts.reasonRequired !== false;
   $('confirm-title').textContent = opts.title;
   $('confirm-summary').textContent = opts.summary;
-  $('confirm-reason-label').textContent = reasonRequired ? 'Reason' : 'Reason (optional)';
+  $('confirm-who').textContent = operator() ? `Recorded in the audit log as ${operator()}.` : '';
   ok.textContent = opts.confirmLabel || 'Confirm';
   ok.className = opts.danger ? 'btn btn-danger' : 'btn btn-primary';
   ok.disabled = false;
-  actorInput.value = actor();
   reasonInput.value = '';
-  actorInput.removeAttribute('aria-invalid');
   reasonInput.removeAttribute('aria-invalid');
   show($('confirm-error'));
+  show($('confirm-warning'));
   return new Promise((resolve) => {
-    pending = { opts, resolve, reasonRequired };
+    pending = { opts, resolve };
     dialog.showModal();
-    (actorInput.value ? reasonInput : actorInput).focus();
+    reasonInput.focus();
   });
+}
+
+/** True while the confirmation dialog is open. */
+export function confirming() {
+  return pending !== null;
+}
+
+/** Shows a warning in the open dialog (e.g. the state it was opened on has changed). */
+export function warnInDialog(text) {
+  if (pending) show($('confirm-warning'), text);
 }
 
 function finish(result) {
@@ -139,7 +147,6 @@ function markInvalid(input, message) {
 export function initDialog() {
   const dialog = $('confirm-dialog');
   const form = $('confirm-form');
-  const actorInput = $('confirm-actor');
   const reasonInput = $('confirm-reason');
   const ok = $('confirm-ok');
   $('confirm-cancel').addEventListener('click', () => finish(null));
@@ -148,23 +155,18 @@ export function initDialog() {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (!pending || ok.disabled) return;
-    const who = actorInput.value.trim();
     const why = reasonInput.value.trim();
-    actorInput.removeAttribute('aria-invalid');
     reasonInput.removeAttribute('aria-invalid');
-    if (!who) return markInvalid(actorInput, 'Say who makes this change (actor).');
-    if (pending.reasonRequired && !why) return markInvalid(reasonInput, 'Give a reason: it goes into the audit log.');
-    setActor(who);
+    if (!why) return markInvalid(reasonInput, 'Give a reason: it goes into the audit log.');
     ok.disabled = true;
     show($('confirm-error'));
     const { opts } = pending;
     try {
-      const result = await opts.action({ actor: who, reason: why });
+      const result = await opts.action({ reason: why });
       finish(result);
     } catch (e) {
       ok.disabled = false;
       if (!pending) return;
-      if (e instanceof ApiError && e.field === 'actor') return markInvalid(actorInput, e.describe());
       if (e instanceof ApiError && e.field === 'reason') return markInvalid(reasonInput, e.describe());
       show($('confirm-error'), describeError(e));
       if (e instanceof ApiError && e.status === 401) finish(null);

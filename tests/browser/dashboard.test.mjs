@@ -16,12 +16,16 @@ const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:8787').replace(/\/$/
 const ADMIN_TOKEN = process.env.ADMIN_TOKEN;
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || 'tests/screenshots';
 const DASHBOARD = `${BASE_URL}/__edge/`;
+/** The operator ADMIN_TOKEN names (the stack configures ADMIN_TOKENS {"ana.petrovic": token}). */
 const ACTOR = 'ana.petrovic';
+const OTHER_TOKEN = process.env.OTHER_TOKEN;
 
 assert.ok(ADMIN_TOKEN, 'ADMIN_TOKEN must be set');
+assert.ok(OTHER_TOKEN, 'OTHER_TOKEN (a second operator, marko) must be set');
 mkdirSync(SCREENSHOT_DIR, { recursive: true });
 
 let browser;
+let context;
 let page;
 /** Console messages about Content-Security-Policy, and uncaught page errors. */
 const cspViolations = [];
@@ -33,17 +37,39 @@ async function shot(name, locator) {
   else await page.screenshot({ path, fullPage: false });
 }
 
-/** Fills and confirms the change dialog. */
-async function confirmDialog(reason) {
-  const dialog = page.locator('#confirm-dialog');
+/** Fills the change dialog's reason (the dialog names the operator; it asks for no actor). */
+async function confirmDialog(reason, on = page) {
+  const dialog = on.locator('#confirm-dialog');
   await dialog.waitFor({ state: 'visible' });
-  await page.fill('#confirm-actor', ACTOR);
-  await page.fill('#confirm-reason', reason);
+  await on.fill('#confirm-reason', reason);
   return dialog;
 }
 
-async function weightText() {
-  return (await page.textContent('#weight-value')).trim();
+async function weightText(on = page) {
+  return (await on.textContent('#weight-value')).trim();
+}
+
+/** A second operator's tab, signed in with their own token. */
+async function secondOperatorPage() {
+  const other = await context.newPage();
+  other.setDefaultTimeout(20_000);
+  other.on('pageerror', (err) => pageErrors.push(String(err)));
+  await other.goto(DASHBOARD);
+  await other.fill('#signin-token', OTHER_TOKEN);
+  await other.click('#signin-submit');
+  await other.locator('#main').waitFor({ state: 'visible' });
+  await other.waitForFunction(() => document.getElementById('session-who').textContent.includes('marko'));
+  return other;
+}
+
+/** Sets the weight through a page's form and dialog. */
+async function setWeightOn(on, percent, reason) {
+  await on.fill('#weight-input', String(percent));
+  await on.click('#btn-set-weight');
+  const dialog = await confirmDialog(reason, on);
+  await on.click('#confirm-ok');
+  await dialog.waitFor({ state: 'hidden' });
+  await on.waitForFunction((p) => document.getElementById('weight-value').textContent.trim() === `${p} %`, percent);
 }
 
 before(async () => {
@@ -52,7 +78,7 @@ before(async () => {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+  context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
   // The DOM's own report of CSP violations, next to the console's.
   await context.addInitScript(() => {
     window.__cspViolations = [];
@@ -87,12 +113,12 @@ test('a wrong token is rejected with a visible message', async () => {
   await shot('bad-token.png');
 });
 
-test('signing in (Enter submits) shows the canary at 0 % and the plan', async () => {
+test('signing in (Enter submits) shows the canary at 0 % and the plan, and who is signed in', async () => {
   await page.fill('#signin-token', ADMIN_TOKEN);
-  await page.focus('#signin-actor');
-  await page.keyboard.type(ACTOR);
+  await page.focus('#signin-token');
   await page.keyboard.press('Enter');
   await page.locator('#main').waitFor({ state: 'visible' });
+  await page.waitForFunction((a) => document.getElementById('session-who').textContent === `Signed in as ${a}`, ACTOR);
   await page.waitForFunction(() => document.getElementById('weight-value').textContent.trim() === '0 %');
   // The token lives in sessionStorage only.
   const stored = await page.evaluate(() => ({
@@ -133,6 +159,8 @@ test('set the weight to 25 % with a reason; the audit log shows it', async () =>
   await page.click('#btn-set-weight');
   const dialog = await confirmDialog('release 2026.11.26: first quarter');
   assert.match(await dialog.locator('#confirm-summary').textContent(), /0 % to 25 %/);
+  assert.match(await dialog.locator('#confirm-who').textContent(), /as ana\.petrovic/);
+  assert.equal(await page.locator('#confirm-actor').count(), 0, 'no free-text actor');
   await page.click('#confirm-ok');
   await dialog.waitFor({ state: 'hidden' });
   await page.waitForFunction(() => document.getElementById('weight-value').textContent.trim() === '25 %');
@@ -164,8 +192,48 @@ test('rollback: Escape cancels, then a confirmed rollback returns to 0 %', async
   assert.match(row, /rollback/);
   assert.match(row, /25 % → 0 %/);
   assert.match(row, /error rate up on canary/);
-  assert.equal(await page.locator('#audit-body tr').count(), 2);
+  assert.equal(await page.locator('#audit-body tr').count(), 3, 'the import and two changes');
   await shot('rollback.png', page.locator('#canary'));
+});
+
+test("another operator's change shows up by itself, with who made it", async () => {
+  const other = await secondOperatorPage();
+  try {
+    await setWeightOn(other, 10, 'marko: first step');
+    // The first page polls: no click, no reload.
+    await page.waitForFunction(() => document.getElementById('weight-value').textContent.trim() === '10 %', null, { timeout: 15_000 });
+    await page.waitForFunction(() => document.getElementById('canary-source').textContent.includes('by marko'));
+    assert.match(await page.textContent('#canary-source'), /marko: first step/);
+    await page.waitForFunction(() => document.querySelector('#audit-body tr td:nth-child(2)')?.textContent === 'marko');
+    await shot('canary-polled.png', page.locator('#canary'));
+  } finally {
+    await other.close();
+  }
+});
+
+test('an Advance based on a state someone else changed is refused (409) and the new state is shown', async () => {
+  const other = await secondOperatorPage();
+  try {
+    // Ana opens Advance on 10 % (to 25 %) …
+    await page.click('#btn-advance');
+    await confirmDialog('10 % looked clean');
+    // … while Marko moves the canary to 50 %.
+    await setWeightOn(other, 50, 'marko: jumping ahead');
+    await page.click('#confirm-ok');
+    await page.locator('#confirm-dialog').waitFor({ state: 'hidden' });
+    const statusEl = page.locator('#canary-status');
+    await page.waitForFunction(() => document.getElementById('canary-status').textContent.includes('Not applied'));
+    const text = await statusEl.textContent();
+    assert.match(text, /someone else changed the rollout first/);
+    assert.match(text, /50 %/);
+    assert.match(text, /marko/);
+    assert.equal(await weightText(), '50 %', 'the new state is shown, nothing was applied blindly');
+    const cfg = await (await fetch(`${BASE_URL}/__edge/api/config`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+    assert.equal(cfg.summary.weight_bp, 5000, 'the server did not advance');
+    await shot('canary-conflict.png', page.locator('#canary'));
+  } finally {
+    await other.close();
+  }
 });
 
 test('a network failure is reported, not swallowed', async () => {
@@ -190,13 +258,16 @@ test('purge by prefix shows the result', async () => {
   const dialog = page.locator('#confirm-dialog');
   await dialog.waitFor({ state: 'visible' });
   assert.match(await dialog.locator('#confirm-summary').textContent(), /\/api\/v1\//);
-  await page.fill('#confirm-actor', ACTOR);
   await page.fill('#confirm-reason', 'renamed a category');
   await page.click('#confirm-ok');
   await dialog.waitFor({ state: 'hidden' });
   const result = page.locator('#purge-result');
   await result.locator('.ok').waitFor();
   assert.match(await result.textContent(), /Purged prefix \/api\/v1\//);
+  assert.match(await result.textContent(), /audited as ana\.petrovic/);
+  // The purge is in the audit log, by the signed-in operator.
+  await page.waitForFunction(() => document.querySelector('#audit-body tr')?.dataset.action === 'purge');
+  assert.match(await page.locator('#audit-body tr').first().textContent(), /ana\.petrovic.*purge.*renamed a category/s);
   await shot('cache-purge.png', page.locator('#cache'));
 });
 
@@ -205,6 +276,9 @@ test('warmup runs every configured path to completion', async () => {
   const paths = await rows.count();
   assert.ok(paths >= 3, `warmup paths listed (${paths})`);
   await page.click('#btn-warmup');
+  const dialog = await confirmDialog('before the morning peak');
+  await page.click('#confirm-ok');
+  await dialog.waitFor({ state: 'hidden' });
   // Progress is per path: the first row runs before the last one does.
   await page.waitForFunction(() => document.querySelector('#warmup-body tr[data-state="done"]') !== null);
   await page.waitForFunction(
