@@ -23,12 +23,26 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released).
+/// A free TCP port on 127.0.0.1 for a server that binds it later (wrangler dev). Chosen below
+/// Linux's ephemeral range (32768–60999), so that a demo origin another test starts on port 0
+/// meanwhile can never be handed the same port by the kernel.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static N: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(N.fetch_add(1, Ordering::SeqCst).wrapping_mul(40_503))
+        .wrapping_add(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos()),
+        );
+    for i in 0..2_000u32 {
+        let port = 20_000 + (seed.wrapping_add(i.wrapping_mul(7_919)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000–31999");
 }
 
 /// A scratch directory removed on drop.
@@ -274,8 +288,18 @@ impl Worker {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 panic!("wrangler dev exited ({status}):\n{}", self.log_text());
             }
-            if try_get(&format!("{}/__edge/health", self.url)).is_some() {
-                return;
+            // Only this worker's own health answer counts: anything else on the port is not it.
+            if let Some(r) = try_get(&format!("{}/__edge/health", self.url)) {
+                if r.body.contains("\"service\":\"catalog-edge\"") {
+                    return;
+                }
+                panic!(
+                    "port {} answers, but not as this worker ({} {}):\n{}",
+                    self.port,
+                    r.status,
+                    r.body,
+                    self.log_text()
+                );
             }
             thread::sleep(Duration::from_millis(200));
         }
