@@ -34,6 +34,18 @@ pub enum AdminEndpoint {
     Origins,
     /// `GET /__edge/api/quarantine`: unreadable documents the control plane kept aside.
     Quarantine,
+    /// `GET /__edge/api/analysis?window=<secs>`: fleet-wide stable-vs-canary numbers.
+    Analysis,
+    /// `GET /__edge/api/rollout`: the rollout schedule's state.
+    RolloutGet,
+    /// `PUT /__edge/api/rollout`: starts a rollout.
+    RolloutStart,
+    /// `POST /__edge/api/rollout/pause`.
+    RolloutPause,
+    /// `POST /__edge/api/rollout/resume`.
+    RolloutResume,
+    /// `POST /__edge/api/rollout/abort`.
+    RolloutAbort,
 }
 
 /// Prefix of the admin API.
@@ -79,6 +91,24 @@ const ENDPOINTS: &[(&str, &str, AdminEndpoint)] = &[
     ("/__edge/api/audit", "GET", AdminEndpoint::Audit),
     ("/__edge/api/origins", "GET", AdminEndpoint::Origins),
     ("/__edge/api/quarantine", "GET", AdminEndpoint::Quarantine),
+    ("/__edge/api/analysis", "GET", AdminEndpoint::Analysis),
+    ("/__edge/api/rollout", "GET", AdminEndpoint::RolloutGet),
+    ("/__edge/api/rollout", "PUT", AdminEndpoint::RolloutStart),
+    (
+        "/__edge/api/rollout/pause",
+        "POST",
+        AdminEndpoint::RolloutPause,
+    ),
+    (
+        "/__edge/api/rollout/resume",
+        "POST",
+        AdminEndpoint::RolloutResume,
+    ),
+    (
+        "/__edge/api/rollout/abort",
+        "POST",
+        AdminEndpoint::RolloutAbort,
+    ),
 ];
 
 /// What an admin path resolves to.

@@ -70,7 +70,18 @@ pub mod vars {
     /// How often the control plane rereads KV for emergency edits and retries a failed
     /// publish, in milliseconds.
     pub const CONTROL_RECONCILE_MS: &str = "CONTROL_RECONCILE_MS";
+    /// How many aggregator objects the canary analysis' counts are spread over.
+    pub const METRICS_SHARDS: &str = "METRICS_SHARDS";
+    /// Least time between two flushes of an isolate's counts, in milliseconds.
+    pub const METRICS_FLUSH_MS: &str = "METRICS_FLUSH_MS";
+    /// Where rollout decisions are posted (Slack-compatible `{"text": …}`).
+    pub const ROLLOUT_WEBHOOK_URL: &str = "ROLLOUT_WEBHOOK_URL";
 }
+
+/// Default number of aggregator shards.
+pub const DEFAULT_METRICS_SHARDS: u64 = 4;
+/// Default least time between an isolate's flushes: 10 s.
+pub const DEFAULT_METRICS_FLUSH_MS: u64 = 10_000;
 
 /// Default interval of the control plane's KV reconciliation: a minute.
 pub const DEFAULT_CONTROL_RECONCILE_MS: u64 = 60_000;
@@ -117,6 +128,12 @@ pub struct EdgeConfig {
     pub rollout_defaults: RolloutConfig,
     /// How often the control plane rereads KV and retries a failed publish.
     pub control_reconcile_ms: u64,
+    /// Aggregator shards of the canary analysis.
+    pub metrics_shards: u32,
+    /// Least time between two flushes of an isolate's counts.
+    pub metrics_flush_ms: u64,
+    /// Where rollout decisions are posted, if anywhere.
+    pub rollout_webhook_url: Option<Url>,
 }
 
 impl EdgeConfig {
@@ -420,6 +437,33 @@ impl EdgeConfig {
             &mut errors,
         );
 
+        let metrics_shards = parse_u64(
+            get(vars::METRICS_SHARDS),
+            vars::METRICS_SHARDS,
+            1..=64,
+            DEFAULT_METRICS_SHARDS,
+            &mut errors,
+        ) as u32;
+        let metrics_flush_ms = parse_u64(
+            get(vars::METRICS_FLUSH_MS),
+            vars::METRICS_FLUSH_MS,
+            100..=300_000,
+            DEFAULT_METRICS_FLUSH_MS,
+            &mut errors,
+        );
+        let rollout_webhook_url = get(vars::ROLLOUT_WEBHOOK_URL).and_then(|raw| {
+            Url::parse(&raw)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .or_else(|| {
+                    errors.push(ConfigError::new(
+                        vars::ROLLOUT_WEBHOOK_URL,
+                        format!("{raw:?} is not an http(s) URL"),
+                    ));
+                    None
+                })
+        });
+
         let rollout_defaults = origin_url
             .as_ref()
             .map(|stable| rollout_defaults(stable, &get, &mut errors));
@@ -442,6 +486,9 @@ impl EdgeConfig {
                 public_url,
                 rollout_defaults,
                 control_reconcile_ms,
+                metrics_shards,
+                metrics_flush_ms,
+                rollout_webhook_url,
             }),
             _ => Err(errors),
         }

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod analysis;
 pub mod cache;
 pub mod canary;
 pub mod config;

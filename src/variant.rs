@@ -2,10 +2,23 @@
 //! reach a stable user, nor the reverse.
 
 /// An origin deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     /// The current release.
+    #[default]
     Stable,
     /// The release being rolled out.
     Canary,

@@ -49,6 +49,24 @@ pub enum ControlRequest {
         /// The numbers.
         detail: Value,
     },
+    /// The rollout schedule's state.
+    Rollout,
+    /// Starts a rollout with the client's body (`steps`, `auto_promote`, `analysis`, `reason`).
+    RolloutStart {
+        /// The operator the admin token names.
+        operator: String,
+        /// The client's JSON body.
+        body: String,
+    },
+    /// Pauses, resumes or aborts the rollout.
+    RolloutControl {
+        /// `pause`, `resume` or `abort`.
+        action: String,
+        /// The operator the admin token names.
+        operator: String,
+        /// The client's JSON body (`reason`).
+        body: String,
+    },
     /// A stored list, newest first.
     List {
         /// Which.

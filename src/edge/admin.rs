@@ -15,6 +15,7 @@ use super::platform::{self, ConfigState, Waiter};
 use super::reply::Reply;
 use super::state;
 use crate::admin::{self, AdminEndpoint, AdminRoute, Auth};
+use crate::analysis::{cell, verdict};
 use crate::cache::purge::PurgeState;
 use crate::cache::warmup::{self, WarmupJob};
 use crate::canary::config::RolloutConfig;
@@ -105,6 +106,30 @@ pub async fn handle(
         }
         AdminEndpoint::CacheWarmup => {
             warmup_endpoint(config, &req, &operator, &body, env, ctx, now).await
+        }
+        AdminEndpoint::Analysis => analysis(config, &req, env, now).await,
+        AdminEndpoint::RolloutGet => relay(env, &ControlRequest::Rollout).await,
+        AdminEndpoint::RolloutStart => {
+            let request = ControlRequest::RolloutStart {
+                operator: operator.clone(),
+                body,
+            };
+            rollout_write(config, &req, env, &request, now).await
+        }
+        AdminEndpoint::RolloutPause
+        | AdminEndpoint::RolloutResume
+        | AdminEndpoint::RolloutAbort => {
+            let action = match endpoint {
+                AdminEndpoint::RolloutPause => "pause",
+                AdminEndpoint::RolloutResume => "resume",
+                _ => "abort",
+            };
+            let request = ControlRequest::RolloutControl {
+                action: action.to_string(),
+                operator: operator.clone(),
+                body,
+            };
+            rollout_write(config, &req, env, &request, now).await
         }
     };
     answer.unwrap_or_else(|p| Reply::problem(&p))
@@ -243,6 +268,71 @@ fn in_force_json(rollout: &InForce) -> Value {
         "summary": ops::summary(&rollout.config),
         "problem": rollout.problem,
     })
+}
+
+/// A control plane answer, as it is.
+async fn relay(env: &Env, request: &ControlRequest) -> Result<Reply, Problem> {
+    let (status, value) = control::call(env, request).await?;
+    Ok(Reply::json(status, value.to_string()))
+}
+
+/// A rollout start or control: the control plane answers with the rollout and, when the weight
+/// changed, the new record, which this isolate uses at once.
+async fn rollout_write(
+    config: &EdgeConfig,
+    req: &Request,
+    env: &Env,
+    request: &ControlRequest,
+    now: UnixMillis,
+) -> Result<Reply, Problem> {
+    let (status, mut value) = control::call(env, request).await?;
+    if let Ok(record) = serde_json::from_value::<Versioned>(value["record"].clone()) {
+        if let Ok(cfg) = RolloutConfig::from_json(&record.config, &self_hosts(config, req)) {
+            state::remember_rollout(cfg, record.version, now);
+        }
+    }
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("record");
+    }
+    Ok(Reply::json(status, value.to_string()))
+}
+
+/// `GET /analysis?window=<secs>`: every aggregator's counts over the window, merged: per
+/// variant and per route, and per minute for charts.
+async fn analysis(
+    config: &EdgeConfig,
+    req: &Request,
+    env: &Env,
+    now: UnixMillis,
+) -> Result<Reply, Problem> {
+    let raw = req.url().ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "window")
+            .map(|(_, v)| v.into_owned())
+    });
+    let window_secs = verdict::window_secs(raw.as_deref())?;
+    let since_ms = now.0.saturating_sub(window_secs * 1000);
+    let since_bucket = cell::bucket_of(since_ms);
+    let (summary, failed) =
+        super::metrics_shard::read_all(env, config.metrics_shards, since_bucket).await;
+    let rollout = state::rollout(env, now, config).await;
+    let (flushes, failed_flushes, lost, pending) = state::analysis_counters();
+    let mut body = verdict::Window::of(&summary.routes, since_bucket).to_json();
+    body["window_secs"] = json!(window_secs);
+    body["since_ms"] = json!(since_bucket * cell::BUCKET_MS);
+    body["series"] = verdict::series(&summary.series, since_ms, now.0);
+    body["weight_bp"] = json!(rollout.config.weight_bp);
+    body["aggregators"] = json!({
+        "shards": config.metrics_shards,
+        "unreadable": failed,
+        "complete": failed.is_empty(),
+    });
+    body["this_isolate"] = json!({
+        "flushes": flushes, "failed_flushes": failed_flushes,
+        "lost_requests": lost, "pending_requests": pending,
+        "flush_ms": config.metrics_flush_ms,
+    });
+    Ok(Reply::json(200, body.to_string()))
 }
 
 /// A stored list from the control plane (`?limit=`, 1–500, default 50).

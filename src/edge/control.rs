@@ -22,6 +22,8 @@ use worker::{
 
 use super::platform;
 use super::state::{self, CONFIG_KEY, PURGE_KEY};
+use crate::analysis::rollout::{self, Action as RolloutAction, State as RolloutState};
+use crate::analysis::verdict::Window;
 use crate::cache::key;
 use crate::cache::policy::MAX_ENTRY_LIFETIME_SECS;
 use crate::cache::purge::PurgeState;
@@ -34,7 +36,7 @@ use crate::control::wire::{ControlRequest, ListName};
 use crate::control::write::{self, plan_adoption, plan_write, Commit, Current, WriteContext};
 use crate::control::{AUDIT_LEN, HISTORY_LEN, QUARANTINE_LEN};
 use crate::hash::{fnv1a64, hex64};
-use crate::problem::Problem;
+use crate::problem::{FieldError, Problem};
 
 /// The binding of the control plane's namespace (`[[durable_objects.bindings]]`).
 pub const BINDING: &str = "CONTROL";
@@ -68,6 +70,10 @@ mod meta {
     pub const SEEN_PURGE: &str = "seen_purge_text";
     /// The last publish failure, if the last publish failed.
     pub const PUBLISH_ERROR: &str = "publish_error";
+    /// The rollout schedule's state (JSON).
+    pub const ROLLOUT: &str = "rollout";
+    /// Webhook notifications sent and failed (JSON).
+    pub const NOTIFICATIONS: &str = "notifications";
 }
 
 #[derive(Deserialize)]
@@ -140,6 +146,7 @@ impl DurableObject for ControlPlane {
     async fn alarm(&self) -> worker::Result<Response> {
         if let Ok(config) = platform::config(&self.env).as_ref() {
             if self.prepare(config, &config.self_hosts()).await.is_ok() {
+                self.analyse(config).await;
                 self.publish().await;
             }
             self.schedule(config, true).await;
@@ -734,16 +741,319 @@ impl ControlPlane {
         );
     }
 
-    /// Keeps an alarm set: it reconciles KV and retries a failed publish.
+    /// Keeps an alarm set: it reconciles KV, retries a failed publish, and runs a rollout's
+    /// analyses when they are due.
     async fn schedule(&self, config: &EdgeConfig, from_alarm: bool) {
         let storage = self.state.storage();
-        if !from_alarm && matches!(storage.get_alarm().await, Ok(Some(_))) {
-            return;
+        let now = now_ms();
+        let mut at = now + config.control_reconcile_ms;
+        if let Some(due) = rollout::next_wakeup(&self.rollout_state()) {
+            at = at.min(due.max(now + 1));
         }
-        let at = now_ms() + config.control_reconcile_ms;
-        if let Err(e) = storage.set_alarm(at as i64).await {
+        if !from_alarm {
+            if let Ok(Some(set)) = storage.get_alarm().await {
+                if (set as u64) <= at {
+                    return;
+                }
+            }
+        }
+        // An absolute time (an i64 would be an offset from now).
+        let when = worker::ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at as f64)));
+        if let Err(e) = storage.set_alarm(when).await {
             worker::console_error!("control plane alarm not set: {}", e);
         }
+    }
+
+    fn rollout_state(&self) -> RolloutState {
+        self.meta_get(meta::ROLLOUT)
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    fn store_rollout(&self, state: &RolloutState) -> Result<(), Problem> {
+        set_meta(
+            &self.sql(),
+            meta::ROLLOUT,
+            serde_json::to_string(state).unwrap_or_default(),
+        )
+        .map_err(sql_error)
+    }
+
+    /// Plans the writes a rollout's actions make, each as the next version through the one
+    /// write path, audited as their actor with the measurements; stores nothing. Returns the
+    /// commits in order and the notifications to send.
+    fn plan_actions(
+        &self,
+        config: &EdgeConfig,
+        self_hosts: &[String],
+        actions: Vec<RolloutAction>,
+    ) -> Result<(Vec<Commit>, Vec<String>), Problem> {
+        let mut commits: Vec<Commit> = Vec::new();
+        let mut notes = Vec::new();
+        for action in actions {
+            let (change, fields, actor, reason, detail) = match action {
+                RolloutAction::Notify { text } => {
+                    notes.push(text);
+                    continue;
+                }
+                RolloutAction::SetWeight {
+                    weight_bp,
+                    actor,
+                    reason,
+                    detail,
+                } => {
+                    let mut f = serde_json::Map::new();
+                    f.insert("weight".into(), json!(f64::from(weight_bp) / 100.0));
+                    (Change::SetWeight, f, actor, reason, detail)
+                }
+                RolloutAction::Rollback {
+                    actor,
+                    reason,
+                    detail,
+                } => (
+                    Change::Rollback,
+                    serde_json::Map::new(),
+                    actor,
+                    reason,
+                    detail,
+                ),
+                RolloutAction::Promote { reason, detail } => {
+                    let mut f = serde_json::Map::new();
+                    f.insert("force".into(), json!(true));
+                    (
+                        Change::Promote,
+                        f,
+                        rollout::ANALYSIS_ACTOR.to_string(),
+                        reason,
+                        detail,
+                    )
+                }
+            };
+            let req = ops::WriteRequest {
+                actor,
+                reason,
+                expected_version: None,
+                dry_run: false,
+                fields,
+            };
+            let current = match commits.last() {
+                Some(c) => Current::Valid {
+                    record: c.record.clone(),
+                    config: c.config.clone(),
+                },
+                None => self.current(self_hosts),
+            };
+            let history = self.history_for("{}");
+            let ctx = WriteContext {
+                now_ms: now_ms(),
+                self_hosts,
+                defaults: &config.rollout_defaults,
+                history: &history,
+            };
+            let mut commit = plan_write(&current, change, &req, &ctx)?;
+            if let Some(last) = commit.audit.last_mut() {
+                last.detail = detail;
+            }
+            commits.push(commit);
+        }
+        Ok((commits, notes))
+    }
+
+    /// Stores a rollout's new state and the writes its actions make, publishes, notifies.
+    async fn carry_out(
+        &self,
+        config: &EdgeConfig,
+        state: &RolloutState,
+        commits: Vec<Commit>,
+        notes: Vec<String>,
+    ) -> Result<Option<Versioned>, Problem> {
+        for commit in &commits {
+            self.store_commit(commit, vec![])?;
+            worker::console_log!(
+                "{}",
+                json!({"event": "rollout_change", "action": commit.audit.last().map(|a| a.action.clone()),
+                       "version": commit.record.version, "actor": commit.record.actor,
+                       "reason": commit.record.reason, "weight_bp": {"new": commit.config.weight_bp}})
+            );
+        }
+        self.store_rollout(state)?;
+        worker::console_log!(
+            "{}",
+            json!({"event": "rollout_state", "state": state.status.as_str(), "step": state.step + 1,
+                   "decision": state.decisions.first()})
+        );
+        if !commits.is_empty() {
+            self.publish().await;
+        }
+        for text in notes {
+            self.notify(config, &text).await;
+        }
+        Ok(commits.last().map(|c| c.record.clone()))
+    }
+
+    /// Posts a rollout message to `ROLLOUT_WEBHOOK_URL` (Slack-compatible), counting what was
+    /// sent and what failed.
+    async fn notify(&self, config: &EdgeConfig, text: &str) {
+        let Some(url) = &config.rollout_webhook_url else {
+            return;
+        };
+        let call = super::origin::OriginCall {
+            url: url.to_string(),
+            method: "POST".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            timeout_ms: 5_000,
+            fallback_url: None,
+            trace_id: String::new(),
+        };
+        let body = JsValue::from_str(&json!({ "text": text }).to_string());
+        let reply = call.send(&[], Some(body)).await;
+        let error = match &reply.result {
+            Ok(r) if r.status() < 300 => None,
+            Ok(r) => Some(format!("the webhook answered {}", r.status())),
+            Err(e) => Some(format!("{e:?}")),
+        };
+        let mut counts: Value = self
+            .meta_get(meta::NOTIFICATIONS)
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| json!({"sent": 0, "failed": 0, "last_error": null}));
+        match &error {
+            None => counts["sent"] = json!(counts["sent"].as_u64().unwrap_or(0) + 1),
+            Some(e) => {
+                counts["failed"] = json!(counts["failed"].as_u64().unwrap_or(0) + 1);
+                counts["last_error"] = json!(e);
+                worker::console_warn!("{}", json!({"event": "rollout_webhook_failed", "why": e}));
+            }
+        }
+        let _ = set_meta(&self.sql(), meta::NOTIFICATIONS, counts.to_string());
+    }
+
+    /// The alarm's analysis: when a rollout's analysis is due, reads every aggregator, judges
+    /// the canary and carries out what the rollout decides.
+    async fn analyse(&self, config: &EdgeConfig) {
+        let state = self.rollout_state();
+        let now = now_ms();
+        if rollout::next_wakeup(&state).is_none_or(|due| due > now) {
+            return;
+        }
+        let since = rollout::since_bucket(&state, now);
+        let (summary, failed) =
+            super::metrics_shard::read_all(&self.env, config.metrics_shards, since).await;
+        // The read awaited: take the state again (a person may have paused it meanwhile).
+        let state = self.rollout_state();
+        let now = now_ms();
+        let self_hosts = config.self_hosts();
+        let result = if failed.is_empty() {
+            let window = Window::of(&summary.routes, since);
+            let (next, actions) = rollout::tick(&state, &window, now);
+            self.plan_actions(config, &self_hosts, actions)
+                .map(|(commits, notes)| (next, commits, notes))
+        } else {
+            Ok((
+                rollout::cannot_read(&state, &failed.join("; "), now),
+                vec![],
+                vec![],
+            ))
+        };
+        match result {
+            Ok((next, commits, notes)) => {
+                if let Err(p) = self.carry_out(config, &next, commits, notes).await {
+                    worker::console_error!("rollout step not stored: {}", p.detail);
+                }
+            }
+            Err(p) => {
+                // The write the rollout wanted was refused (e.g. the record is unreadable):
+                // pause, saying why, rather than retry blindly.
+                if let Ok(paused) = rollout::pause(&state, rollout::ANALYSIS_ACTOR, &p.detail, now)
+                {
+                    let _ = self.store_rollout(&paused);
+                }
+                worker::console_error!("rollout action refused: {}", p.detail);
+            }
+        }
+    }
+
+    fn rollout_json(&self) -> Value {
+        let mut v = rollout::to_json(&self.rollout_state(), now_ms());
+        v["notifications"] = self
+            .meta_get(meta::NOTIFICATIONS)
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| json!({"sent": 0, "failed": 0, "last_error": null}));
+        v
+    }
+
+    async fn rollout_start(
+        &self,
+        config: &EdgeConfig,
+        self_hosts: &[String],
+        operator: &str,
+        body: &str,
+    ) -> Result<Value, Problem> {
+        let mut fields = ops::body_object(body)?;
+        let reason = ops::reason_and_actor(&mut fields, operator)?;
+        let spec = rollout::parse_spec(&fields)?;
+        let has_canary = matches!(
+            self.current(self_hosts),
+            Current::Valid { ref config, .. } if config.canary_origin.is_some()
+        ) || (matches!(self.current(self_hosts), Current::Defaults)
+            && config.rollout_defaults.canary_origin.is_some());
+        let (next, actions) = rollout::start(
+            &self.rollout_state(),
+            spec,
+            operator,
+            &reason,
+            has_canary,
+            now_ms(),
+        )?;
+        let (commits, notes) = self.plan_actions(config, self_hosts, actions)?;
+        let record = self.carry_out(config, &next, commits, notes).await?;
+        let mut answer = self.rollout_json();
+        answer["record"] = json!(record);
+        Ok(answer)
+    }
+
+    async fn rollout_control(
+        &self,
+        config: &EdgeConfig,
+        self_hosts: &[String],
+        action: &str,
+        operator: &str,
+        body: &str,
+    ) -> Result<Value, Problem> {
+        let mut fields = ops::body_object(body)?;
+        let reason = ops::reason_and_actor(&mut fields, operator)?;
+        if let Some(k) = fields.keys().next() {
+            return Err(FieldError::new(k.clone(), "is not a known field").into());
+        }
+        let state = self.rollout_state();
+        let now = now_ms();
+        let (next, actions) = match action {
+            "pause" => (rollout::pause(&state, operator, &reason, now)?, vec![]),
+            "resume" => (rollout::resume(&state, operator, &reason, now)?, vec![]),
+            "abort" => rollout::abort(&state, operator, &reason, now)?,
+            other => {
+                return Err(Problem::new(
+                    400,
+                    "invalid_request",
+                    format!("unknown rollout action {other:?}"),
+                ))
+            }
+        };
+        let (commits, notes) = self.plan_actions(config, self_hosts, actions)?;
+        let audit = AuditEntry::event(
+            now,
+            operator,
+            &reason,
+            &format!("rollout_{action}"),
+            commits
+                .last()
+                .map_or(self.current(self_hosts).version(), |c| c.record.version),
+            json!({"state": next.status.as_str(), "step": next.step + 1}),
+        );
+        self.store_audit(vec![audit], vec![])?;
+        let record = self.carry_out(config, &next, commits, notes).await?;
+        let mut answer = self.rollout_json();
+        answer["record"] = json!(record);
+        Ok(answer)
     }
 
     async fn handle(&self, request: ControlRequest) -> Result<Value, Problem> {
@@ -800,6 +1110,19 @@ impl ControlPlane {
                 Ok(json!({ "audit": entry }))
             }
             ControlRequest::List { list, limit } => Ok(self.list(list, limit)),
+            ControlRequest::Rollout => Ok(self.rollout_json()),
+            ControlRequest::RolloutStart { operator, body } => {
+                self.rollout_start(config, &self_hosts, &operator, &body)
+                    .await
+            }
+            ControlRequest::RolloutControl {
+                action,
+                operator,
+                body,
+            } => {
+                self.rollout_control(config, &self_hosts, &action, &operator, &body)
+                    .await
+            }
         };
         // Publish whatever is pending (a failed earlier publish, a reconcile's repair), then
         // make sure the alarm runs.
@@ -867,6 +1190,22 @@ impl ControlPlane {
             }));
         }
         self.store_commit(&commit, vec![])?;
+        // A person changing the rollout by hand takes it over from the schedule: it pauses.
+        let schedule = self.rollout_state();
+        if let Some(paused) =
+            rollout::after_manual_change(&schedule, change.as_str(), &req.actor, now_ms())
+        {
+            self.store_rollout(&paused)?;
+            let entry = AuditEntry::event(
+                now_ms(),
+                &req.actor,
+                paused.paused_reason.as_deref().unwrap_or(""),
+                "rollout_pause",
+                commit.record.version,
+                json!({"state": "paused", "step": paused.step + 1, "by_change": change.as_str()}),
+            );
+            self.store_audit(vec![entry], vec![])?;
+        }
         let published = self.publish().await;
         worker::console_log!(
             "{}",

@@ -14,6 +14,7 @@ use super::reply::{Body, Reply};
 use super::state;
 use super::store;
 use crate::admin;
+use crate::analysis::cell::Observation;
 use crate::cache::key::{self, KeyScope};
 use crate::cache::policy;
 use crate::cache::rules::RouteRule;
@@ -95,6 +96,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
         reply.route = Some(route_label.to_string());
     }
     let total_ms = platform::now().since(started);
+    observe(&reply, &env, &ctx, config, started, total_ms);
     record(&reply, &env, method, path, colo, started, total_ms);
     finish(reply, config, total_ms)
 }
@@ -166,6 +168,46 @@ fn record(
         if let Err(e) = dataset.write_data_point(&point) {
             worker::console_warn!("analytics engine write failed: {}", e);
         }
+    }
+}
+
+/// Counts a proxied request for the canary analysis, under the variant it was assigned, and
+/// flushes this isolate's counts to its aggregator (in `waitUntil`) when they are due.
+fn observe(
+    reply: &Reply,
+    env: &Env,
+    ctx: &Waiter<'_>,
+    config: Option<&EdgeConfig>,
+    started: UnixMillis,
+    total_ms: u64,
+) {
+    let (Some(config), Some(variant), Some(route)) = (config, reply.assigned, &reply.route) else {
+        return;
+    };
+    let fallback = reply.cache.as_ref().is_some_and(|c| c.fallback);
+    let observation = Observation {
+        at_ms: started.0,
+        variant,
+        route,
+        origin_error: reply.origin_error || fallback,
+        fallback,
+        outcome: reply.cache.as_ref().map(|c| c.outcome.as_str()),
+        total_ms,
+        origin_ms: reply.origin_ms,
+    };
+    if let Some((shard, cells)) = state::observe(&observation, config) {
+        let env = env.clone();
+        ctx.wait_until(async move {
+            if let Err(why) = super::metrics_shard::flush(&env, shard, &cells).await {
+                worker::console_warn!(
+                    "{}",
+                    serde_json::json!({"event": "metrics_flush_failed", "shard": shard, "why": why})
+                );
+                state::flush_failed(cells, platform::now());
+            } else {
+                state::flush_succeeded();
+            }
+        });
     }
 }
 
@@ -347,6 +389,7 @@ async fn proxy(
     let served_by = if fell_back { Variant::Stable } else { variant };
     reply.route = Some(rule.id.clone());
     reply.variant = Some(served_by);
+    reply.assigned = Some(variant);
     if reply.trace_id.is_none() {
         // A hit contacted no origin: log the client's own trace, if it sent a valid one.
         reply.trace_id = client_trace_id;

@@ -7,6 +7,7 @@ mod control;
 mod convert;
 mod handler;
 mod memory;
+mod metrics_shard;
 mod origin;
 mod platform;
 mod reply;

@@ -51,6 +51,9 @@ pub struct Reply {
     pub route: Option<String>,
     /// The variant that served a proxied request.
     pub variant: Option<Variant>,
+    /// The variant a proxied request was assigned (a canary request that fell back was served
+    /// by stable, but counts as the canary's in the analysis).
+    pub assigned: Option<Variant>,
     /// The W3C trace id sent to the origin.
     pub trace_id: Option<String>,
 }
@@ -69,6 +72,7 @@ impl Reply {
             origin_error: false,
             route: None,
             variant: None,
+            assigned: None,
             trace_id: None,
         }
     }

@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use worker::Env;
 
+use crate::analysis::cell::{Cells, Observation, Pending};
 use crate::cache::purge::PurgeState;
 use crate::cache::stats::CacheStats;
 use crate::canary::config::RolloutConfig;
@@ -36,6 +37,47 @@ thread_local! {
     static STATS: RefCell<Option<CacheStats>> = const { RefCell::new(None) };
     static METRICS: RefCell<Option<Registry>> = const { RefCell::new(None) };
     static ANALYTICS_ABSENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+    static SHARD: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+/// Counts a request for the canary analysis; when this isolate's counts are due for a flush,
+/// hands them out with the shard to flush them to (chosen at random once per isolate).
+pub fn observe(o: &Observation<'_>, config: &EdgeConfig) -> Option<(u32, Cells)> {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.record(o);
+        let cells = p.take_due(o.at_ms, config.metrics_flush_ms)?;
+        let shard = SHARD.with(|s| match s.get() {
+            Some(i) if i < config.metrics_shards => i,
+            _ => {
+                let [b0, b1, b2, b3] = super::platform::random_bytes::<4>();
+                let i = u32::from_le_bytes([b0, b1, b2, b3]) % config.metrics_shards.max(1);
+                s.set(Some(i));
+                i
+            }
+        });
+        Some((shard, cells))
+    })
+}
+
+/// A flush failed: its counts come back (recent minutes) or are counted as lost.
+pub fn flush_failed(cells: Cells, now: UnixMillis) {
+    PENDING.with(|p| p.borrow_mut().flush_failed(cells, now.0));
+}
+
+/// A flush succeeded.
+pub fn flush_succeeded() {
+    PENDING.with(|p| p.borrow_mut().flushes += 1);
+}
+
+/// This isolate's analysis counters: (flushes, failed flushes, requests lost, requests pending).
+pub fn analysis_counters() -> (u64, u64, u64, u64) {
+    PENDING.with(|p| {
+        let p = p.borrow();
+        let pending = p.cells.values().map(|c| c.requests).sum();
+        (p.flushes, p.failed_flushes, p.lost_requests, pending)
+    })
 }
 
 /// Why KV could not be used.
