@@ -420,8 +420,10 @@ mod tests {
     fn windows_sum_only_their_minutes_and_keep_routes_apart() {
         let mut p = Pending::default();
         traffic(&mut p, Variant::Canary, 10, 0, 5);
-        let mut old = Cell::default();
-        old.requests = 99;
+        let old = Cell {
+            requests: 99,
+            ..Default::default()
+        };
         p.cells.insert(
             CellKey {
                 bucket: 0,
