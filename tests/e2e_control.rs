@@ -640,4 +640,20 @@ fn without_the_control_plane_writes_answer_503_and_edges_keep_serving_what_kv_ho
     );
     let h = Req::get(&stack.worker.at("/__edge/health")).send().json();
     assert_eq!(h["rollout"]["version"], 3);
+
+    // Without the aggregators either, the canary analysis says what it could not do: its
+    // counts could not be flushed (kept for a retry, counted) and no shard could be read.
+    let a = stack
+        .admin("GET", "/__edge/api/analysis?window=60")
+        .send()
+        .json();
+    assert_eq!(a["aggregators"]["complete"], false);
+    assert!(!a["aggregators"]["unreadable"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(
+        a["this_isolate"]["failed_flushes"].as_u64().unwrap() >= 1,
+        "{a}"
+    );
 }

@@ -349,6 +349,9 @@ pub struct StackOptions {
     pub no_control_plane: bool,
     /// Leave `ADMIN_TOKEN` unset (e.g. to configure `ADMIN_TOKENS` alone).
     pub no_admin_token: bool,
+    /// Point `ROLLOUT_WEBHOOK_URL` at the stable demo origin's `/echo/webhook` (it records what
+    /// it receives).
+    pub webhook_to_stable: bool,
 }
 
 impl StackOptions {
@@ -364,6 +367,11 @@ impl StackOptions {
 
     pub fn without_admin_token(mut self) -> Self {
         self.no_admin_token = true;
+        self
+    }
+
+    pub fn webhook_to_stable(mut self) -> Self {
+        self.webhook_to_stable = true;
         self
     }
 }
@@ -417,6 +425,12 @@ impl Stack {
         // Set even when "unset": an empty value, or wrangler would take .dev.vars' token.
         let admin_token = if opts.no_admin_token { "" } else { &token };
         vars.push(("ADMIN_TOKEN".to_string(), admin_token.to_string()));
+        if opts.webhook_to_stable {
+            vars.push((
+                "ROLLOUT_WEBHOOK_URL".to_string(),
+                format!("{}/echo/webhook", stable.url),
+            ));
+        }
         vars.extend(opts.vars);
         let config = opts
             .no_control_plane
