@@ -1,8 +1,9 @@
 //! End-to-end: the release-manager dashboard (`/__edge/`) in Debian's Chromium, driven by
 //! `tests/browser/dashboard.test.mjs` (playwright-core under Node 22) against a fresh stack:
 //! sign-in as a named operator, canary weight and rollback with the audit log, another operator's
-//! change polled in and a stale change refused (409), purge, warmup, the live probe's chart,
-//! health, and no CSP violations. Screenshots go to `tests/screenshots/` (git-ignored).
+//! change polled in and a stale change refused (409), a rollout schedule stepping a healthy
+//! canary up and rolling a failing one back by itself (the analysis panel's table, charts and
+//! timeline), purge, warmup, the live probe's chart, health, and no CSP violations. Screenshots go to `tests/screenshots/` (git-ignored).
 
 mod support;
 
@@ -32,7 +33,8 @@ fn dashboard_drives_canary_cache_probe_and_health_in_chromium() {
     let stack = Stack::with(
         StackOptions::default()
             .without_admin_token()
-            .var("ADMIN_TOKENS", &tokens.to_string()),
+            .var("ADMIN_TOKENS", &tokens.to_string())
+            .var("METRICS_FLUSH_MS", "200"),
     );
     let bin_dir = root.join("node_modules/.bin");
     let path = format!(
@@ -46,6 +48,7 @@ fn dashboard_drives_canary_cache_probe_and_health_in_chromium() {
         .env("BASE_URL", &stack.worker.url)
         .env("ADMIN_TOKEN", &ana)
         .env("OTHER_TOKEN", &marko)
+        .env("CANARY_URL", &stack.canary.url)
         .env("SCREENSHOT_DIR", root.join("tests/screenshots"))
         .env("CHROMIUM", &chromium)
         .env("PATH", path)

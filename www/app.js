@@ -4,6 +4,7 @@
 import { api, ApiError, token, setToken, operator, setOperator, onUnauthorized } from './api.js';
 import { $, show, describeError, initDialog } from './ui.js';
 import * as canary from './canary.js';
+import * as analysis from './analysis.js';
 import * as cache from './cache.js';
 import * as health from './health.js';
 import * as probe from './probe.js';
@@ -29,7 +30,8 @@ async function loadAll() {
   }
   cache.renderWarmupPlan();
   probe.renderPaths();
-  await Promise.all([cache.refreshStats(), health.refresh()]);
+  await Promise.all([cache.refreshStats(), health.refresh(), analysis.refreshRollout(), analysis.refreshAnalysis()]);
+  analysis.startPolling();
 }
 
 function showDashboard() {
@@ -83,6 +85,7 @@ async function signIn(ev) {
 
 function signOut(message) {
   canary.stopPolling();
+  analysis.stopPolling();
   setToken(null);
   setOperator(null);
   show($('banner'));
@@ -97,6 +100,7 @@ function start() {
   });
   cache.init();
   health.init();
+  analysis.init(() => canary.refresh().catch(() => {}));
   probe.init(() => cache.refreshStats());
   $('signin-form').addEventListener('submit', signIn);
   $('sign-out').addEventListener('click', () => signOut());

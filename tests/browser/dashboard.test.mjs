@@ -19,9 +19,11 @@ const DASHBOARD = `${BASE_URL}/__edge/`;
 /** The operator ADMIN_TOKEN names (the stack configures ADMIN_TOKENS {"ana.petrovic": token}). */
 const ACTOR = 'ana.petrovic';
 const OTHER_TOKEN = process.env.OTHER_TOKEN;
+const CANARY_URL = process.env.CANARY_URL;
 
 assert.ok(ADMIN_TOKEN, 'ADMIN_TOKEN must be set');
 assert.ok(OTHER_TOKEN, 'OTHER_TOKEN (a second operator, marko) must be set');
+assert.ok(CANARY_URL, 'CANARY_URL (the canary demo origin, to make it fail) must be set');
 mkdirSync(SCREENSHOT_DIR, { recursive: true });
 
 let browser;
@@ -342,6 +344,91 @@ test('the live probe draws stacked bars for both variants with p50 and p95', asy
   }
   assert.equal(chart.lines, 4, 'p50 and p95 lines for both variants');
   await shot('probe.png', page.locator('#probe'));
+});
+
+/** Search traffic from distinct clients (each a miss) until `done()` or 60 s. */
+async function driveUntil(done, tag) {
+  const started = Date.now();
+  let round = 0;
+  while (Date.now() - started < 60_000) {
+    await Promise.all(Array.from({ length: 10 }, (_, i) => fetch(
+      `${BASE_URL}/api/v1/marketplace/search?q=${tag}-${round}-${i}`,
+      { headers: { cookie: `edge_id=${tag}-${round}-${i}` } },
+    ).then((r) => r.text())));
+    round += 1;
+    if (await done()) return;
+  }
+  throw new Error(`not reached in 60 s (${tag})`);
+}
+
+async function startRolloutFromForm(steps, reason, overrides = {}, first = false) {
+  await page.locator('#analysis').scrollIntoViewIfNeeded();
+  await page.locator('#rollout-start summary').click();
+  if (first) {
+    // The form comes with the marketplace's process filled in.
+    assert.equal(await page.inputValue('#rollout-steps'), '10 600\n25 600\n50 600\n100 600');
+    assert.equal(await page.inputValue('#rollout-max-error'), '1');
+    assert.equal(await page.inputValue('#rollout-max-p95'), '100');
+    assert.equal(await page.inputValue('#rollout-min'), '200');
+  }
+  await page.fill('#rollout-steps', steps);
+  const fields = { '#rollout-interval': '1', '#rollout-window': '60', '#rollout-min': '10', ...overrides };
+  for (const [sel, value] of Object.entries(fields)) await page.fill(sel, value);
+  await page.click('#btn-rollout-start');
+  const dialog = await confirmDialog(reason);
+  await page.click('#confirm-ok');
+  await dialog.waitFor({ state: 'hidden' });
+  await page.waitForFunction(() => document.getElementById('rollout-state').dataset.state === 'progressing');
+}
+
+const rolloutState = () => page.evaluate(() => document.getElementById('rollout-state').dataset.state);
+
+test('a healthy canary steps up under the schedule; the analysis panel draws both variants', async () => {
+  // Both demo origins answer in a few ms; on a busy machine their p95s can differ by more than
+  // 1.5×, so the latency limits are loosened for this run (the thresholds are tested natively).
+  await startRolloutFromForm('25 2\n50 2', 'release 2026.12, scheduled',
+    { '#rollout-max-p95': '5000', '#rollout-max-p95-over': '50' }, true);
+  await driveUntil(async () => {
+    await page.click('#analysis-refresh');
+    return (await rolloutState()) === 'completed';
+  }, 'healthy');
+  const timeline = await page.locator('#rollout-timeline li').allTextContents();
+  assert.match(timeline[0], /complete/);
+  assert.ok(timeline.some((t) => /advance/.test(t) && /held \d+ s with clean analyses/.test(t)), timeline.join('\n'));
+  assert.ok(timeline.some((t) => /start/.test(t) && /ana\.petrovic/.test(t)));
+  // The canary panel follows: the schedule moved the weight to 50 %.
+  await page.waitForFunction(() => document.getElementById('weight-value').textContent.trim() === '50 %');
+  await page.click('#analysis-refresh');
+  await page.waitForFunction(() => Number(document.querySelector('#compare-body tr[data-variant="canary"] td[data-field="requests"]')?.textContent) > 0);
+  const lines = await page.locator('#analysis-charts polyline[data-variant="canary"]').count();
+  assert.ok(lines >= 3, `canary lines drawn (${lines})`);
+  await page.locator('#analysis').scrollIntoViewIfNeeded();
+  await shot('analysis-healthy.png', page.locator('#analysis'));
+});
+
+test('a failing canary is rolled back by the analysis and the reason is shown', async () => {
+  const fail = (body) => fetch(`${CANARY_URL}/__origin/fail`, { method: 'POST', body: JSON.stringify(body) });
+  await fail({ mode: 'status', status: 503, path_prefix: '/api/' });
+  try {
+    await startRolloutFromForm('50 600', 'release 2026.12b', { '#rollout-max-p95': '100', '#rollout-max-p95-over': '1.5' });
+    await driveUntil(async () => {
+      await page.click('#analysis-refresh');
+      return (await rolloutState()) === 'rolled_back';
+    }, 'failing');
+    const first = page.locator('#rollout-timeline li').first();
+    assert.equal(await first.getAttribute('data-action'), 'rollback');
+    const text = await first.textContent();
+    assert.match(text, /analysis/);
+    assert.match(text, /automatic rollback: canary error rate \d+\.\d+ % > 1\.00 %/);
+    await page.waitForFunction(() => document.getElementById('weight-value').textContent.trim() === '0 %');
+    // The audit log says who did it: the analysis.
+    await page.waitForFunction(() => document.querySelector('#audit-body tr td:nth-child(2)')?.textContent === 'analysis');
+    await page.waitForFunction(() => document.querySelector('#compare-body tr[data-variant="canary"] td[data-field="error_rate"]')?.textContent !== '0.00 %');
+    await page.locator('#analysis').scrollIntoViewIfNeeded();
+    await shot('analysis-rolled-back.png', page.locator('#analysis'));
+  } finally {
+    await fail({ mode: 'off' });
+  }
 });
 
 test('the health panel shows the version and reachable origins', async () => {
