@@ -26,6 +26,26 @@ pub struct HealthReport {
     /// Whether the admin API is open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin: Option<AdminStatus>,
+    /// This isolate's canary over the last minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+}
+
+/// This isolate's canary traffic over the last minute (health is per isolate; the fleet-wide
+/// numbers are `/__edge/api/analysis`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CanaryStatus {
+    /// `ok` or `failing`.
+    pub status: &'static str,
+    /// Canary requests.
+    pub requests: u64,
+    /// Canary origin failures, including those a fallback hid.
+    pub errors: u64,
+    /// Canary requests answered by stable.
+    pub fallbacks: u64,
+    /// Why it counts as failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// The purge state in use and any problem with the stored one.
@@ -142,6 +162,7 @@ impl HealthReport {
             rollout: None,
             purge: None,
             admin: None,
+            canary: None,
         };
         (if valid { 200 } else { 503 }, report)
     }
@@ -163,6 +184,16 @@ impl HealthReport {
             self.status = "degraded";
         }
         self.purge = Some(purge);
+        self
+    }
+
+    /// Adds this isolate's canary status; a failing canary makes the worker `degraded` (users
+    /// still get answers — the fallback — but the release is broken).
+    pub fn with_canary(mut self, canary: CanaryStatus) -> HealthReport {
+        if canary.problem.is_some() {
+            self.status = "degraded";
+        }
+        self.canary = Some(canary);
         self
     }
 

@@ -127,6 +127,12 @@ fn a_failing_canary_is_rolled_back_by_the_analysis_with_the_measured_error_rate(
         "users got stable: every failure was a fallback"
     );
 
+    // Health says so too (this isolate's last minute): users got answers, the release is broken.
+    let h = Req::get(&stack.worker.at("/__edge/health")).send().json();
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["canary"]["status"], "failing");
+    assert!(h["canary"]["fallbacks"].as_u64().unwrap() >= 5);
+
     // Audited as the analysis, with the measurements.
     let audit = last_audit(&stack);
     assert_eq!(

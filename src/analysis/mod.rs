@@ -6,6 +6,7 @@
 //! when a threshold breaks, wait when there is too little traffic.
 
 pub mod cell;
+pub mod health;
 pub mod histogram;
 pub mod rollout;
 pub mod verdict;

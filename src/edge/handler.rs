@@ -23,7 +23,7 @@ use crate::canary;
 use crate::config::EdgeConfig;
 use crate::forward;
 use crate::headers;
-use crate::health::{AdminStatus, HealthReport, PurgeStatus, RolloutStatus};
+use crate::health::{AdminStatus, CanaryStatus, HealthReport, PurgeStatus, RolloutStatus};
 use crate::metrics::RequestRecord;
 use crate::problem::Problem;
 use crate::route::{self, Route};
@@ -53,10 +53,19 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
                     let (status, report) = HealthReport::new(Some(c.origin_url.as_str()), &[]);
                     let r = state::rollout(&env, started, c).await;
                     let purge = state::purge_state(&env, started, c.state_refresh_ms).await;
+                    let (_, canary) = state::recent(started);
+                    let problem = crate::analysis::health::canary_problem(&canary);
                     let report = report
                         .with_rollout(RolloutStatus::of(&r))
                         .with_purge(PurgeStatus::of(&purge, state::purge_problem()))
-                        .with_admin(AdminStatus::of(c));
+                        .with_admin(AdminStatus::of(c))
+                        .with_canary(CanaryStatus {
+                            status: if problem.is_some() { "failing" } else { "ok" },
+                            requests: canary.requests,
+                            errors: canary.errors,
+                            fallbacks: canary.fallbacks,
+                            problem,
+                        });
                     (status, report)
                 }
                 Err(errors) => HealthReport::new(None, errors),

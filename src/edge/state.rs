@@ -8,7 +8,8 @@ use std::rc::Rc;
 
 use worker::Env;
 
-use crate::analysis::cell::{Cells, Observation, Pending};
+use crate::analysis::cell::{Cell, Cells, Observation, Pending};
+use crate::analysis::health::Recent;
 use crate::cache::purge::PurgeState;
 use crate::cache::stats::CacheStats;
 use crate::canary::config::RolloutConfig;
@@ -38,12 +39,14 @@ thread_local! {
     static METRICS: RefCell<Option<Registry>> = const { RefCell::new(None) };
     static ANALYTICS_ABSENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+    static RECENT: RefCell<Recent> = RefCell::new(Recent::default());
     static SHARD: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
 }
 
 /// Counts a request for the canary analysis; when this isolate's counts are due for a flush,
 /// hands them out with the shard to flush them to (chosen at random once per isolate).
 pub fn observe(o: &Observation<'_>, config: &EdgeConfig) -> Option<(u32, Cells)> {
+    RECENT.with(|r| r.borrow_mut().record(o));
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
         p.record(o);
@@ -59,6 +62,11 @@ pub fn observe(o: &Observation<'_>, config: &EdgeConfig) -> Option<(u32, Cells)>
         });
         Some((shard, cells))
     })
+}
+
+/// This isolate's counts of the last minute, (stable, canary).
+pub fn recent(now: UnixMillis) -> (Cell, Cell) {
+    RECENT.with(|r| r.borrow().last_minute(now.0))
 }
 
 /// A flush failed: its counts come back (recent minutes) or are counted as lost.
