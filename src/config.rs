@@ -41,6 +41,9 @@ pub mod vars {
     pub const STATE_REFRESH_MS: &str = "STATE_REFRESH_MS";
     /// Bytes of the per-isolate in-memory tier in front of the Cache API (0 turns it off).
     pub const MEMORY_CACHE_BYTES: &str = "MEMORY_CACHE_BYTES";
+    /// The edge's own targeted cache-control field (RFC 9213), read before `CDN-Cache-Control`;
+    /// set but empty turns it off.
+    pub const EDGE_CACHE_CONTROL_FIELD: &str = "EDGE_CACHE_CONTROL_FIELD";
     /// Bearer token of the admin API (a secret).
     pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
     /// The worker's public base URL; the scheduled warmup fills the cache for this host.
@@ -114,6 +117,9 @@ pub struct EdgeConfig {
     pub state_refresh_ms: u64,
     /// Bytes of the in-memory tier (0: off). Its entries live at most `state_refresh_ms`.
     pub memory_cache_bytes: u64,
+    /// The edge's own targeted cache-control field, lowercase (`None`: only
+    /// `CDN-Cache-Control`).
+    pub edge_cache_control_field: Option<String>,
     /// Admin API token; `None` closes the admin API.
     pub admin_token: Option<Secret>,
     /// The worker's public base URL, for the scheduled warmup.
@@ -422,6 +428,13 @@ impl EdgeConfig {
             DEFAULT_MEMORY_CACHE_BYTES,
             &mut errors,
         );
+        let edge_cache_control_field = crate::cache::cache_control::parse_edge_field(
+            lookup(vars::EDGE_CACHE_CONTROL_FIELD).as_deref(),
+        )
+        .unwrap_or_else(|m| {
+            errors.push(ConfigError::new(vars::EDGE_CACHE_CONTROL_FIELD, m));
+            None
+        });
         let admin_token = get(vars::ADMIN_TOKEN).map(Secret);
         let public_url = get(vars::PUBLIC_URL).and_then(|raw| {
             parse_origin_url(&raw)
@@ -446,6 +459,7 @@ impl EdgeConfig {
                 warmup_paths,
                 state_refresh_ms,
                 memory_cache_bytes,
+                edge_cache_control_field,
                 admin_token,
                 public_url,
                 rollout_defaults,

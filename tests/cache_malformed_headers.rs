@@ -42,8 +42,11 @@ fn decide_with(path: &str, status: u16, headers: &[(String, String)]) -> StoreDe
     let rules = RuleSet::marketplace_defaults();
     decide_store(StoreInput {
         rule: rules.rule_for(path),
-        method: "GET",
-        status,
+        method: &http::Method::GET,
+        request_authorized: false,
+        request_no_store: false,
+        edge_field: None,
+        status: http::StatusCode::from_u16(status).unwrap(),
         response_headers: headers,
         body_len: Some(100),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
