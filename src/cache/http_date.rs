@@ -14,7 +14,7 @@ const MONTHS: [&str; 12] = [
 /// Short day names, starting from 1 January 1970 (a Thursday).
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 /// Long day names (RFC 850), in the order of [`DAYS`].
-const LONG_DAYS: [&str; 7] = [
+pub const LONG_DAYS: [&str; 7] = [
     "Thursday",
     "Friday",
     "Saturday",

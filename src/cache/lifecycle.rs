@@ -271,7 +271,7 @@ pub fn on_lookup(req: &RequestFacts<'_>, found: Found<'_>, now: UnixMillis) -> L
             }
             // Stale and purged copies leave memory; the stale paths go through the Cache API.
             _ => LookupAction::LookDeeper {
-                drop: !usable || !matches!(freshness, Freshness::Fresh { .. }),
+                drop: stored.banned || !matches!(freshness, Freshness::Fresh { .. }),
             },
         };
     }
