@@ -128,19 +128,28 @@ pub fn origin_request_headers(
     out
 }
 
-/// The origin's response headers as the client gets them: hop-by-hop ones dropped, and the
-/// targeted cache-control fields addressed to this edge (`CDN-Cache-Control` and `edge_field`,
-/// RFC 9213), which are the edge's instructions, not the client's.
-pub fn client_response_headers(
-    origin: &[(String, String)],
-    edge_field: Option<&str>,
-) -> Vec<(String, String)> {
+/// The origin's response headers without the hop-by-hop ones: what the cache judges (its
+/// targeted fields included).
+pub fn without_hop_by_hop(origin: &[(String, String)]) -> Vec<(String, String)> {
     let tokens = connection_tokens(origin);
     origin
         .iter()
         .filter(|(n, _)| !is_hop_by_hop(n, &tokens))
-        .filter(|(n, _)| n != CDN_CACHE_CONTROL && Some(n.as_str()) != edge_field)
         .cloned()
+        .collect()
+}
+
+/// The origin's response headers as the client gets them (and as they are stored): hop-by-hop
+/// ones dropped, and the targeted cache-control fields addressed to this edge
+/// (`CDN-Cache-Control` and `edge_field`, RFC 9213), which are the edge's instructions, not the
+/// client's.
+pub fn client_response_headers(
+    origin: &[(String, String)],
+    edge_field: Option<&str>,
+) -> Vec<(String, String)> {
+    without_hop_by_hop(origin)
+        .into_iter()
+        .filter(|(n, _)| n != CDN_CACHE_CONTROL && Some(n.as_str()) != edge_field)
         .collect()
 }
 

@@ -449,6 +449,20 @@ async fn fetch_origin(
     reply
 }
 
+/// An origin response's headers as the cache judges them (targeted fields included), and as they
+/// are served and stored (without them).
+fn response_headers(
+    req: &CacheRequest,
+    origin: &OriginReply,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let Ok(resp) = &origin.result else {
+        return (Vec::new(), Vec::new());
+    };
+    let judged = forward::without_hop_by_hop(&header_pairs(&Headers(resp.headers())));
+    let served = forward::client_response_headers(&judged, req.edge_field.as_deref());
+    (judged, served)
+}
+
 /// The origin's answer as the core sees it, and the response itself.
 fn outcome_of<'a>(origin: &OriginReply, headers: &'a [(String, String)]) -> OriginOutcome<'a> {
     match &origin.result {
@@ -481,13 +495,7 @@ async fn from_origin(
     ctx: &Waiter<'_>,
 ) -> Reply {
     let facts = req.facts();
-    let origin_headers = match &origin.result {
-        Ok(resp) => forward::client_response_headers(
-            &header_pairs(&Headers(resp.headers())),
-            req.edge_field.as_deref(),
-        ),
-        Err(_) => Vec::new(),
-    };
+    let (judged, origin_headers) = response_headers(req, &origin);
     let revalidating = match (&stored, &stale) {
         (Some(s), Some((how, headers))) => Some(Revalidating {
             meta: &s.meta,
@@ -500,7 +508,7 @@ async fn from_origin(
         &facts,
         fetch,
         revalidating,
-        outcome_of(&origin, &origin_headers),
+        outcome_of(&origin, &judged),
         now,
     );
     let origin_failed = match &origin.result {
@@ -778,13 +786,7 @@ async fn refresh(
         Vec::new()
     };
     let origin = req.call(&fetch).send(&conditional, None).await;
-    let headers = match &origin.result {
-        Ok(resp) => forward::client_response_headers(
-            &header_pairs(&Headers(resp.headers())),
-            req.edge_field.as_deref(),
-        ),
-        Err(_) => Vec::new(),
-    };
+    let (judged, headers) = response_headers(&req, &origin);
     let stale = Revalidating {
         meta: &meta,
         headers: &origin_headers,
@@ -795,7 +797,7 @@ async fn refresh(
         &facts,
         &fetch,
         Some(stale),
-        outcome_of(&origin, &headers),
+        outcome_of(&origin, &judged),
         now,
     );
     match (action, origin.result) {
