@@ -333,9 +333,13 @@ pub fn normalize_accept_language(value: &str) -> String {
                 k.trim().eq_ignore_ascii_case("q").then(|| qvalue(v.trim()))
             })
             .unwrap_or(1000);
-        tags.push((weight, tag));
+        // Kept in order as they come (a handful of tags; no sort code in the Wasm).
+        let at = tags
+            .iter()
+            .position(|(w, t)| *w < weight || (*w == weight && *t > tag))
+            .unwrap_or(tags.len());
+        tags.insert(at, (weight, tag));
     }
-    tags.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     tags.iter()
         .map(|(w, t)| match w {
             1000 => t.clone(),

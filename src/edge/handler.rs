@@ -43,7 +43,8 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
     let state = platform::config(&env);
     let config = state.as_ref().as_ref().ok();
 
-    let method = req.method().to_string();
+    // The method as sent (`worker::Method` reads an unknown one as GET).
+    let method = req.inner().method();
     let path = req.path();
     let colo = platform::colo(req.inner());
     let route = route::classify(&method, &path, config);
@@ -264,7 +265,7 @@ async fn proxy(
         Ok(url) => url,
         Err(e) => return Reply::problem(&Problem::internal(format!("unreadable URL: {e}"))),
     };
-    let Ok(method) = Method::from_bytes(req.method().to_string().as_bytes()) else {
+    let Ok(method) = Method::from_bytes(req.inner().method().as_bytes()) else {
         return Reply::problem(&Problem::new(
             405,
             "method_not_allowed",
