@@ -449,12 +449,12 @@ async fn fetch_origin(
     reply
 }
 
+/// Header pairs, lowercase names.
+type Pairs = Vec<(String, String)>;
+
 /// An origin response's headers as the cache judges them (targeted fields included), and as they
 /// are served and stored (without them).
-fn response_headers(
-    req: &CacheRequest,
-    origin: &OriginReply,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn response_headers(req: &CacheRequest, origin: &OriginReply) -> (Pairs, Pairs) {
     let Ok(resp) = &origin.result else {
         return (Vec::new(), Vec::new());
     };
