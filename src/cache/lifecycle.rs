@@ -22,7 +22,6 @@
 //! The store decision needs headers only (`Content-Length` when sent); the body is judged by
 //! [`admit_body`] once its length is known, so a streaming byte counter can take its place.
 
-use http::header::{self, HeaderName};
 use http::{Method, StatusCode};
 
 use super::cache_control::RequestDirectives;
@@ -40,19 +39,14 @@ use crate::time::UnixMillis;
 
 /// Request headers never sent to the origin on a cache fetch: the cache fetches the whole
 /// response and answers the client's conditional and range requests itself from what it got.
-pub const ORIGIN_DROPS: [HeaderName; 6] = [
-    header::IF_NONE_MATCH,
-    header::IF_MODIFIED_SINCE,
-    header::IF_MATCH,
-    header::IF_UNMODIFIED_SINCE,
-    header::IF_RANGE,
-    header::RANGE,
+pub const ORIGIN_DROPS: &[&str] = &[
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "if-range",
+    "range",
 ];
-
-/// True when a request header (lowercase name) is one of [`ORIGIN_DROPS`].
-pub fn is_origin_drop(name: &str) -> bool {
-    ORIGIN_DROPS.iter().any(|h| h.as_str() == name)
-}
 
 /// Phase 0: whether a request uses the cache at all.
 pub fn on_request(method: &Method, rule: &RouteRule) -> Option<BypassReason> {
@@ -185,7 +179,7 @@ impl Form {
                     headers::set(headers, &name, value);
                 }
             }
-            Form::NotModified => headers::remove(headers, header::CONTENT_LENGTH.as_str()),
+            Form::NotModified => headers::remove(headers, "content-length"),
             Form::Full | Form::Head => {}
         }
     }
@@ -609,7 +603,7 @@ fn store_input<'a>(
 }
 
 fn content_length(h: &HeaderList) -> Option<u64> {
-    headers::get(h, header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse().ok())
+    headers::get(h, "content-length").and_then(|v| v.trim().parse().ok())
 }
 
 /// Freshness left when an entry is stored (`Cache-Status` `ttl`).

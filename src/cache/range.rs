@@ -3,8 +3,6 @@
 //! honoured. Several ranges, another unit or a malformed header are ignored (the whole
 //! response is sent, which §14.2 allows).
 
-use http::header;
-
 use super::http_date;
 use crate::headers::{self, HeaderList};
 
@@ -95,8 +93,8 @@ pub fn resolve(range: ByteRange, total: u64) -> RangeAnswer {
 /// range applies only when the validator matches — an entity tag by strong comparison, a date
 /// only when equal to `Last-Modified`); `None` means "send the whole response".
 pub fn requested(request: &HeaderList, stored_validators: &HeaderList) -> Option<ByteRange> {
-    let range = parse(headers::get(request, header::RANGE.as_str())?)?;
-    match headers::get(request, header::IF_RANGE.as_str()).map(str::trim) {
+    let range = parse(headers::get(request, "range")?)?;
+    match headers::get(request, "if-range").map(str::trim) {
         None => Some(range),
         Some(tag) if tag.starts_with('"') || tag.starts_with("W/") => {
             let strong = |t: &str| !t.starts_with("W/");
@@ -116,20 +114,14 @@ pub fn answer_headers(answer: RangeAnswer) -> Vec<(String, String)> {
     match answer {
         RangeAnswer::Partial { start, end, total } => vec![
             (
-                header::CONTENT_RANGE.to_string(),
+                "content-range".into(),
                 format!("bytes {start}-{end}/{total}"),
             ),
-            (
-                header::CONTENT_LENGTH.to_string(),
-                (end - start + 1).to_string(),
-            ),
+            ("content-length".into(), (end - start + 1).to_string()),
         ],
         RangeAnswer::NotSatisfiable { total } => vec![
-            (
-                header::CONTENT_RANGE.to_string(),
-                format!("bytes */{total}"),
-            ),
-            (header::CONTENT_LENGTH.to_string(), "0".into()),
+            ("content-range".into(), format!("bytes */{total}")),
+            ("content-length".into(), "0".into()),
         ],
     }
 }

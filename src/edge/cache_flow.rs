@@ -84,7 +84,7 @@ impl CacheRequest {
         let headers: Vec<(String, String)> = self
             .request_headers
             .iter()
-            .filter(|(n, _)| !lifecycle::is_origin_drop(n))
+            .filter(|(n, _)| !lifecycle::ORIGIN_DROPS.contains(&n.as_str()))
             .cloned()
             .collect();
         OriginCall::new(
