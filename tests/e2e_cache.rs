@@ -363,6 +363,11 @@ fn a_post_invalidates_its_url() {
     let post = Req::post(&stack.worker.at("/echo/item")).body("x").send();
     assert_eq!(post.status, 200);
     assert_eq!(x_cache(&post), "BYPASS");
+    assert_eq!(
+        post.header("age"),
+        None,
+        "a bypassed response is not the cache's"
+    );
     // This isolate's memory copy goes at once, the Cache API copy in waitUntil: ask with
     // only-if-cached (never the origin, never stored) until nothing is stored.
     until_uncached(&stack, "/echo/item", &[]);
