@@ -217,8 +217,11 @@ fn stored_headers() -> Vec<(String, String)> {
     let purge_path = "/api/v2/marketplace/categories/10101/attributes";
     let StoreDecision::Store(meta) = decide_store(StoreInput {
         rule: rules.rule_for(purge_path),
-        method: "GET",
-        status: 200,
+        method: &http::Method::GET,
+        request_authorized: false,
+        request_no_store: false,
+        edge_field: None,
+        status: http::StatusCode::OK,
         response_headers: &origin,
         body_len: Some(9248),
         max_body_bytes: 5 << 20,

@@ -43,6 +43,9 @@ pub mod vars {
     pub const STATE_REFRESH_MS: &str = "STATE_REFRESH_MS";
     /// Bytes of the per-isolate in-memory tier in front of the Cache API (0 turns it off).
     pub const MEMORY_CACHE_BYTES: &str = "MEMORY_CACHE_BYTES";
+    /// The edge's own targeted cache-control field (RFC 9213), read before `CDN-Cache-Control`;
+    /// set but empty turns it off.
+    pub const EDGE_CACHE_CONTROL_FIELD: &str = "EDGE_CACHE_CONTROL_FIELD";
     /// Bearer token of the admin API (a secret): the operator `admin`.
     pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
     /// Named operators of the admin API (a secret): JSON `{"name": "token", …}`.
@@ -122,6 +125,9 @@ pub struct EdgeConfig {
     pub operators: Operators,
     /// Why `ADMIN_TOKENS` was refused, if it was: the admin API is closed (serving goes on).
     pub operators_problem: Option<String>,
+    /// The edge's own targeted cache-control field, lowercase (`None`: only
+    /// `CDN-Cache-Control`).
+    pub edge_cache_control_field: Option<String>,
     /// The worker's public base URL, for the scheduled warmup.
     pub public_url: Option<Url>,
     /// The rollout configuration used while KV holds none (from `ORIGIN_URL` and `CANARY_*`).
@@ -423,6 +429,13 @@ impl EdgeConfig {
             Ok(ops) => (ops, None),
             Err(e) => (Operators::default(), Some(e.to_string())),
         };
+        let edge_cache_control_field = crate::cache::cache_control::parse_edge_field(
+            lookup(vars::EDGE_CACHE_CONTROL_FIELD).as_deref(),
+        )
+        .unwrap_or_else(|m| {
+            errors.push(ConfigError::new(vars::EDGE_CACHE_CONTROL_FIELD, m));
+            None
+        });
         let public_url = get(vars::PUBLIC_URL).and_then(|raw| {
             parse_origin_url(&raw)
                 .map_err(|m| errors.push(ConfigError::new(vars::PUBLIC_URL, m)))
@@ -483,6 +496,7 @@ impl EdgeConfig {
                 memory_cache_bytes,
                 operators,
                 operators_problem,
+                edge_cache_control_field,
                 public_url,
                 rollout_defaults,
                 control_reconcile_ms,

@@ -4,6 +4,8 @@
 
 use url::Url;
 
+use crate::cache::cache_control::CDN_CACHE_CONTROL;
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy ones proxies still see). They describe
 /// one connection, so a proxy must not forward them.
 const HOP_BY_HOP: &[&str] = &[
@@ -83,6 +85,11 @@ pub fn origin_request_headers(
         .filter(|(n, _)| !n.starts_with("cf-"))
         .cloned()
         .collect();
+    // Repeated Cookie fields arrive joined with ", " by the runtime; the origin splits cookies
+    // on ";" only (RFC 6265 §5.4), so send one field in that form.
+    if let Some(cookie) = crate::cookie::joined(req.headers) {
+        crate::headers::set(&mut out, "cookie", cookie);
+    }
 
     let prior_xff = req
         .headers
@@ -121,13 +128,28 @@ pub fn origin_request_headers(
     out
 }
 
-/// The origin's response headers as the client gets them: hop-by-hop ones dropped.
-pub fn client_response_headers(origin: &[(String, String)]) -> Vec<(String, String)> {
+/// The origin's response headers without the hop-by-hop ones: what the cache judges (its
+/// targeted fields included).
+pub fn without_hop_by_hop(origin: &[(String, String)]) -> Vec<(String, String)> {
     let tokens = connection_tokens(origin);
     origin
         .iter()
         .filter(|(n, _)| !is_hop_by_hop(n, &tokens))
         .cloned()
+        .collect()
+}
+
+/// The origin's response headers as the client gets them (and as they are stored): hop-by-hop
+/// ones dropped, and the targeted cache-control fields addressed to this edge
+/// (`CDN-Cache-Control` and `edge_field`, RFC 9213), which are the edge's instructions, not the
+/// client's.
+pub fn client_response_headers(
+    origin: &[(String, String)],
+    edge_field: Option<&str>,
+) -> Vec<(String, String)> {
+    without_hop_by_hop(origin)
+        .into_iter()
+        .filter(|(n, _)| n != CDN_CACHE_CONTROL && Some(n.as_str()) != edge_field)
         .collect()
 }
 
@@ -251,13 +273,36 @@ mod tests {
     }
 
     #[test]
-    fn response_loses_hop_by_hop_headers_only() {
-        let out = client_response_headers(&h(&[
-            ("connection", "close"),
-            ("transfer-encoding", "chunked"),
-            ("content-type", "application/json"),
-            ("set-cookie", "a=b"),
-        ]));
+    fn repeated_cookie_fields_reach_the_origin_as_one_semicolon_list() {
+        let url = Url::parse("https://edge.rs/a").unwrap();
+        let headers = h(&[("cookie", "a=1, locale=ru"), ("cookie", "b=2")]);
+        let req = ClientRequest {
+            url: &url,
+            headers: &headers,
+            client_ip: None,
+        };
+        let out = origin_request_headers(&req, TP, false);
+        assert_eq!(
+            out.iter().filter(|(n, _)| n == "cookie").count(),
+            1,
+            "{out:?}"
+        );
+        assert_eq!(get(&out, "cookie"), Some("a=1; locale=ru; b=2"));
+    }
+
+    #[test]
+    fn response_loses_hop_by_hop_headers_and_the_edges_targeted_fields_only() {
+        let out = client_response_headers(
+            &h(&[
+                ("connection", "close"),
+                ("transfer-encoding", "chunked"),
+                ("content-type", "application/json"),
+                ("set-cookie", "a=b"),
+                ("cdn-cache-control", "max-age=60"),
+                ("catalog-edge-cache-control", "max-age=5"),
+            ]),
+            Some("catalog-edge-cache-control"),
+        );
         assert_eq!(
             out,
             h(&[("content-type", "application/json"), ("set-cookie", "a=b")])

@@ -70,12 +70,7 @@ fn accept_language_first(h: &HeaderList) -> Option<Lang> {
 }
 
 fn locale_cookie(h: &HeaderList) -> Option<Lang> {
-    h.iter()
-        .filter(|(n, _)| n == "cookie")
-        .flat_map(|(_, v)| v.split(';'))
-        .filter_map(|c| c.split_once('='))
-        .find(|(k, _)| k.trim() == "locale")
-        .and_then(|(_, v)| Lang::parse(v.trim().trim_matches('"')))
+    crate::cookie::get(h, "locale").and_then(Lang::parse)
 }
 
 #[cfg(test)]

@@ -45,10 +45,18 @@ impl Route {
 }
 
 /// Classifies a request by method and path. `config` is `None` when the configuration is
-/// invalid: the edge's own endpoints still answer.
+/// invalid: the edge's own endpoints still answer. The edge's paths and the blocked prefixes
+/// are matched on the normalised path (`crate::path::normalize`), so no spelling of them
+/// reaches the origin; the edge's endpoints themselves answer only their plain spelling.
 pub fn classify(method: &str, path: &str, config: Option<&EdgeConfig>) -> Route {
     if path.starts_with(ADMIN_PREFIX) {
         return Route::Admin(admin::resolve(method, path));
+    }
+    let normalized = crate::path::normalize(path);
+    if crate::path::has_prefix(&normalized, EDGE_PREFIX)
+        && !(path == "/__edge" || path.starts_with(EDGE_PREFIX))
+    {
+        return Route::EdgeNotFound;
     }
     if path == "/__edge" || path.starts_with(EDGE_PREFIX) {
         return match (method, path) {
@@ -63,7 +71,7 @@ pub fn classify(method: &str, path: &str, config: Option<&EdgeConfig>) -> Route 
         if cfg
             .blocked_path_prefixes
             .iter()
-            .any(|p| path.starts_with(p.as_str()) || path == p.trim_end_matches('/'))
+            .any(|p| crate::path::has_prefix(&normalized, p))
         {
             return Route::Blocked;
         }
@@ -113,6 +121,28 @@ mod tests {
         assert_eq!(classify("GET", "/__origin/stats", Some(&c)), Route::Blocked);
         assert_eq!(classify("GET", "/__origin", Some(&c)), Route::Blocked);
         assert_eq!(classify("GET", "/__originals", Some(&c)), Route::Proxy);
+    }
+
+    #[test]
+    fn no_spelling_of_a_blocked_or_edge_path_is_proxied() {
+        let c = cfg();
+        for p in [
+            "/%5f_origin/stats",
+            "//__origin/stats",
+            "/__ORIGIN/stats",
+            "/__origin%2fstats",
+            "/__origin;/stats",
+            "/__origin/",
+        ] {
+            assert_eq!(classify("GET", p, Some(&c)), Route::Blocked, "{p}");
+        }
+        for p in [
+            "/%5f_edge/health",
+            "//__edge/health",
+            "/__EDGE/api/cache/stats",
+        ] {
+            assert_eq!(classify("GET", p, Some(&c)), Route::EdgeNotFound, "{p}");
+        }
     }
 
     #[test]

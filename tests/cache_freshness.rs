@@ -29,13 +29,16 @@ fn at(secs: u64) -> UnixMillis {
 /// An entry stored at `NOW`, fresh for `TTL` seconds, with the given stale windows.
 fn entry_with(swr_secs: u64, sie_secs: u64) -> EntryMeta {
     EntryMeta {
+        v: catalog_edge::cache::meta::META_VERSION,
         stored_at_ms: NOW.0,
         fresh_secs: TTL,
         initial_age_secs: 0,
         swr_secs,
         sie_secs,
         must_revalidate: false,
+        auth_ok: false,
         status: 200,
+        body_bytes: Some(10),
         rule: "test".into(),
         purge_path: "/x".into(),
         vary: Vec::new(),
@@ -60,8 +63,11 @@ fn stored(path: &str, headers: &[(String, String)]) -> EntryMeta {
     let rules = RuleSet::marketplace_defaults();
     match decide_store(StoreInput {
         rule: rules.rule_for(path),
-        method: "GET",
-        status: 200,
+        method: &http::Method::GET,
+        request_authorized: false,
+        request_no_store: false,
+        edge_field: None,
+        status: http::StatusCode::OK,
         response_headers: headers,
         body_len: Some(2),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,

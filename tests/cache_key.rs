@@ -326,7 +326,7 @@ fn vary_fields_combine_case_insensitively() {
 fn vary_key_separates_different_values_and_joins_equal_ones() {
     let names = vec!["x-device".to_string(), "x-tier".to_string()];
     let primary = key(&format!("{ECHO}?q=1"), &[]).primary;
-    let k = |headers: &[(&str, &str)]| vary_key(&primary, 1, &names, &h(headers));
+    let k = |headers: &[(&str, &str)]| vary_key(&primary, 1, &names, &h(headers), Lang::Sr);
 
     let phone = k(&[("x-device", "phone"), ("x-tier", "gold")]);
     assert!(phone.starts_with(&format!("{primary}&")));
@@ -352,8 +352,32 @@ fn vary_key_separates_different_values_and_joins_equal_ones() {
         1,
         &names,
         &[],
+        Lang::Sr,
     );
     assert!(bare.starts_with("https://edge.rs/__ce/rb5954c1c73577ce4/g1/-/echo/x?"));
+    assert_eq!(
+        k(&[("x-device", " phone ,  big  screen"), ("x-tier", "gold")]),
+        k(&[("x-device", "phone, big screen"), ("x-tier", "gold")]),
+        "whitespace is normalised"
+    );
+}
+
+#[test]
+fn accept_language_spellings_share_a_second_level_entry() {
+    let names = vec!["accept-language".to_string()];
+    let k = |v: &str| {
+        vary_key(
+            "https://e/k",
+            1,
+            &names,
+            &h(&[("accept-language", v)]),
+            Lang::Sr,
+        )
+    };
+    assert_eq!(k("en-US, sr;q=0.5"), k("SR;q=0.50,en-us"));
+    assert_eq!(k("de, en"), k("en,de"));
+    assert_ne!(k("en"), k("sr"));
+    assert_ne!(k("en;q=0.9, sr"), k("en, sr;q=0.9"));
 }
 
 // ---- purge paths -----------------------------------------------------------------------------

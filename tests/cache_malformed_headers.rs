@@ -42,8 +42,11 @@ fn decide_with(path: &str, status: u16, headers: &[(String, String)]) -> StoreDe
     let rules = RuleSet::marketplace_defaults();
     decide_store(StoreInput {
         rule: rules.rule_for(path),
-        method: "GET",
-        status,
+        method: &http::Method::GET,
+        request_authorized: false,
+        request_no_store: false,
+        edge_field: None,
+        status: http::StatusCode::from_u16(status).unwrap(),
         response_headers: headers,
         body_len: Some(100),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -515,10 +518,13 @@ fn pseudo_random_garbage_headers_never_panic_and_never_store_what_is_forbidden()
         "vary",
         "pragma",
         "content-type",
+        "set-cookie",
+        "cdn-cache-control",
     ];
     let mut rng = Lcg(0x5eed);
     let mut decided = 0;
     let mut stored_count = 0;
+    let mut refused_for_set_cookie = 0;
     for _ in 0..600 {
         let headers: Vec<(String, String)> = (0..1 + rng.below(5))
             .map(|_| (rng.pick(NAMES).to_string(), rng.value()))
@@ -526,15 +532,20 @@ fn pseudo_random_garbage_headers_never_panic_and_never_store_what_is_forbidden()
         let status = [200, 203, 204, 301, 302, 404, 410, 500][rng.below(8)];
         for path in [ECHO, CATEGORIES] {
             decided += 1;
-            let StoreDecision::Store(meta) = decide_with(path, status, &headers) else {
-                continue;
+            let meta = match decide_with(path, status, &headers) {
+                StoreDecision::Store(meta) => meta,
+                StoreDecision::Skip(NoStoreReason::SetCookie) => {
+                    refused_for_set_cookie += 1;
+                    continue;
+                }
+                StoreDecision::Skip(_) => continue,
             };
             stored_count += 1;
             assert!(
                 meta.retention_secs(true) <= MAX_ENTRY_LIFETIME_SECS,
                 "kept longer than purge bans last: {headers:?} {meta:?}"
             );
-            let cc = CacheControl::from_headers(&headers);
+            let (cc, _) = CacheControl::for_edge(&headers, None);
             assert!(
                 !cc.has("no-store") && !cc.has("private"),
                 "stored despite a prohibition: {headers:?}"
@@ -564,5 +575,9 @@ fn pseudo_random_garbage_headers_never_panic_and_never_store_what_is_forbidden()
     assert!(
         stored_count > 0,
         "the generator never produced a storable response"
+    );
+    assert!(
+        refused_for_set_cookie > 0,
+        "the generator never produced a Set-Cookie response, so the check above proved nothing"
     );
 }

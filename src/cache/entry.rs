@@ -23,6 +23,7 @@ pub const NOT_STORED: &[&str] = &[
     "server-timing",
     "cache-status",
     "x-cache",
+    super::cache_control::CDN_CACHE_CONTROL,
     META_HEADER,
     VARY_INDEX_HEADER,
 ];
@@ -112,6 +113,7 @@ pub fn served_headers(
     let mut out: Vec<(String, String)> = stored
         .iter()
         .filter(|(n, _)| !NOT_STORED.contains(&n.as_str()))
+        .filter(|(n, _)| !(n == "content-length" && meta.body_bytes.is_some()))
         .cloned()
         .collect();
     out.extend(served_edits(meta, now));
@@ -119,12 +121,16 @@ pub fn served_headers(
 }
 
 /// What serving adds to a stored copy once the [`NOT_STORED`] names are removed: the origin's
-/// withheld `Cache-Control`/`Vary`, and `Age`. The glue applies these to the runtime's own copy
-/// of the stored headers, so that a hit never reads every header into Wasm.
+/// withheld `Cache-Control`/`Vary`, `Age`, and `Content-Length` (the runtime does not keep it
+/// on a stored copy). The glue applies these to the runtime's own copy of the stored headers,
+/// so that a hit never reads every header into Wasm.
 pub fn served_edits(meta: &EntryMeta, now: UnixMillis) -> Vec<(String, String)> {
-    let mut out = Vec::with_capacity(meta.withheld.len() + 1);
+    let mut out = Vec::with_capacity(meta.withheld.len() + 2);
     out.extend(meta.withheld.iter().cloned());
     out.push(("age".into(), current_age_secs(meta, now).to_string()));
+    if let Some(len) = meta.body_bytes {
+        out.push(("content-length".into(), len.to_string()));
+    }
     out
 }
 
@@ -141,8 +147,11 @@ mod tests {
         let rules = RuleSet::marketplace_defaults();
         let StoreDecision::Store(meta) = decide_store(StoreInput {
             rule: rules.rule_for("/echo/x"),
-            method: "GET",
-            status: 200,
+            method: &http::Method::GET,
+            request_authorized: false,
+            request_no_store: false,
+            edge_field: None,
+            status: http::StatusCode::OK,
             response_headers: origin,
             body_len: Some(2),
             max_body_bytes: 10,
@@ -225,7 +234,7 @@ mod tests {
             .map(|n| {
                 let value = match *n {
                     "age" => "3",
-                    "cache-control" => "max-age=60",
+                    "cache-control" | "cdn-cache-control" => "max-age=60",
                     "vary" => "X-A",
                     _ => "x",
                 };

@@ -59,10 +59,10 @@ pub fn conditional_headers(stored: &HeaderList) -> Vec<(String, String)> {
     if let Some(etag) = headers::get(stored, "etag") {
         out.push(("if-none-match".to_string(), etag.to_string()));
     }
-    if let Some(lm) =
-        headers::get(stored, "last-modified").filter(|v| http_date::parse(v).is_some())
-    {
-        out.push(("if-modified-since".to_string(), lm.to_string()));
+    if super::policy::last_modified(stored).is_some() {
+        if let Some(lm) = headers::get(stored, "last-modified") {
+            out.push(("if-modified-since".to_string(), lm.to_string()));
+        }
     }
     out
 }
@@ -98,8 +98,9 @@ pub fn merge_not_modified(stored: &HeaderList, not_modified: &HeaderList) -> Vec
     out
 }
 
-/// The stored fields a client's conditional request is compared with.
-pub const VALIDATOR_FIELDS: &[&str] = &["etag", "last-modified"];
+/// The stored fields a client's conditional or range request is compared with (`Date` stands in
+/// for a missing `Last-Modified`).
+pub const VALIDATOR_FIELDS: &[&str] = &["etag", "last-modified", "date"];
 
 /// Whether a request is conditional: it asks for a 304 when its validators match.
 pub fn is_conditional(request: &HeaderList) -> bool {
@@ -117,7 +118,8 @@ pub fn validators(get: impl Fn(&str) -> Option<String>) -> Vec<(String, String)>
 
 /// True when a client's conditional request is satisfied by the stored response, so the edge
 /// can answer 304 itself (RFC 9110 §13.1.2: `If-None-Match` with weak comparison; `If-Modified-
-/// Since` only without `If-None-Match`).
+/// Since` only without `If-None-Match`, compared with `Last-Modified`, or with `Date` when the
+/// response has none, RFC 9110 §13.1.3).
 pub fn client_not_modified(request: &HeaderList, stored: &HeaderList) -> bool {
     if headers::has(request, "if-none-match") {
         let Some(etag) = headers::get(stored, "etag") else {
@@ -128,9 +130,12 @@ pub fn client_not_modified(request: &HeaderList, stored: &HeaderList) -> bool {
         return headers::comma_values(request, "if-none-match")
             .any(|t| t == "*" || weak(t) == stored_tag);
     }
+    let changed_at = headers::get(stored, "last-modified")
+        .or_else(|| headers::get(stored, "date"))
+        .and_then(http_date::parse);
     match (
         headers::get(request, "if-modified-since").and_then(http_date::parse),
-        headers::get(stored, "last-modified").and_then(http_date::parse),
+        changed_at,
     ) {
         (Some(since), Some(lm)) => lm <= since,
         _ => false,
@@ -155,6 +160,19 @@ mod tests {
         ]);
         let read = validators(|n| headers::get(&stored, n).map(str::to_string));
         assert_eq!(read, h(&[("etag", "\"a\""), ("last-modified", "d")]));
+    }
+
+    #[test]
+    fn if_modified_since_uses_date_when_there_is_no_last_modified() {
+        let since = |date: &str| h(&[("if-modified-since", date)]);
+        let stored = h(&[("date", "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        let (same, earlier) = (
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sat, 05 Nov 1994 08:49:37 GMT",
+        );
+        assert!(client_not_modified(&since(same), &stored));
+        assert!(!client_not_modified(&since(earlier), &stored));
+        assert!(!client_not_modified(&since(same), &[]), "neither date");
     }
 
     #[test]

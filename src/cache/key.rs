@@ -74,6 +74,10 @@ pub struct CacheKey {
     pub purge_path: String,
     /// The language in the key, for rules that vary on it.
     pub lang: Option<Lang>,
+    /// The language the origin would choose for this request, whatever the rule: the value of
+    /// the [`LANG_VARY`] pseudo-header when a response has `Content-Language` but the rule does
+    /// not key on the language.
+    pub request_lang: Lang,
 }
 
 /// Inputs of a key besides the request itself.
@@ -120,7 +124,8 @@ fn normalized_query(
 /// The key for a request URL and its headers under `rule`.
 pub fn build(url: &Url, headers: &HeaderList, rule: &RouteRule, scope: KeyScope<'_>) -> CacheKey {
     let pairs = query_pairs(url);
-    let lang = rule.vary_language.then(|| lang::choose(&pairs, headers));
+    let request_lang = lang::choose(&pairs, headers);
+    let lang = rule.vary_language.then_some(request_lang);
     let query = normalized_query(&pairs, scope.tracking, rule.vary_language);
     let path = url.path();
     let host = url.host_str().unwrap_or("");
@@ -152,6 +157,7 @@ pub fn build(url: &Url, headers: &HeaderList, rule: &RouteRule, scope: KeyScope<
         primary,
         purge_path,
         lang,
+        request_lang,
     }
 }
 
@@ -226,11 +232,20 @@ pub enum VarySpec {
     Star,
 }
 
+/// The pseudo-header a second-level key holds the origin's language under, when a response says
+/// `Content-Language` on a route whose key does not hold the language: the origin chose it from
+/// `?lang`, `Accept-Language` or the `locale` cookie without saying `Vary`, so one entry per
+/// language. `@` is not a header-name character, so no real `Vary` can name it.
+pub const LANG_VARY: &str = "@lang";
+
 /// Reads a response's `Vary`. `Accept-Encoding` is dropped: the runtime decodes origin bodies
 /// and encodes for each client itself. `Accept-Language` is dropped when the key already holds
-/// the language the origin chose from it.
+/// the language the origin chose from it; otherwise a `Content-Language` adds [`LANG_VARY`].
 pub fn vary_spec(response_headers: &HeaderList, language_in_key: bool) -> VarySpec {
     let mut names: Vec<String> = Vec::new();
+    if !language_in_key && crate::headers::has(response_headers, "content-language") {
+        names.push(LANG_VARY.to_string());
+    }
     for v in crate::headers::comma_values(response_headers, "vary") {
         if v == "*" {
             return VarySpec::Star;
@@ -257,27 +272,110 @@ pub fn vary_spec(response_headers: &HeaderList, language_in_key: bool) -> VarySp
 pub const VARY_MARKER: &str = "~vary~";
 
 /// The second-level key: the primary key, [`VARY_MARKER`], the vary index's epoch, then the
-/// normalised values of the varied headers (whitespace collapsed; missing and empty are the
-/// same). Values are kept readable, not hashed, so two different requests can never collide onto
-/// one entry.
+/// normalised values of the varied headers (see [`normalize_varied`]; missing and empty are the
+/// same; [`LANG_VARY`] is the request's language). Values are kept readable, not hashed, so two
+/// different requests can never collide onto one entry.
 pub fn vary_key(
     primary: &str,
     epoch: u64,
     names: &[String],
     request_headers: &HeaderList,
+    request_lang: Lang,
 ) -> String {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for name in names {
-        let value = request_headers
+        if name == LANG_VARY {
+            ser.append_pair(name, request_lang.as_str());
+            continue;
+        }
+        let values: Vec<&str> = request_headers
             .iter()
             .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect::<Vec<_>>()
-            .join(", ");
-        ser.append_pair(name, &value);
+            .map(|(_, v)| v.as_str())
+            .collect();
+        ser.append_pair(name, &normalize_varied(name, &values));
     }
     let sep = if primary.contains('?') { '&' } else { '?' };
     format!("{primary}{sep}{VARY_MARKER}{epoch}~{}", ser.finish())
+}
+
+/// The value of a varied request header as the second-level key holds it: every field of the
+/// name joined as one list, members trimmed, inner whitespace collapsed; `Accept-Language` also
+/// with [`normalize_accept_language`]. Requests that differ only in such spelling share an
+/// entry.
+pub fn normalize_varied(name: &str, values: &[&str]) -> String {
+    let joined = values.join(",");
+    if name == "accept-language" {
+        return normalize_accept_language(&joined);
+    }
+    joined
+        .split(',')
+        .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|m| !m.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `Accept-Language` normalised (RFC 9110 §12.5.4): tags lowercased, whitespace dropped, weights
+/// read as thousandths (an invalid weight counts as 1, a weight over 1 as 1), members sorted by
+/// weight, highest first, and tags of equal weight by name; a tag listed twice keeps its first
+/// weight. `en-US, sr;q=0.5` and `sr;q=0.50 ,EN-us` are one value.
+pub fn normalize_accept_language(value: &str) -> String {
+    let mut tags: Vec<(u16, String)> = Vec::new();
+    for member in value.split(',') {
+        let mut parts = member.split(';');
+        let tag: String = parts
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if tag.is_empty() || tags.iter().any(|(_, t)| *t == tag) {
+            continue;
+        }
+        let weight = parts
+            .find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("q").then(|| qvalue(v.trim()))
+            })
+            .unwrap_or(1000);
+        // Kept in order as they come (a handful of tags; no sort code in the Wasm).
+        let at = tags
+            .iter()
+            .position(|(w, t)| *w < weight || (*w == weight && *t > tag))
+            .unwrap_or(tags.len());
+        tags.insert(at, (weight, tag));
+    }
+    tags.iter()
+        .map(|(w, t)| match w {
+            1000 => t.clone(),
+            w => format!("{t};q={}", format!("0.{w:03}").trim_end_matches('0')),
+        })
+        .map(|m| {
+            if m.ends_with("q=0.") {
+                format!("{m}0")
+            } else {
+                m
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A weight (RFC 9110 §12.4.2) in thousandths; anything unreadable is 1000.
+fn qvalue(v: &str) -> u16 {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return 1000;
+    }
+    match int {
+        "0" => {
+            let digits = format!("{frac:0<3}");
+            digits.parse().unwrap_or(1000)
+        }
+        _ => 1000,
+    }
 }
 
 #[cfg(test)]
@@ -430,17 +528,54 @@ mod tests {
     #[test]
     fn vary_key_normalises_whitespace_and_never_collides() {
         let names = vec!["x-a".to_string()];
-        let a = vary_key("https://e/k", 7, &names, &h(&[("x-a", "1  2")]));
-        let b = vary_key("https://e/k", 7, &names, &h(&[("x-a", " 1 2 ")]));
+        let a = vary_key("https://e/k", 7, &names, &h(&[("x-a", "1  2")]), Lang::Sr);
+        let b = vary_key("https://e/k", 7, &names, &h(&[("x-a", " 1 2 ")]), Lang::Sr);
         assert_eq!(a, b);
-        let c = vary_key("https://e/k?q=1", 7, &names, &h(&[("x-a", "1&x-a=2")]));
-        let d = vary_key("https://e/k?q=1", 7, &names, &h(&[("x-a", "1")]));
+        let c = vary_key(
+            "https://e/k?q=1",
+            7,
+            &names,
+            &h(&[("x-a", "1&x-a=2")]),
+            Lang::Sr,
+        );
+        let d = vary_key("https://e/k?q=1", 7, &names, &h(&[("x-a", "1")]), Lang::Sr);
         assert_ne!(c, d);
         assert!(c.starts_with("https://e/k?q=1&~vary~7~x-a="));
         assert_ne!(
             d,
-            vary_key("https://e/k?q=1", 8, &names, &h(&[("x-a", "1")])),
+            vary_key("https://e/k?q=1", 8, &names, &h(&[("x-a", "1")]), Lang::Sr),
             "epochs separate"
+        );
+    }
+
+    #[test]
+    fn accept_language_spellings_of_one_preference_share_a_value() {
+        let n = normalize_accept_language;
+        assert_eq!(n("en-US, sr;q=0.5"), "en-us,sr;q=0.5");
+        assert_eq!(n(" sr;q=0.50 ,EN-us"), "en-us,sr;q=0.5");
+        assert_eq!(n("sr, en"), n("en,sr"), "equal weights sort by tag");
+        assert_eq!(n("ru;q=0.8, en;q=0.9, sr"), "sr,en;q=0.9,ru;q=0.8");
+        assert_eq!(n("en;q=1.0, sr;q=0"), "en,sr;q=0.0");
+        assert_eq!(n("en;q=abc"), "en", "an unreadable weight counts as 1");
+        assert_eq!(n("en, en;q=0.1"), "en", "the first weight of a tag wins");
+        assert_ne!(n("en;q=0.9, sr"), n("en, sr;q=0.9"));
+    }
+
+    #[test]
+    fn the_language_pseudo_header_separates_languages_when_the_response_says_content_language() {
+        let origin = h(&[("content-language", "ru")]);
+        assert_eq!(
+            vary_spec(&origin, false),
+            VarySpec::Headers(vec![LANG_VARY.into()])
+        );
+        assert_eq!(vary_spec(&origin, true), VarySpec::None);
+        let names = vec![LANG_VARY.to_string()];
+        let ru = vary_key("https://e/k", 1, &names, &[], Lang::Ru);
+        let sr = vary_key("https://e/k", 1, &names, &[], Lang::Sr);
+        assert_ne!(ru, sr);
+        assert_eq!(
+            key("https://e.rs/x", &[("cookie", "a=1, locale=ru")]).request_lang,
+            Lang::Ru
         );
     }
 
@@ -455,6 +590,7 @@ mod tests {
             0,
             &names,
             &h(&[("x-a", "1"), ("x-b", "2")]),
+            Lang::Sr,
         );
         for query in ["~vary~x-a=1", "%7Evary%7Ex-a=1", "__vary.x-a=1"] {
             let attacker = key(&format!("https://e.rs/echo/k?{query}"), &[]);
@@ -463,7 +599,13 @@ mod tests {
                 "{}",
                 attacker.primary
             );
-            let attacker_key = vary_key(&attacker.primary, 0, &names[1..], &h(&[("x-b", "2")]));
+            let attacker_key = vary_key(
+                &attacker.primary,
+                0,
+                &names[1..],
+                &h(&[("x-b", "2")]),
+                Lang::Sr,
+            );
             assert_ne!(attacker_key, victim_key, "{query}");
         }
     }

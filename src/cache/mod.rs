@@ -1,15 +1,20 @@
-//! The edge cache's decisions: route rules, keys, storability and freshness, outcomes and their
-//! headers, purges and stats. No I/O here; the glue carries out what these functions decide.
+//! The edge cache's decisions: route rules, keys, storability and freshness, the lifecycle of a
+//! cacheable request ([`lifecycle`]), claims ([`lock`]), outcomes and their headers, purges and
+//! stats. No I/O here; the glue carries out what these functions decide.
 
 pub mod cache_control;
-pub mod coalesce;
+pub mod classify;
 pub mod entry;
 pub mod freshness;
 pub mod http_date;
 pub mod key;
+pub mod lifecycle;
+pub mod lock;
 pub mod memory;
+pub mod meta;
 pub mod policy;
 pub mod purge;
+pub mod range;
 pub mod rules;
 pub mod stats;
 pub mod status;

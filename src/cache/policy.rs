@@ -2,11 +2,13 @@
 //! Plain functions of their inputs and an explicit `now`; reasons are enums whose `as_str` words
 //! appear in `Cache-Status`, logs and stats.
 
-use serde::{Deserialize, Serialize};
+use http::{Method, StatusCode};
 
-use super::cache_control::{pragma_no_cache, CacheControl};
+use super::cache_control::{delta_seconds, pragma_no_cache, CacheControl, DELTA_SECONDS_CAP};
 use super::http_date;
 use super::key::{vary_spec, VarySpec};
+pub use super::meta::EntryMeta;
+use super::meta::{META_VERSION, REVALIDATION_KEEP_SECS};
 use super::rules::{CacheMode, RouteRule, MAX_SECS};
 use crate::headers::{self, HeaderList};
 use crate::time::UnixMillis;
@@ -17,14 +19,11 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 5 * 1024 * 1024;
 pub const MAX_HEURISTIC_SECS: u64 = 24 * 3600;
 /// Statuses RFC 9110 §15.1 makes heuristically cacheable.
 const HEURISTIC_STATUSES: [u16; 11] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
-/// Statuses this cache understands well enough to store with explicit freshness (RFC 9111 §3).
+/// Statuses this cache understands (RFC 9111 §5.2.2.3 `must-understand`): it knows their
+/// caching semantics.
 const UNDERSTOOD_STATUSES: [u16; 15] = [
     200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451, 501,
 ];
-/// RFC 9111 §1.2.2: delta-seconds too large to represent are taken as 2^31.
-pub const DELTA_SECONDS_CAP: u64 = 1 << 31;
-/// How long an entry whose freshness ran out is kept for revalidation when it has validators.
-const REVALIDATION_KEEP_SECS: u64 = 3600;
 /// Longest freshness the edge gives a response in `origin` mode, whatever the origin says.
 pub const MAX_ORIGIN_FRESH_SECS: u64 = super::rules::MAX_SECS;
 /// Longest an entry can be useful: capped freshness, the longest stale window, and the
@@ -38,10 +37,6 @@ pub enum BypassReason {
     Rule,
     /// Not GET or HEAD.
     Method,
-    /// The request carries `Authorization` (RFC 9111 §3.5: a shared cache must not reuse it).
-    Authorization,
-    /// A `Range` request: the cache stores whole responses only.
-    Range,
 }
 
 impl BypassReason {
@@ -50,35 +45,17 @@ impl BypassReason {
         match self {
             BypassReason::Rule => "rule",
             BypassReason::Method => "method",
-            BypassReason::Authorization => "authorization",
-            BypassReason::Range => "range",
         }
-    }
-}
-
-/// Decides whether a request is looked up in the cache.
-pub fn plan_request(
-    rule: &RouteRule,
-    method: &str,
-    request_headers: &HeaderList,
-) -> Option<BypassReason> {
-    if rule.mode == CacheMode::Bypass {
-        Some(BypassReason::Rule)
-    } else if method != "GET" && method != "HEAD" {
-        Some(BypassReason::Method)
-    } else if headers::has(request_headers, "authorization") {
-        Some(BypassReason::Authorization)
-    } else if headers::has(request_headers, "range") {
-        Some(BypassReason::Range)
-    } else {
-        None
     }
 }
 
 /// RFC 9111 §4.4: a cache must invalidate the stored responses of a URL when an unsafe request
 /// (POST, PUT, PATCH, DELETE) to it gets a non-error response.
-pub fn invalidates(method: &str, status: u16) -> bool {
-    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE") && status < 400
+pub fn invalidates(method: &Method, status: StatusCode) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) && status.as_u16() < 400
 }
 
 /// Why a response is not stored.
@@ -104,6 +81,11 @@ pub enum NoStoreReason {
     Head,
     /// A stable answer to a canary request (the canary failed): never stored as the canary's.
     Fallback,
+    /// The request carried `Authorization` and the response did not say `public`, `s-maxage`
+    /// or `must-revalidate` (RFC 9111 §3.5).
+    Authorization,
+    /// The request said `Cache-Control: no-store` (RFC 9111 §5.2.1.5).
+    RequestNoStore,
 }
 
 impl NoStoreReason {
@@ -120,74 +102,34 @@ impl NoStoreReason {
             NoStoreReason::NotFresh => "not-fresh",
             NoStoreReason::Head => "head",
             NoStoreReason::Fallback => "fallback",
+            NoStoreReason::Authorization => "authorization",
+            NoStoreReason::RequestNoStore => "request-no-store",
         }
     }
+
+    /// Whether `Cache-Status` reports it: not for statuses the route never stores, nor for a
+    /// canary fallback (reported as `canary-fallback` already).
+    pub fn is_reported(self) -> bool {
+        !matches!(self, NoStoreReason::Status | NoStoreReason::Fallback)
+    }
 }
 
-/// What is kept with a stored response, so that freshness and stale windows can be judged
-/// later (the Cache API implements none of that).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryMeta {
-    /// When the edge stored (or last revalidated) the response.
-    pub stored_at_ms: u64,
-    /// Freshness lifetime (RFC 9111 §4.2.1), counted from the response's origin, not from
-    /// `stored_at_ms`: fresh while `initial_age + resident < fresh_secs`.
-    pub fresh_secs: u64,
-    /// The response's age when stored (RFC 9111 §4.2.3 `corrected_initial_age`).
-    pub initial_age_secs: u64,
-    /// Stale-while-revalidate window after freshness.
-    pub swr_secs: u64,
-    /// Stale-if-error window after freshness.
-    pub sie_secs: u64,
-    /// `must-revalidate`/`proxy-revalidate`/`no-cache` in `origin` mode: never served stale.
-    pub must_revalidate: bool,
-    /// The status stored.
-    pub status: u16,
-    /// The rule that stored it.
-    pub rule: String,
-    /// Path and normalised query, for purges.
-    pub purge_path: String,
-    /// Request headers of the second-level key, when the response varies.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub vary: Vec<String>,
-    /// The origin's own `Cache-Control` and `Vary`, withheld from the Cache API's copy (which
-    /// carries the edge's retention instead) and restored when serving.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub withheld: Vec<(String, String)>,
-}
-
-impl EntryMeta {
-    /// Serialises for the stored response's meta header.
-    pub fn to_header(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// Parses a meta header; `None` (treated as a miss) for anything unreadable.
-    pub fn from_header(value: &str) -> Option<EntryMeta> {
-        serde_json::from_str(value).ok()
-    }
-
-    /// How long the Cache API should keep the stored copy: remaining freshness plus the longer
-    /// stale window, plus time for revalidation when the response has validators.
-    pub fn retention_secs(&self, has_validators: bool) -> u64 {
-        let fresh_left = self.fresh_secs.saturating_sub(self.initial_age_secs);
-        let keep = if has_validators {
-            REVALIDATION_KEEP_SECS
-        } else {
-            0
-        };
-        (fresh_left + self.swr_secs.max(self.sie_secs) + keep).max(1)
+/// The response's `Last-Modified` when it is a usable validator: a valid HTTP-date no later
+/// than its `Date` (RFC 9110 §8.8.2.1: a later one is wrong, and taking it would make a 0 s
+/// heuristic entry that is re-stored on every request).
+pub fn last_modified(h: &HeaderList) -> Option<u64> {
+    let lm = headers::get(h, "last-modified").and_then(http_date::parse)?;
+    match headers::get(h, "date").and_then(http_date::parse) {
+        Some(date) if lm > date => None,
+        _ => Some(lm),
     }
 }
 
 /// True when a response carries a validator a conditional request can use: a non-empty `ETag`,
-/// or a `Last-Modified` that is a valid HTTP-date (an origin must ignore an invalid
-/// `If-Modified-Since`, RFC 9110 §13.1.3, so a broken one can never earn a 304).
+/// or a usable [`last_modified`] (an origin must ignore an invalid `If-Modified-Since`, RFC
+/// 9110 §13.1.3, so a broken one can never earn a 304).
 pub fn has_validators(h: &HeaderList) -> bool {
-    headers::get(h, "etag").is_some_and(|e| !e.trim().is_empty())
-        || headers::get(h, "last-modified")
-            .and_then(http_date::parse)
-            .is_some()
+    headers::get(h, "etag").is_some_and(|e| !e.trim().is_empty()) || last_modified(h).is_some()
 }
 
 /// Inputs of the store decision.
@@ -196,9 +138,13 @@ pub struct StoreInput<'a> {
     /// The rule of the request's path.
     pub rule: &'a RouteRule,
     /// Request method.
-    pub method: &'a str,
+    pub method: &'a Method,
+    /// Whether the request carried `Authorization` (one the edge did not consume itself).
+    pub request_authorized: bool,
+    /// Whether the request said `Cache-Control: no-store`.
+    pub request_no_store: bool,
     /// Response status.
-    pub status: u16,
+    pub status: StatusCode,
     /// Response headers (lowercase names).
     pub response_headers: &'a HeaderList,
     /// Body length when known (`Content-Length`).
@@ -211,6 +157,8 @@ pub struct StoreInput<'a> {
     pub purge_path: &'a str,
     /// Whether the key already holds the language.
     pub language_in_key: bool,
+    /// The edge's own targeted cache-control field (lowercase), if configured.
+    pub edge_field: Option<&'a str>,
 }
 
 /// Whether to store a response, and with what meta.
@@ -226,23 +174,42 @@ pub enum StoreDecision {
 pub fn decide_store(input: StoreInput<'_>) -> StoreDecision {
     use NoStoreReason as R;
     let h = input.response_headers;
-    let cc = CacheControl::from_headers(h);
-    if input.method == "HEAD" {
+    let status = input.status.as_u16();
+    let (cc, targeted) = CacheControl::for_edge(h, input.edge_field);
+    if input.method == Method::HEAD {
         return StoreDecision::Skip(R::Head);
     }
-    if input.status == 206 {
+    if status == 206 {
         return StoreDecision::Skip(R::Partial);
+    }
+    if status == 304 || input.status.is_informational() {
+        return StoreDecision::Skip(R::Status);
     }
     if headers::has(h, "set-cookie") {
         return StoreDecision::Skip(R::SetCookie);
     }
-    if cc.has("no-store") {
+    if input.request_no_store {
+        return StoreDecision::Skip(R::RequestNoStore);
+    }
+    // §5.2.2.3: `must-understand` stores a response only with a status this cache understands,
+    // and then overrides `no-store`.
+    let must_understand = cc.has("must-understand");
+    if must_understand && !UNDERSTOOD_STATUSES.contains(&status) {
+        return StoreDecision::Skip(R::Status);
+    }
+    if cc.has("no-store") && !must_understand {
         return StoreDecision::Skip(R::NoStore);
     }
     // `private` with field names (`private="x"`) still makes the whole response private here:
     // this cache does not strip fields (RFC 9111 §5.2.2.7 allows the stricter reading).
     if cc.has("private") {
         return StoreDecision::Skip(R::Private);
+    }
+    // §3.5: a response to a request with Authorization only with an explicit permission; the
+    // same permission lets the entry answer such requests later.
+    let auth_ok = cc.has("public") || cc.has("s-maxage") || cc.has("must-revalidate");
+    if input.request_authorized && !auth_ok {
+        return StoreDecision::Skip(R::Authorization);
     }
     let vary = match vary_spec(h, input.language_in_key) {
         VarySpec::Star => return StoreDecision::Skip(R::VaryStar),
@@ -255,17 +222,18 @@ pub fn decide_store(input: StoreInput<'_>) -> StoreDecision {
 
     let now_secs = input.now.as_secs();
     let rfc5861 = |name| cc.seconds(name).flatten().unwrap_or(0).min(MAX_SECS);
-    let (fresh_secs, initial_age_secs, must_revalidate) = match input.rule.mode {
-        CacheMode::Override => match input.rule.ttl_for_status(input.status) {
-            Some(ttl) => (ttl, 0, false),
+    // In `override` mode the rule's TTL stands in for the freshness the backend never sends;
+    // a targeted field with explicit freshness is the origin steering this edge, and wins.
+    let steered = targeted && (cc.has("max-age") || cc.has("s-maxage") || cc.has("no-cache"));
+    let freshness = match input.rule.mode {
+        CacheMode::Override if !steered => match input.rule.ttl_for_status(status) {
+            Some(ttl) => Some((ttl, 0, false)),
             None => return StoreDecision::Skip(R::Status),
         },
-        CacheMode::Origin | CacheMode::Bypass => {
-            match origin_freshness(input.status, h, &cc, now_secs) {
-                Some(f) => f,
-                None => return StoreDecision::Skip(R::Status),
-            }
-        }
+        _ => origin_freshness(status, h, &cc, targeted, now_secs),
+    };
+    let Some((fresh_secs, initial_age_secs, must_revalidate)) = freshness else {
+        return StoreDecision::Skip(R::Status);
     };
     if fresh_secs <= initial_age_secs && !has_validators(h) {
         return StoreDecision::Skip(R::NotFresh);
@@ -285,13 +253,16 @@ pub fn decide_store(input: StoreInput<'_>) -> StoreDecision {
         )
     };
     StoreDecision::Store(EntryMeta {
+        v: META_VERSION,
         stored_at_ms: input.now.0,
         fresh_secs,
         initial_age_secs,
         swr_secs,
         sie_secs,
         must_revalidate,
-        status: input.status,
+        auth_ok,
+        status,
+        body_bytes: input.body_len,
         rule: input.rule.id.clone(),
         purge_path: input.purge_path.to_string(),
         vary,
@@ -305,15 +276,14 @@ pub fn decide_store(input: StoreInput<'_>) -> StoreDecision {
 
 /// `origin` mode freshness: `(lifetime, initial age, must_revalidate)`, or `None` when the
 /// status may not be stored. RFC 9111 §4.2.1 (lifetime), §4.2.2 (heuristics), §4.2.3 (age).
+/// `targeted`: `cc` came from a targeted field, which replaces `Expires` and `Pragma` too.
 fn origin_freshness(
     status: u16,
     h: &HeaderList,
     cc: &CacheControl,
+    targeted: bool,
     now_secs: u64,
 ) -> Option<(u64, u64, bool)> {
-    if !UNDERSTOOD_STATUSES.contains(&status) {
-        return None;
-    }
     // A Date that cannot be parsed is replaced by the time of receipt (RFC 9110 §6.6.1).
     let date = headers::get(h, "date")
         .and_then(http_date::parse)
@@ -322,25 +292,24 @@ fn origin_freshness(
     // a delta-seconds too large to represent counts as 2^31.
     let age_value = headers::get(h, "age")
         .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-        .map(|v| {
-            v.parse::<u64>()
-                .unwrap_or(DELTA_SECONDS_CAP)
-                .min(DELTA_SECONDS_CAP)
-        })
+        .and_then(|v| delta_seconds(v.trim()))
         .unwrap_or(0);
     let apparent_age = now_secs.saturating_sub(date);
-    let initial_age = age_value.max(apparent_age);
+    let initial_age = age_value.max(apparent_age).min(DELTA_SECONDS_CAP);
 
-    let no_cache = cc.has("no-cache") || pragma_no_cache(h);
-    let must_revalidate = no_cache || cc.has("must-revalidate") || cc.has("proxy-revalidate");
+    let no_cache = cc.has("no-cache") || (!targeted && pragma_no_cache(h));
+    // §5.2.2.2, §5.2.2.8, §5.2.2.10: must-revalidate, proxy-revalidate and s-maxage all forbid
+    // a shared cache to serve the response stale.
+    let must_revalidate =
+        no_cache || cc.has("must-revalidate") || cc.has("proxy-revalidate") || cc.has("s-maxage");
 
     // s-maxage before max-age before Expires (§4.2.1); a present-but-invalid value means stale.
     let explicit = if let Some(s) = cc.seconds("s-maxage") {
         Some(s.unwrap_or(0))
     } else if let Some(m) = cc.seconds("max-age") {
         Some(m.unwrap_or(0))
+    } else if targeted {
+        None
     } else {
         // §5.3: an invalid Expires (e.g. "0") is a time in the past.
         headers::get(h, "expires").map(|expires| {
@@ -350,13 +319,13 @@ fn origin_freshness(
         })
     };
     let lifetime = match explicit {
+        // §3: any final status may be stored with explicit freshness.
         Some(l) => l,
         None if cc.has("public") || HEURISTIC_STATUSES.contains(&status) => {
             // §4.2.2: heuristic freshness only without explicit expiration, and only for
             // heuristically cacheable statuses (or `public`): 10 % of the time since
-            // Last-Modified, capped. Without Last-Modified, no heuristic: lifetime 0.
-            headers::get(h, "last-modified")
-                .and_then(http_date::parse)
+            // Last-Modified, capped. Without a usable Last-Modified, no heuristic: lifetime 0.
+            last_modified(h)
                 .map(|lm| (date.saturating_sub(lm) / 10).min(MAX_HEURISTIC_SECS))
                 .unwrap_or(0)
         }
@@ -384,8 +353,11 @@ mod tests {
         let headers = h(headers);
         decide_store(StoreInput {
             rule: rules.rule_for(path),
-            method: "GET",
-            status,
+            method: &Method::GET,
+            request_authorized: false,
+            request_no_store: false,
+            edge_field: None,
+            status: StatusCode::from_u16(status).unwrap(),
             response_headers: &headers,
             body_len: Some(100),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -404,13 +376,14 @@ mod tests {
 
     #[test]
     fn only_successful_unsafe_requests_invalidate() {
-        assert!(invalidates("POST", 200));
-        assert!(invalidates("DELETE", 204));
-        assert!(invalidates("PUT", 302));
-        assert!(!invalidates("POST", 404));
-        assert!(!invalidates("POST", 500));
-        assert!(!invalidates("GET", 200));
-        assert!(!invalidates("OPTIONS", 200));
+        let s = |n| StatusCode::from_u16(n).unwrap();
+        assert!(invalidates(&Method::POST, s(200)));
+        assert!(invalidates(&Method::DELETE, s(204)));
+        assert!(invalidates(&Method::PUT, s(302)));
+        assert!(!invalidates(&Method::POST, s(404)));
+        assert!(!invalidates(&Method::POST, s(500)));
+        assert!(!invalidates(&Method::GET, s(200)));
+        assert!(!invalidates(&Method::OPTIONS, s(200)));
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl PathPattern {
                     _ => return false,
                 },
                 Segment::Literal(l) => match parts.next() {
-                    Some(p) if p == l => {}
+                    Some(p) if p.eq_ignore_ascii_case(l) => {}
                     _ => return false,
                 },
             }
@@ -157,11 +157,14 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// The rule for a path.
+    /// The rule for a path, matched on its normalised form (`crate::path::normalize`: decoded,
+    /// `//` collapsed, case and a trailing slash ignored), so that no spelling of a path escapes
+    /// its rule.
     pub fn rule_for(&self, path: &str) -> &RouteRule {
+        let path = crate::path::normalize(path);
         self.rules
             .iter()
-            .find(|r| r.pattern.matches(path))
+            .find(|r| r.pattern.matches(&path))
             .unwrap_or(&self.fallback)
     }
 

@@ -89,6 +89,8 @@ pub struct CacheReport {
     /// Whether the request waited for a concurrent miss of its key and was served what that one
     /// stored (request coalescing).
     pub coalesced: bool,
+    /// `only-if-cached` found nothing servable: answered 504 without the origin.
+    pub unavailable: bool,
 }
 
 impl CacheReport {
@@ -104,6 +106,7 @@ impl CacheReport {
             fallback: false,
             memory: false,
             coalesced: false,
+            unavailable: false,
         }
     }
 
@@ -142,6 +145,7 @@ impl CacheReport {
             (Outcome::Bypass(r), _) => Some(r.as_str()),
             (Outcome::Hit, _) if self.coalesced => Some("coalesced"),
             (Outcome::Hit, _) if self.memory => Some("memory"),
+            (_, _) if self.unavailable => Some("only-if-cached"),
             (_, Some(r)) => Some(r.as_str()),
             _ => None,
         };

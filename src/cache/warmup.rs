@@ -34,6 +34,17 @@ pub struct WarmupJob {
     pub lang: Lang,
 }
 
+/// True for a path the warmup may fetch from the worker's own host: it starts with one `/`
+/// (`//evil.example/x` is a network-path reference to another host, RFC 3986 §4.2, and a URL
+/// parser reads `\` as `/`), has no control characters, and is not the edge's own.
+fn is_catalog_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && !p.chars().any(char::is_control)
+        && !crate::path::has_prefix(&crate::path::normalize(p), "/__edge/")
+}
+
 /// Parses a warmup request (`{"paths"?: [..], "variants"?: [..], "languages"?: [..]}`; an empty
 /// body means all defaults) into jobs. `defaults` are the configured paths, `active` the
 /// variants currently serving traffic, `languages` the configured languages.
@@ -87,7 +98,7 @@ pub fn plan(
         ));
     }
     for (i, p) in paths.iter().enumerate() {
-        if !p.starts_with('/') || p.starts_with("/__edge") {
+        if !is_catalog_path(p) {
             return Err(err(
                 &format!("paths[{i}]"),
                 format!("{p:?} must be a catalog path starting with '/'"),
@@ -194,6 +205,9 @@ mod tests {
         assert_eq!(run(r#"{"paths":[]}"#), "paths");
         assert_eq!(run(r#"{"paths":["a"]}"#), "paths[0]");
         assert_eq!(run(r#"{"paths":["/__edge/x"]}"#), "paths[0]");
+        assert_eq!(run(r#"{"paths":["/ok","//evil.example/x"]}"#), "paths[1]");
+        assert_eq!(run(r#"{"paths":["/\\evil.example/x"]}"#), "paths[0]");
+        assert_eq!(run(r#"{"paths":["/%5f_edge/health"]}"#), "paths[0]");
         assert_eq!(run(r#"{"variants":["blue"]}"#), "variants[0]");
         assert_eq!(run(r#"{"languages":["de"]}"#), "languages[0]");
         assert_eq!(run(r#"{"languages":[1]}"#), "languages[0]");

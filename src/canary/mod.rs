@@ -37,21 +37,8 @@ pub fn may_retry_on_stable(method: &str, has_body: bool, is_conditional: bool) -
     matches!(method, "GET" | "HEAD" | "OPTIONS") && !has_body && !is_conditional
 }
 
-/// True when an origin answer counts as a failure (for fallback, stale-if-error and error
-/// counting): a 5xx status.
-pub fn is_origin_failure(status: u16) -> bool {
-    status >= 500
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie<'a>(h: &'a HeaderList, name: &str) -> Option<&'a str> {
-    h.iter()
-        .filter(|(n, _)| n == "cookie")
-        .flat_map(|(_, v)| v.split(';'))
-        .filter_map(|c| c.split_once('='))
-        .find(|(k, _)| k.trim() == name)
-        .map(|(_, v)| v.trim().trim_matches('"'))
-}
+pub use crate::cache::classify::is_failure as is_origin_failure;
+pub use crate::cookie::get as cookie;
 
 fn is_valid_id(id: &str) -> bool {
     !id.is_empty()

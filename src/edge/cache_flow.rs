@@ -1,9 +1,11 @@
-//! Carries out the cache's decisions for one cacheable request: look up (two levels when the
-//! response varies), judge freshness, serve, revalidate, refresh in the background, store.
-//! Every decision is the core's (`crate::cache`); this file does the I/O.
+//! Carries out the cache lifecycle (`crate::cache::lifecycle`) for one cacheable request: look
+//! up (memory, then the Cache API, two levels when the response varies), ask the core what to
+//! do, and do it — serve, wait for a concurrent miss, fetch, store, refresh in the background.
+//! Every decision is the core's; this file does the I/O.
 
 use std::rc::Rc;
 
+use http::{Method, StatusCode};
 use worker::js_sys::{ArrayBuffer, Uint8Array};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -11,22 +13,25 @@ use worker::web_sys;
 use worker::Headers;
 
 use super::convert::{self, header_pairs};
-use super::memory::{self, Limits};
+use super::memory::{self, Held, Limits};
 use super::origin::{OriginCall, OriginChoice, OriginError, OriginReply};
 use super::platform::{self, Waiter};
 use super::reply::{BaseHeaders, Body, Reply};
-use super::state;
 use super::store;
-use crate::cache::coalesce::{FlightWatch, Role};
+use crate::cache::classify::{self, Failure};
 use crate::cache::entry::{self, VaryIndex};
-use crate::cache::freshness::{self, Freshness};
+use crate::cache::freshness;
 use crate::cache::key::{self, CacheKey};
-use crate::cache::policy::{
-    self, decide_store, EntryMeta, NoStoreReason, StoreDecision, StoreInput,
+use crate::cache::lifecycle::{
+    self, Fetch, Form, Found, LookupAction, OriginAction, OriginOutcome, RequestFacts,
+    Revalidating, Revalidation, Serve, Stored as FoundEntry, Tier,
 };
+use crate::cache::lock::{self, Claim, LockWatch, WaitAction};
+use crate::cache::meta::EntryMeta;
+use crate::cache::policy;
 use crate::cache::purge::PurgeState;
 use crate::cache::rules::RouteRule;
-use crate::cache::status::{CacheReport, Outcome, StaleReason};
+use crate::cache::status::{CacheReport, Outcome};
 use crate::forward;
 use crate::headers;
 use crate::problem::Problem;
@@ -36,16 +41,18 @@ use crate::time::UnixMillis;
 /// refresh can outlive the request.
 #[derive(Clone)]
 pub struct CacheRequest {
+    /// GET or HEAD.
+    pub method: Method,
     /// The route rule.
     pub rule: RouteRule,
     /// The request's key.
     pub key: CacheKey,
-    /// Request headers (lowercase), for the second-level vary key.
+    /// Request headers (lowercase), without an `Authorization` the edge consumed.
     pub request_headers: Vec<(String, String)>,
-    /// HEAD: answered from the GET entry without a body (a miss is fetched as GET and stored).
-    pub is_head: bool,
     /// Largest body stored.
     pub max_body_bytes: u64,
+    /// The edge's own targeted cache-control field, if configured.
+    pub edge_field: Option<String>,
     /// The origin serving this request's variant.
     pub origin: OriginChoice,
     /// The client's URL.
@@ -60,27 +67,71 @@ pub struct CacheRequest {
 }
 
 impl CacheRequest {
-    /// The origin request, built only when the origin is contacted: GET (also for HEAD, so that
-    /// the stored entry is the GET one), filtered headers, trace context.
-    fn call(&self) -> OriginCall {
+    /// What the core knows of this request.
+    fn facts(&self) -> RequestFacts<'_> {
+        let mut facts =
+            RequestFacts::new(&self.method, &self.request_headers, &self.rule, &self.key);
+        facts.max_body_bytes = self.max_body_bytes;
+        facts.edge_field = self.edge_field.as_deref();
+        facts.memory_entry_limit = self.memory.entry_limit();
+        facts
+    }
+
+    /// The origin request, built only when the origin is contacted: the fetch's method, the
+    /// request headers without those the cache answers itself (`lifecycle::ORIGIN_DROPS`),
+    /// trace context.
+    fn call(&self, fetch: &Fetch) -> OriginCall {
+        let headers: Vec<(String, String)> = self
+            .request_headers
+            .iter()
+            .filter(|(n, _)| !lifecycle::ORIGIN_DROPS.contains(&n.as_str()))
+            .cloned()
+            .collect();
         OriginCall::new(
             &self.origin,
             &self.url,
-            &self.request_headers,
-            "GET",
+            &headers,
+            fetch.method().as_str(),
             self.timeout_ms,
         )
     }
 }
 
-/// A stored response found by a lookup. Its headers stay in the runtime: a hit reads only the
-/// meta (and the validators, for a conditional request) by name.
+/// A stored response found in the Cache API. Its headers stay in the runtime: a hit reads only
+/// the meta and the validators by name.
 struct Stored {
     response: web_sys::Response,
     meta: EntryMeta,
+    /// `ETag`, `Last-Modified`, `Date`.
+    validators: Vec<(String, String)>,
     key: String,
     /// The vary index the entry was found through, if it varies.
     vary: Option<VaryIndex>,
+    /// Whether a purge covers it.
+    banned: bool,
+}
+
+impl Stored {
+    /// Every stored header, read into Wasm: for revalidation and refresh, never for a hit.
+    fn header_pairs(&self) -> Vec<(String, String)> {
+        header_pairs(&Headers(self.response.headers()))
+    }
+
+    fn found(&self) -> FoundEntry<'_> {
+        FoundEntry {
+            meta: &self.meta,
+            validators: &self.validators,
+            tier: Tier::Shared,
+            banned: self.banned,
+        }
+    }
+
+    /// The entry's headers as the origin sent them (what a 304 is merged into).
+    fn origin_headers(&self, now: UnixMillis) -> Vec<(String, String)> {
+        let mut h = entry::served_headers(&self.header_pairs(), &self.meta, now);
+        headers::remove(&mut h, "age");
+        h
+    }
 }
 
 /// What a lookup learnt about the key's vary index, for reporting and for storing under it.
@@ -92,29 +143,9 @@ struct VaryFound {
     epoch: Option<u64>,
 }
 
-impl Stored {
-    /// Every stored header, read into Wasm: for revalidation and refresh, never for a hit.
-    fn header_pairs(&self) -> Vec<(String, String)> {
-        header_pairs(&Headers(self.response.headers()))
-    }
-}
-
 /// One header of a response, by name.
 fn header(response: &web_sys::Response, name: &str) -> Option<String> {
     response.headers().get(name).ok().flatten()
-}
-
-/// How a stored response's headers reach the reply.
-enum StoredHeaders<'a> {
-    /// The runtime's headers (a hit): only the edits cross into Wasm. `validators`: the
-    /// `ETag`/`Last-Modified` pairs when already known, else read by name when needed.
-    Runtime {
-        headers: web_sys::Headers,
-        strip: bool,
-        validators: Option<&'a [(String, String)]>,
-    },
-    /// Stored-form pairs already in Wasm (after a revalidation merged them).
-    Pairs(Vec<(String, String)>),
 }
 
 /// Serves a cacheable request.
@@ -125,175 +156,209 @@ pub async fn serve(
     ctx: &Waiter<'_>,
 ) -> Reply {
     let lookup_started = platform::now();
-    if let Some(mut reply) = serve_from_memory(&req, &purge, now) {
+    if let Some(mut reply) = from_memory(&req, &purge, now, Tier::Memory) {
         reply.cache_ms = Some(platform::now().since(lookup_started));
         return reply;
     }
     let (stored, vary) = lookup(&req, &purge).await;
     let cache_ms = platform::now().since(lookup_started);
-
-    let mut reply = match stored {
-        None => {
-            // Concurrent misses of this key in this isolate: one goes to the origin, the others
-            // wait for it and are served what it stored, from memory (the tier is the hand-over,
-            // so without it there is no coalescing).
-            let mut leader = None;
-            if req.memory.on() {
-                match memory::flights().join(&req.key.primary) {
-                    Role::Leader(guard) => leader = Some(guard),
-                    Role::Follower(watch) => {
-                        if let Some(mut reply) = follow(&req, &purge, watch).await {
-                            reply.cache_ms = Some(platform::now().since(lookup_started));
-                            return reply;
-                        }
-                    }
-                }
-            }
-            let call = req.call();
-            let origin = call.send(&[], None).await;
-            let reply = from_origin(&req, &call, origin, Outcome::Miss, vary, now, ctx).await;
-            // The entry is held by now (put_entry holds before it returns): release the followers.
-            drop(leader);
-            reply
-        }
-        Some(stored) => match freshness::evaluate(&stored.meta, now) {
-            // Read into memory only what the tier could hold; a larger body streams.
-            Freshness::Fresh { ttl_secs }
-                if header(&stored.response, "content-length")
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .is_some_and(|len| req.memory.could_hold(len)) =>
-            {
-                fresh_into_memory(&req, stored, ttl_secs as i64, now).await
-            }
-            Freshness::Fresh { ttl_secs } => {
-                serve_stored(&req, stored, Outcome::Hit, Some(ttl_secs as i64), None, now)
-            }
-            Freshness::Stale {
-                serve_while_revalidating: true,
-                ..
-            } => {
-                let ttl = freshness::ttl_param(&stored.meta, now);
-                // One background refresh per key and isolate: a burst of stale hits must not
-                // become a burst of origin requests.
-                if state::claim_refresh(&stored.key) {
-                    let bg = req.clone();
-                    let (meta, stored_headers, key, epoch) = (
-                        stored.meta.clone(),
-                        stored.header_pairs(),
-                        stored.key.clone(),
-                        stored.vary.as_ref().map(|v| v.epoch),
-                    );
-                    ctx.wait_until(async move {
-                        refresh_in_background(bg, meta, stored_headers, key.clone(), epoch).await;
-                        state::release_refresh(&key);
-                    });
-                }
-                serve_stored(
-                    &req,
-                    stored,
-                    Outcome::Stale(StaleReason::WhileRevalidate),
-                    Some(ttl),
-                    None,
-                    now,
-                )
-            }
-            Freshness::Stale { serve_if_error, .. } => {
-                revalidate(&req, stored, serve_if_error, now, ctx).await
-            }
+    let facts = req.facts();
+    let found = match &stored {
+        Some(s) => Found::Entry(s.found()),
+        None => Found::Nothing {
+            vary_miss: vary.miss,
         },
     };
-    reply.cache_ms = Some(cache_ms);
+    let mut reply = match lifecycle::on_lookup(&facts, found, now) {
+        LookupAction::Serve(serve) => match stored {
+            Some(s) => serve_stored(&req, s, serve, now).await,
+            None => internal("a lookup served nothing"),
+        },
+        LookupAction::ServeStaleAndRefresh(serve) => match stored {
+            Some(s) => {
+                refresh_later(&req, &s, now, ctx);
+                serve_stored(&req, s, serve, now).await
+            }
+            None => internal("a lookup served nothing"),
+        },
+        LookupAction::Fetch(fetch) => {
+            fetch_origin(&req, &purge, fetch, stored, vary, now, ctx).await
+        }
+        LookupAction::Unavailable(report) => unavailable(report),
+        // Only memory entries are looked at deeper; this was the Cache API.
+        LookupAction::LookDeeper { .. } => internal("the Cache API lookup asked to look deeper"),
+    };
+    if reply.cache_ms.is_none() {
+        reply.cache_ms = Some(cache_ms);
+    }
     reply
 }
 
-/// How often a coalesced request checks whether the request it waits for is done. It checks on
-/// its own timer so that it resumes in its own request's context (see `cache::coalesce`).
+/// The reply to `only-if-cached` when nothing servable is stored (RFC 9111 §5.2.1.7).
+fn unavailable(report: CacheReport) -> Reply {
+    let mut reply = Reply::problem(&Problem::new(
+        504,
+        "not_cached",
+        "only-if-cached: no stored response can answer this request",
+    ));
+    reply.cache = Some(report);
+    reply
+}
+
+fn internal(detail: &str) -> Reply {
+    Reply::problem(&Problem::internal(detail))
+}
+
+/// A request whose key another request is fetching: waits for that one (at most the origin
+/// timeout), then is served what it stored, from memory. `None` when it stored nothing this
+/// request may have (the caller then asks the origin itself).
+async fn wait_for(req: &CacheRequest, purge: &PurgeState, watch: LockWatch) -> Option<Reply> {
+    let started = platform::now();
+    loop {
+        match lock::on_wait(
+            watch.status(),
+            platform::now().since(started),
+            req.timeout_ms,
+        ) {
+            WaitAction::Wait => {
+                worker::Delay::from(std::time::Duration::from_millis(FOLLOW_POLL_MS)).await;
+            }
+            WaitAction::Lookup => return from_memory(req, purge, platform::now(), Tier::Coalesced),
+            WaitAction::Fetch(end) => {
+                worker::console_log!("coalesced miss: {}; asking the origin", end.as_str());
+                return None;
+            }
+        }
+    }
+}
+
+/// How often a waiting request checks the claim it waits for. It checks on its own timer so
+/// that it resumes in its own request's context (see `cache::lock`).
 const FOLLOW_POLL_MS: u64 = 10;
 
-/// A request that missed while another request for its key was at the origin: waits for that
-/// one (at most the origin timeout), then is served what it stored. `None` when it stored
-/// nothing this request may have (the caller then asks the origin itself).
-async fn follow(req: &CacheRequest, purge: &PurgeState, watch: FlightWatch) -> Option<Reply> {
-    let started = platform::now();
-    while !watch.is_done() {
-        if platform::now().since(started) >= req.timeout_ms {
-            worker::console_warn!(
-                "coalesced miss: the first request is still at the origin after {} ms; asking the origin too",
-                req.timeout_ms
-            );
-            return None;
-        }
-        worker::Delay::from(std::time::Duration::from_millis(FOLLOW_POLL_MS)).await;
-    }
-    let mut reply = serve_from_memory(req, purge, platform::now())?;
-    if let Some(report) = reply.cache.as_mut() {
-        report.coalesced = true;
-    }
-    Some(reply)
-}
-
-/// A fresh entry of the in-memory tier, served without a Cache API call. An entry gone stale or
-/// covered by a purge is dropped from memory and the Cache API path decides.
-fn serve_from_memory(req: &CacheRequest, purge: &PurgeState, now: UnixMillis) -> Option<Reply> {
-    let (key, held) = memory::lookup(req.memory, &req.key.primary, &req.request_headers, now)?;
-    let meta = &held.meta;
-    let ttl_secs = match freshness::evaluate(meta, now) {
-        Freshness::Fresh { ttl_secs } if !purge.is_banned(&meta.purge_path, meta.stored_at_ms) => {
-            ttl_secs
-        }
-        _ => {
-            memory::drop_key(req.memory, &key);
-            return None;
-        }
-    };
-    let mut report = CacheReport::new(Outcome::Hit);
-    report.ttl_secs = Some(ttl_secs as i64);
-    report.memory = true;
-    let headers = StoredHeaders::Runtime {
-        headers: held.headers.clone(),
-        strip: false,
-        validators: Some(&held.validators),
-    };
-    let body = Body::Buffer(held.body.clone());
-    Some(stored_reply(req, headers, meta, body, report, now))
-}
-
-/// A fresh Cache API hit when the in-memory tier is on: the body is read once so that the next
-/// hits of this isolate are served from memory.
-async fn fresh_into_memory(
+/// A request served from the in-memory tier, when the core says so; `None` sends it on to the
+/// Cache API (dropping the memory copy when the core says that too).
+fn from_memory(
     req: &CacheRequest,
-    stored: Stored,
-    ttl_secs: i64,
+    purge: &PurgeState,
     now: UnixMillis,
-) -> Reply {
-    let pairs = stored.header_pairs();
-    let Some(body) = read_body(&stored.response).await else {
-        let problem = Problem::internal("the stored body could not be read");
-        return Reply::problem(&problem);
-    };
-    memory::hold(
+    tier: Tier,
+) -> Option<Reply> {
+    let (key, held) = memory::lookup(
         req.memory,
         &req.key.primary,
-        &stored.key,
-        stored.vary.as_ref(),
-        &stored.meta,
-        &pairs,
-        &body,
+        &req.request_headers,
+        req.key.request_lang,
         now,
-    );
-    let mut report = CacheReport::new(Outcome::Hit);
-    report.ttl_secs = Some(ttl_secs);
-    let headers = StoredHeaders::Runtime {
-        headers: stored.response.headers(),
-        strip: true,
-        validators: None,
+    )?;
+    let found = FoundEntry {
+        meta: &held.meta,
+        validators: &held.validators,
+        tier,
+        banned: purge.is_banned(&held.meta.purge_path, held.meta.stored_at_ms),
     };
-    stored_reply(req, headers, &stored.meta, Body::Buffer(body), report, now)
+    match lifecycle::on_lookup(&req.facts(), Found::Entry(found), now) {
+        LookupAction::Serve(serve) => Some(held_reply(&held, serve, now)),
+        LookupAction::LookDeeper { drop: true } => {
+            memory::drop_key(req.memory, &key);
+            None
+        }
+        _ => None,
+    }
 }
 
-/// Finds the entry for a request, following a vary index to the second level. An entry that a
-/// purge covers, or whose meta is unreadable, counts as absent. Reads two headers by name, not
-/// every stored header.
+/// A held entry as the client gets it.
+fn held_reply(held: &Held, serve: Serve, now: UnixMillis) -> Reply {
+    let body = shaped_body(serve.form, Some(&held.body), || {
+        Body::Buffer(held.body.clone())
+    });
+    let base = BaseHeaders {
+        headers: held.headers.clone(),
+        strip: false,
+    };
+    stored_reply(&held.meta, Some(base), Vec::new(), body, serve, now)
+}
+
+/// The body of a stored response in `form`: none, the slice of `buffer` for a range, or
+/// `whole`.
+fn shaped_body(form: Form, buffer: Option<&ArrayBuffer>, whole: impl FnOnce() -> Body) -> Body {
+    if !form.has_body() {
+        return Body::Empty;
+    }
+    match (form.slice(), buffer) {
+        (Some((start, end)), Some(buf)) => {
+            let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+            Body::Buffer(buf.slice_with_end(clamp(start), clamp(end)))
+        }
+        _ => whole(),
+    }
+}
+
+/// The reply for a stored response: its status and headers in the served form (`base` the
+/// runtime's copy, or `pairs` in stored form already in Wasm), with the form's edits.
+fn stored_reply(
+    meta: &EntryMeta,
+    base: Option<BaseHeaders>,
+    pairs: Vec<(String, String)>,
+    body: Body,
+    serve: Serve,
+    now: UnixMillis,
+) -> Reply {
+    let status = serve.form.status(meta.status);
+    let mut reply = match base {
+        Some(base) => {
+            let mut edits = entry::served_edits(meta, now);
+            serve.form.apply_to(&mut edits);
+            let mut reply = Reply::new(status, edits, body);
+            reply.base = Some(base);
+            reply
+        }
+        None => {
+            let mut headers = entry::served_headers(&pairs, meta, now);
+            serve.form.apply_to(&mut headers);
+            Reply::new(status, headers, body)
+        }
+    };
+    reply.cache = Some(serve.report);
+    reply
+}
+
+/// A Cache API entry as the client gets it; read into memory first when the core says so (a
+/// fresh hit the tier can hold) or when a range of it is sent.
+async fn serve_stored(req: &CacheRequest, stored: Stored, serve: Serve, now: UnixMillis) -> Reply {
+    let buffer = if serve.fill_memory || serve.form.slice().is_some() {
+        match read_body(&stored.response).await {
+            Some(body) => Some(body),
+            None => return internal("the stored body could not be read"),
+        }
+    } else {
+        None
+    };
+    if let (true, Some(body)) = (serve.fill_memory, &buffer) {
+        memory::hold(
+            req.memory,
+            &req.key.primary,
+            &stored.key,
+            stored.vary.as_ref(),
+            &stored.meta,
+            &stored.header_pairs(),
+            body,
+            now,
+        );
+    }
+    let body = shaped_body(serve.form, buffer.as_ref(), || match &buffer {
+        Some(b) => Body::Buffer(b.clone()),
+        None => Body::Stream(stored.response.body()),
+    });
+    let base = BaseHeaders {
+        headers: stored.response.headers(),
+        strip: true,
+    };
+    stored_reply(&stored.meta, Some(base), Vec::new(), body, serve, now)
+}
+
+/// Finds the entry for a request in the Cache API, following a vary index to the second level.
+/// Reads a few headers by name, not every stored header; an unreadable meta counts as absent.
 async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, VaryFound) {
     let mut key = req.key.primary.clone();
     let Some(mut response) = store::lookup(&key).await else {
@@ -307,6 +372,7 @@ async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, Vary
             index.epoch,
             &index.names,
             &req.request_headers,
+            req.key.request_lang,
         );
         match store::lookup(&key).await {
             Some(r) => response = r,
@@ -326,8 +392,9 @@ async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, Vary
     };
     let stored = header(&response, entry::META_HEADER)
         .and_then(|v| EntryMeta::from_header(&v))
-        .filter(|meta| !purge.is_banned(&meta.purge_path, meta.stored_at_ms))
         .map(|meta| Stored {
+            validators: freshness::validators(|n| header(&response, n)),
+            banned: purge.is_banned(&meta.purge_path, meta.stored_at_ms),
             response,
             meta,
             key,
@@ -336,258 +403,212 @@ async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, Vary
     (stored, found)
 }
 
-/// A stored response as the client gets it (304 when the client's validators match).
-fn serve_stored(
+/// A request the core sends to the origin: claims the key first when the core says to coalesce
+/// (and waits instead when another request holds it), then fetches and carries out
+/// `on_origin`'s answer.
+async fn fetch_origin(
     req: &CacheRequest,
-    stored: Stored,
-    outcome: Outcome,
-    ttl_secs: Option<i64>,
-    fwd_status: Option<u16>,
-    now: UnixMillis,
-) -> Reply {
-    let mut report = CacheReport::new(outcome);
-    report.ttl_secs = ttl_secs;
-    report.fwd_status = fwd_status;
-    let headers = StoredHeaders::Runtime {
-        headers: stored.response.headers(),
-        strip: true,
-        validators: None,
-    };
-    let body = Body::Stream(stored.response.body());
-    stored_reply(req, headers, &stored.meta, body, report, now)
-}
-
-/// The reply for a stored response: its headers with `Age` and the withheld fields, the body
-/// unless the request is HEAD, or 304 when the client's validators match.
-fn stored_reply(
-    req: &CacheRequest,
-    headers: StoredHeaders,
-    meta: &EntryMeta,
-    body: Body,
-    report: CacheReport,
-    now: UnixMillis,
-) -> Reply {
-    let not_modified = meta.status == 200
-        && freshness::is_conditional(&req.request_headers)
-        && match &headers {
-            StoredHeaders::Runtime {
-                validators: Some(v),
-                ..
-            } => freshness::client_not_modified(&req.request_headers, v),
-            StoredHeaders::Runtime { headers, .. } => {
-                let v = freshness::validators(|n| headers.get(n).ok().flatten());
-                freshness::client_not_modified(&req.request_headers, &v)
-            }
-            StoredHeaders::Pairs(p) => freshness::client_not_modified(&req.request_headers, p),
-        };
-    let (status, body) = if not_modified {
-        (304, Body::Empty)
-    } else if req.is_head {
-        (meta.status, Body::Empty)
-    } else {
-        (meta.status, body)
-    };
-    let mut reply = match headers {
-        StoredHeaders::Runtime { headers, strip, .. } => {
-            let mut reply = Reply::new(status, entry::served_edits(meta, now), body);
-            reply.base = Some(BaseHeaders { headers, strip });
-            reply
-        }
-        StoredHeaders::Pairs(pairs) => {
-            Reply::new(status, entry::served_headers(&pairs, meta, now), body)
-        }
-    };
-    reply.cache = Some(report);
-    reply
-}
-
-/// A stale entry that may not be served as is: ask the origin, conditionally when the entry has
-/// validators.
-async fn revalidate(
-    req: &CacheRequest,
-    stored: Stored,
-    serve_if_error: bool,
-    now: UnixMillis,
-    ctx: &Waiter<'_>,
-) -> Reply {
-    let conditional = freshness::conditional_headers(&entry::served_headers(
-        &stored.header_pairs(),
-        &stored.meta,
-        now,
-    ));
-    let call = req.call();
-    let origin = call.send(&conditional, None).await;
-    let dur_ms = origin.dur_ms;
-    // An entry without validators is revalidated unconditionally, so a failing canary may be
-    // retried on stable: that answer must not be stored under the canary's key.
-    let fell_back = origin.fell_back;
-    let failed_status = match &origin.result {
-        Err(_) => Some(None),
-        Ok(r) if crate::canary::is_origin_failure(r.status()) => Some(Some(r.status())),
-        _ => None,
-    };
-    if let (Some(fwd_status), true) = (failed_status, serve_if_error) {
-        let ttl = freshness::ttl_param(&stored.meta, now);
-        let mut reply = serve_stored(
-            req,
-            stored,
-            Outcome::Stale(StaleReason::IfError),
-            Some(ttl),
-            fwd_status,
-            now,
-        );
-        reply.origin_ms = Some(dur_ms);
-        reply.origin_error = true;
-        return reply;
-    }
-    match origin.result {
-        Ok(resp) if resp.status() == 304 => {
-            let not_modified = header_pairs(&Headers(resp.headers()));
-            let mut reply = match refreshed_entry(req, &stored, &not_modified, now).await {
-                Some((meta, merged, body)) => {
-                    let ttl = meta.fresh_secs as i64 - meta.initial_age_secs as i64;
-                    let epoch = stored.vary.as_ref().map(|v| v.epoch);
-                    put_entry(ctx, req, &meta, &merged, body.clone(), epoch).await;
-                    let mut report = CacheReport::new(Outcome::Revalidated);
-                    report.ttl_secs = Some(ttl);
-                    report.fwd_status = Some(304);
-                    report.stored = true;
-                    let headers = StoredHeaders::Pairs(entry::storage_headers(&merged, &meta));
-                    stored_reply(req, headers, &meta, Body::Buffer(body), report, now)
-                }
-                // The 304 made the entry unstorable (e.g. it now says no-store): serve the
-                // stored body once more, unstored.
-                None => serve_stored(req, stored, Outcome::Revalidated, None, Some(304), now),
-            };
-            reply.origin_ms = Some(dur_ms);
-            reply
-        }
-        result => {
-            let origin = OriginReply {
-                result,
-                dur_ms,
-                fell_back,
-            };
-            let vary = VaryFound {
-                miss: false,
-                epoch: stored.vary.as_ref().map(|v| v.epoch),
-            };
-            from_origin(req, &call, origin, Outcome::Expired, vary, now, ctx).await
-        }
-    }
-}
-
-/// The entry after a 304: merged headers, new meta, and the stored body read into memory.
-async fn refreshed_entry(
-    req: &CacheRequest,
-    stored: &Stored,
-    not_modified: &[(String, String)],
-    now: UnixMillis,
-) -> Option<(EntryMeta, Vec<(String, String)>, ArrayBuffer)> {
-    let mut origin_view = entry::served_headers(&stored.header_pairs(), &stored.meta, now);
-    headers::remove(&mut origin_view, "age");
-    let merged = freshness::merge_not_modified(&origin_view, not_modified);
-    let decision = decide_store(StoreInput {
-        rule: &req.rule,
-        method: "GET",
-        status: stored.meta.status,
-        response_headers: &merged,
-        body_len: None,
-        max_body_bytes: req.max_body_bytes,
-        now,
-        purge_path: &req.key.purge_path,
-        language_in_key: req.key.lang.is_some(),
-    });
-    let StoreDecision::Store(meta) = decision else {
-        return None;
-    };
-    let body = read_body(&stored.response.clone().ok()?).await?;
-    Some((meta, merged, body))
-}
-
-/// Passes an origin response (or failure) to the client, storing it when the policy allows.
-async fn from_origin(
-    req: &CacheRequest,
-    call: &OriginCall,
-    origin: OriginReply,
-    outcome: Outcome,
+    purge: &PurgeState,
+    fetch: Fetch,
+    stored: Option<Stored>,
     vary: VaryFound,
     now: UnixMillis,
     ctx: &Waiter<'_>,
 ) -> Reply {
-    let mut report = CacheReport::new(outcome);
-    report.vary_miss = vary.miss;
-    report.fallback = origin.fell_back;
-    let mut reply = match origin.result {
-        Err(e) => {
-            let mut reply = Reply::problem(&origin_problem(&e, call.timeout_ms, &call.url));
-            reply.origin_error = true;
+    let mut claim = None;
+    if fetch.coalesce {
+        match memory::misses().claim(&req.key.primary) {
+            Claim::Won(guard) => claim = Some(guard),
+            Claim::Taken(watch) => {
+                if let Some(reply) = wait_for(req, purge, watch).await {
+                    return reply;
+                }
+            }
+        }
+    }
+    let stale = match (&fetch.revalidate, &stored) {
+        (Some(how), Some(s)) => Some((*how, s.origin_headers(now))),
+        _ => None,
+    };
+    let conditional = match &stale {
+        Some((how, origin_headers)) if how.conditional => {
+            freshness::conditional_headers(origin_headers)
+        }
+        _ => Vec::new(),
+    };
+    let call = req.call(&fetch);
+    let origin = call.send(&conditional, None).await;
+    let epoch = stored
+        .as_ref()
+        .map_or(vary.epoch, |s| s.vary.as_ref().map(|v| v.epoch));
+    let reply = from_origin(req, &call, &fetch, stored, stale, origin, epoch, now, ctx).await;
+    // The entry is held in memory by now (put_entry holds before it returns): release waiters.
+    if let (Some(guard), Some(report)) = (claim, &reply.cache) {
+        guard.release(lifecycle::release(report));
+    }
+    reply
+}
+
+/// Header pairs, lowercase names.
+type Pairs = Vec<(String, String)>;
+
+/// An origin response's headers as the cache judges them (targeted fields included), and as they
+/// are served and stored (without them).
+fn response_headers(req: &CacheRequest, origin: &OriginReply) -> (Pairs, Pairs) {
+    let Ok(resp) = &origin.result else {
+        return (Vec::new(), Vec::new());
+    };
+    let judged = forward::without_hop_by_hop(&header_pairs(&Headers(resp.headers())));
+    let served = forward::client_response_headers(&judged, req.edge_field.as_deref());
+    (judged, served)
+}
+
+/// The origin's answer as the core sees it, and the response itself.
+fn outcome_of<'a>(origin: &OriginReply, headers: &'a [(String, String)]) -> OriginOutcome<'a> {
+    match &origin.result {
+        Ok(resp) => OriginOutcome::Response {
+            status: StatusCode::from_u16(resp.status()).unwrap_or(StatusCode::BAD_GATEWAY),
+            headers,
+            fell_back: origin.fell_back,
+        },
+        Err(e) => OriginOutcome::Failed {
+            failure: match e {
+                OriginError::Timeout => Failure::Timeout,
+                OriginError::Unreachable(_) => Failure::Unreachable,
+            },
+            fell_back: origin.fell_back,
+        },
+    }
+}
+
+/// Carries out `on_origin` for a fetch (a miss, or the revalidation of `stored`).
+#[allow(clippy::too_many_arguments)]
+async fn from_origin(
+    req: &CacheRequest,
+    call: &OriginCall,
+    fetch: &Fetch,
+    stored: Option<Stored>,
+    stale: Option<(Revalidation, Vec<(String, String)>)>,
+    origin: OriginReply,
+    vary_epoch: Option<u64>,
+    now: UnixMillis,
+    ctx: &Waiter<'_>,
+) -> Reply {
+    let facts = req.facts();
+    let (judged, origin_headers) = response_headers(req, &origin);
+    let revalidating = match (&stored, &stale) {
+        (Some(s), Some((how, headers))) => Some(Revalidating {
+            meta: &s.meta,
+            headers,
+            how: *how,
+        }),
+        _ => None,
+    };
+    let action = lifecycle::on_origin(
+        &facts,
+        fetch,
+        revalidating,
+        outcome_of(&origin, &judged),
+        now,
+    );
+    let origin_failed = match &origin.result {
+        Ok(resp) => classify::is_failure(resp.status()),
+        Err(_) => true,
+    };
+    let mut reply = match (action, origin.result) {
+        (
+            OriginAction::StoreAndServe {
+                meta,
+                mut report,
+                form,
+            },
+            Ok(resp),
+        ) => {
+            let Some(body) = read_body(&resp).await else {
+                let mut reply =
+                    Reply::problem(&Problem::origin_unreachable("the response body broke off"));
+                reply.cache = Some(report);
+                reply.origin_error = true;
+                return reply;
+            };
+            let len = u64::from(body.byte_length());
+            if let Some(meta) = lifecycle::with_body(&meta, &mut report, len, req.max_body_bytes) {
+                put_entry(ctx, req, &meta, &origin_headers, body.clone(), vary_epoch).await;
+            }
+            let mut headers = origin_headers;
+            form.apply_to(&mut headers);
+            let status = form.status(resp.status());
+            let body = shaped_body(form, Some(&body), || Body::Buffer(body.clone()));
+            let mut reply = Reply::new(status, headers, body);
+            reply.cache = Some(report);
             reply
         }
-        Ok(resp) => {
-            let status = resp.status();
-            report.fwd_status = Some(status);
-            let headers = forward::client_response_headers(&header_pairs(&Headers(resp.headers())));
-            let body_len = headers::get(&headers, "content-length").and_then(|v| v.parse().ok());
-            // Cacheable HEAD requests go to the origin as GET (see the handler), so the
-            // response stored is the GET entry that HEAD is served from.
-            let decision = decide_store(StoreInput {
-                rule: &req.rule,
-                method: "GET",
-                status,
-                response_headers: &headers,
-                body_len,
-                max_body_bytes: req.max_body_bytes,
-                now,
-                purge_path: &req.key.purge_path,
-                language_in_key: req.key.lang.is_some(),
-            });
-            // A stable answer to a canary request is never stored under the canary's key.
-            let decision = if origin.fell_back {
-                report.fallback = true;
-                StoreDecision::Skip(NoStoreReason::Fallback)
-            } else {
-                decision
+        (
+            OriginAction::Revalidated {
+                meta,
+                headers,
+                report,
+                form,
+            },
+            _,
+        ) => {
+            let Some(stored) = stored else {
+                return internal("a revalidation without a stored entry");
             };
-            let mut reply = match decision {
-                StoreDecision::Store(meta) => match read_body(&resp).await {
-                    Some(body) if u64::from(body.byte_length()) <= req.max_body_bytes => {
-                        put_entry(ctx, req, &meta, &headers, body.clone(), vary.epoch).await;
-                        report.stored = true;
-                        report.ttl_secs =
-                            Some(meta.fresh_secs as i64 - meta.initial_age_secs as i64);
-                        Reply::new(status, headers, Body::Buffer(body))
-                    }
+            let serve = Serve {
+                report,
+                form,
+                fill_memory: false,
+            };
+            match meta {
+                Some(meta) => match read_body(&stored.response).await {
                     Some(body) => {
-                        report.not_stored = Some(NoStoreReason::TooLarge);
-                        Reply::new(status, headers, Body::Buffer(body))
+                        put_entry(ctx, req, &meta, &headers, body.clone(), vary_epoch).await;
+                        let pairs = entry::storage_headers(&headers, &meta);
+                        let body = shaped_body(form, Some(&body), || Body::Buffer(body.clone()));
+                        stored_reply(&meta, None, pairs, body, serve, now)
                     }
-                    None => {
-                        let problem = Problem::origin_unreachable("the response body broke off");
-                        Reply::problem(&problem)
-                    }
+                    None => internal("the stored body could not be read"),
                 },
-                StoreDecision::Skip(reason) => {
-                    // Only worth reporting when the status was one the route could store.
-                    if !matches!(reason, NoStoreReason::Status | NoStoreReason::Fallback) {
-                        report.not_stored = Some(reason);
-                    }
-                    Reply::new(status, headers, Body::Stream(resp.body()))
-                }
-            };
-            reply.origin_error = crate::canary::is_origin_failure(status);
-            if req.is_head {
-                reply.body = Body::Empty;
+                // The 304 made the entry unstorable (e.g. it now says no-store): serve the
+                // stored body once more, unstored.
+                None => serve_stored(req, stored, serve, now).await,
             }
+        }
+        (OriginAction::ServeStale { report, form }, _) => match stored {
+            Some(stored) => {
+                let serve = Serve {
+                    report,
+                    form,
+                    fill_memory: false,
+                };
+                serve_stored(req, stored, serve, now).await
+            }
+            None => internal("stale-if-error without a stored entry"),
+        },
+        (OriginAction::Pass { report, form }, Ok(resp)) => {
+            let body = match form {
+                Form::Head => Body::Empty,
+                _ => Body::Stream(resp.body()),
+            };
+            let mut reply = Reply::new(resp.status(), origin_headers, body);
+            reply.cache = Some(report);
+            reply
+        }
+        (action, Err(e)) => {
+            let mut reply = Reply::problem(&origin_problem(&e, call.timeout_ms, &call.url));
+            reply.cache = Some(action.report().clone());
+            reply
+        }
+        (action, Ok(_)) => {
+            let mut reply = internal("the origin's answer was not carried out");
+            reply.cache = Some(action.report().clone());
             reply
         }
     };
-    if !headers::has(&reply.headers, "age") && reply.status < 500 {
-        reply.headers.push(("age".into(), "0".into()));
-    }
+    reply.origin_error = origin_failed;
     reply.origin_ms = Some(origin.dur_ms);
     reply.trace_id = Some(call.trace_id.clone());
-    reply.cache = Some(report);
     reply
 }
 
@@ -651,7 +672,13 @@ fn entry_target(
     });
     let target = match &index {
         None => req.key.primary.clone(),
-        Some(i) => key::vary_key(&req.key.primary, i.epoch, &i.names, &req.request_headers),
+        Some(i) => key::vary_key(
+            &req.key.primary,
+            i.epoch,
+            &i.names,
+            &req.request_headers,
+            req.key.request_lang,
+        ),
     };
     (index, target)
 }
@@ -713,62 +740,99 @@ async fn store_entry(
     }
 }
 
-/// RFC 5861 stale-while-revalidate: refresh an entry after serving it stale. Failures leave the
-/// stale entry in place for the next request to try again.
-async fn refresh_in_background(
+/// RFC 5861 stale-while-revalidate: when this request wins the entry's refresh claim, refresh
+/// it in the background; the claim's guard lives as long as the refresh.
+fn refresh_later(req: &CacheRequest, stored: &Stored, now: UnixMillis, ctx: &Waiter<'_>) {
+    let Claim::Won(guard) = memory::refreshes().claim(&stored.key) else {
+        return;
+    };
+    let bg = req.clone();
+    let (meta, origin_headers, validators, key, epoch) = (
+        stored.meta.clone(),
+        stored.origin_headers(now),
+        stored.validators.clone(),
+        stored.key.clone(),
+        stored.vary.as_ref().map(|v| v.epoch),
+    );
+    ctx.wait_until(async move {
+        refresh(bg, meta, origin_headers, validators, key, epoch).await;
+        drop(guard);
+    });
+}
+
+/// The background refresh: a fetch revalidating the stale entry, whose answer is stored when
+/// `on_origin` says so. Failures leave the stale entry for the next request to try again.
+async fn refresh(
     req: CacheRequest,
     meta: EntryMeta,
-    stored_headers: Vec<(String, String)>,
+    origin_headers: Vec<(String, String)>,
+    validators: Vec<(String, String)>,
     key: String,
     vary_epoch: Option<u64>,
 ) {
     let now = platform::now();
-    let conditional =
-        freshness::conditional_headers(&entry::served_headers(&stored_headers, &meta, now));
-    let origin = req.call().send(&conditional, None).await;
-    if origin.fell_back {
-        // Stable answered for a failing canary: never stored under the canary's key.
-        return;
-    }
-    let Ok(resp) = origin.result else {
-        return;
+    let how = Revalidation {
+        conditional: policy::has_validators(&validators),
+        serve_if_error: false,
     };
-    if resp.status() == 304 {
-        // The stored body is still right: read it again from the cache.
-        let Some(response) = store::lookup(&key).await else {
-            return;
-        };
-        let stored = Stored {
-            response,
-            meta,
-            key,
-            vary: None,
-        };
-        let not_modified = header_pairs(&Headers(resp.headers()));
-        if let Some((meta, merged, body)) = refreshed_entry(&req, &stored, &not_modified, now).await
-        {
-            hold_entry(&req, &meta, &merged, &body, vary_epoch);
-            store_entry(&req, &meta, &merged, body, vary_epoch).await;
-        }
-        return;
-    }
-    let headers = forward::client_response_headers(&header_pairs(&Headers(resp.headers())));
-    let Some(body) = read_body(&resp).await else {
-        return;
+    let fetch = Fetch {
+        report: CacheReport::new(Outcome::Expired),
+        revalidate: Some(how),
+        coalesce: false,
     };
-    let decision = decide_store(StoreInput {
-        rule: &req.rule,
-        method: "GET",
-        status: resp.status(),
-        response_headers: &headers,
-        body_len: Some(u64::from(body.byte_length())),
-        max_body_bytes: req.max_body_bytes,
+    let conditional = if how.conditional {
+        freshness::conditional_headers(&origin_headers)
+    } else {
+        Vec::new()
+    };
+    let origin = req.call(&fetch).send(&conditional, None).await;
+    let (judged, headers) = response_headers(&req, &origin);
+    let stale = Revalidating {
+        meta: &meta,
+        headers: &origin_headers,
+        how,
+    };
+    let facts = req.facts();
+    let action = lifecycle::on_origin(
+        &facts,
+        &fetch,
+        Some(stale),
+        outcome_of(&origin, &judged),
         now,
-        purge_path: &req.key.purge_path,
-        language_in_key: req.key.lang.is_some(),
-    });
-    if let StoreDecision::Store(meta) = decision {
-        hold_entry(&req, &meta, &headers, &body, vary_epoch);
-        store_entry(&req, &meta, &headers, body, vary_epoch).await;
+    );
+    match (action, origin.result) {
+        (
+            OriginAction::StoreAndServe {
+                meta, mut report, ..
+            },
+            Ok(resp),
+        ) => {
+            let Some(body) = read_body(&resp).await else {
+                return;
+            };
+            let len = u64::from(body.byte_length());
+            if let Some(meta) = lifecycle::with_body(&meta, &mut report, len, req.max_body_bytes) {
+                hold_entry(&req, &meta, &headers, &body, vary_epoch);
+                store_entry(&req, &meta, &headers, body, vary_epoch).await;
+            }
+        }
+        (
+            OriginAction::Revalidated {
+                meta: Some(meta),
+                headers: merged,
+                ..
+            },
+            _,
+        ) => {
+            // The stored body is still right: read it again from the cache.
+            let Some(response) = store::lookup(&key).await else {
+                return;
+            };
+            if let Some(body) = read_body(&response).await {
+                hold_entry(&req, &meta, &merged, &body, vary_epoch);
+                store_entry(&req, &meta, &merged, body, vary_epoch).await;
+            }
+        }
+        _ => {}
     }
 }

@@ -15,7 +15,11 @@ use super::state;
 use super::store;
 use crate::admin;
 use crate::analysis::cell::Observation;
+use http::{Method, StatusCode};
+
+use crate::cache::classify;
 use crate::cache::key::{self, KeyScope};
+use crate::cache::lifecycle;
 use crate::cache::policy;
 use crate::cache::rules::RouteRule;
 use crate::cache::status::{CacheReport, Outcome};
@@ -40,7 +44,8 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
     let state = platform::config(&env);
     let config = state.as_ref().as_ref().ok();
 
-    let method = req.method().to_string();
+    // The method as sent (`worker::Method` reads an unknown one as GET).
+    let method = req.inner().method();
     let path = req.path();
     let colo = platform::colo(req.inner());
     let route = route::classify(&method, &path, config);
@@ -248,11 +253,12 @@ pub fn cache_request(
         },
     );
     CacheRequest {
+        method: if is_head { Method::HEAD } else { Method::GET },
         rule: rule.clone(),
         key,
         request_headers: headers,
-        is_head,
         max_body_bytes: config.max_body_bytes,
+        edge_field: config.edge_cache_control_field.clone(),
         origin: origin.clone(),
         url: url.clone(),
         timeout_ms: config.origin_timeout_ms,
@@ -301,9 +307,17 @@ async fn proxy(
         Ok(url) => url,
         Err(e) => return Reply::problem(&Problem::internal(format!("unreadable URL: {e}"))),
     };
-    let method = req.method().to_string();
-    let headers = convert::header_pairs(req.headers());
-    let rule = config.rules.rule_for(url.path());
+    let Ok(method) = Method::from_bytes(req.inner().method().as_bytes()) else {
+        return Reply::problem(&Problem::new(
+            405,
+            "method_not_allowed",
+            "not an HTTP method",
+        ));
+    };
+    let mut headers = convert::header_pairs(req.headers());
+    // Rules, bypasses and canary participation see the path the origin will route.
+    let path = crate::path::normalize(url.path());
+    let rule = config.rules.rule_for(&path);
     let client_trace_id = headers::get(&headers, "traceparent")
         .and_then(TraceParent::parse)
         .map(|t| t.trace_id_hex());
@@ -315,17 +329,18 @@ async fn proxy(
             admin::authorize(headers::get(&headers, "authorization"), &config.operators),
             admin::Auth::Granted(_)
         );
-    let assignment = canary::assign(
-        &rollout.config,
-        url.path(),
-        &headers,
-        has_admin_token,
-        || crate::trace::hex(&platform::random_bytes::<16>()),
-    );
+    if has_admin_token {
+        // The edge consumed this Authorization (the QA overrides' admin token): it is never
+        // forwarded to the origin, nor counted as the client's own (RFC 9111 §3.5).
+        headers::remove(&mut headers, "authorization");
+    }
+    let assignment = canary::assign(&rollout.config, &path, &headers, has_admin_token, || {
+        crate::trace::hex(&platform::random_bytes::<16>())
+    });
     let variant = assignment.variant;
     let origin = OriginChoice::of(&rollout.config, variant);
 
-    let mut reply = match policy::plan_request(rule, &method, &headers) {
+    let mut reply = match lifecycle::on_request(&method, rule) {
         None => {
             let purge = state::purge_state(env, now, config.state_refresh_ms).await;
             let request = cache_request(
@@ -334,7 +349,7 @@ async fn proxy(
                 &origin,
                 &url,
                 headers,
-                method == "HEAD",
+                method == Method::HEAD,
                 rollout.config.release(variant),
                 purge.generation,
                 false,
@@ -342,9 +357,15 @@ async fn proxy(
             cache_flow::serve(request, purge, now, ctx).await
         }
         Some(reason) => {
-            let call = OriginCall::new(&origin, &url, &headers, &method, config.origin_timeout_ms);
-            let body = match method.as_str() {
-                "GET" | "HEAD" => None,
+            let call = OriginCall::new(
+                &origin,
+                &url,
+                &headers,
+                method.as_str(),
+                config.origin_timeout_ms,
+            );
+            let body = match method {
+                Method::GET | Method::HEAD => None,
                 _ => req.inner().body().map(JsValue::from),
             };
             let origin = call.send(&[], body).await;
@@ -354,11 +375,12 @@ async fn proxy(
                 Ok(resp) => {
                     report.fwd_status = Some(resp.status());
                     let status = resp.status();
-                    let pairs = forward::client_response_headers(&convert::header_pairs(&Headers(
-                        resp.headers(),
-                    )));
+                    let pairs = forward::client_response_headers(
+                        &convert::header_pairs(&Headers(resp.headers())),
+                        config.edge_cache_control_field.as_deref(),
+                    );
                     let mut reply = Reply::new(status, pairs, Body::Stream(resp.body()));
-                    reply.origin_error = crate::canary::is_origin_failure(status);
+                    reply.origin_error = classify::is_failure(status);
                     reply
                 }
                 Err(e) => {
@@ -370,7 +392,8 @@ async fn proxy(
             };
             reply.origin_ms = Some(origin.dur_ms);
             reply.cache = Some(report);
-            if policy::invalidates(&method, reply.status) {
+            let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            if policy::invalidates(&method, status) {
                 invalidate(
                     config,
                     rule,
@@ -454,8 +477,8 @@ fn finish(
         );
         headers::set(&mut reply.headers, "cache-status", report.cache_status());
         headers::set(&mut reply.headers, "x-cache", report.outcome.x_cache());
-        if !headers::has(&reply.headers, "age") {
-            reply.headers.push(("age".into(), "0".into()));
+        if let Some(age) = lifecycle::age_to_add(report.outcome, &reply.headers) {
+            reply.headers.push(("age".into(), age.into()));
         }
     }
     if let Some(origin_ms) = reply.origin_ms {

@@ -9,14 +9,15 @@ use worker::js_sys::ArrayBuffer;
 use worker::web_sys;
 
 use super::convert;
-use crate::cache::coalesce::Flights;
 use crate::cache::entry::{self, VaryIndex};
 use crate::cache::freshness;
 use crate::cache::key;
+use crate::cache::lock::Locks;
 use crate::cache::memory::{MemoryCache, MemoryStats, Slot};
 use crate::cache::policy::EntryMeta;
 use crate::config::EdgeConfig;
 use crate::headers::{self, HeaderList};
+use crate::lang::Lang;
 use crate::time::UnixMillis;
 
 /// A response held in memory (shared: a hit borrows it, never copies the meta).
@@ -27,7 +28,7 @@ pub struct Held {
     pub headers: web_sys::Headers,
     /// The entry's meta.
     pub meta: EntryMeta,
-    /// `ETag` and `Last-Modified`, for answering conditional requests.
+    /// `ETag`, `Last-Modified` and `Date`, for answering conditional and range requests.
     pub validators: Vec<(String, String)>,
 }
 
@@ -55,23 +56,32 @@ impl Limits {
         self.bytes > 0 && self.max_age_ms > 0
     }
 
-    /// Whether a body of `len` bytes could be held at all.
-    pub fn could_hold(&self, len: u64) -> bool {
+    /// The largest body the tier holds (0 when it is off).
+    pub fn entry_limit(&self) -> u64 {
+        if !self.on() {
+            return 0;
+        }
         let max = crate::cache::memory::max_entry_bytes(
             usize::try_from(self.bytes).unwrap_or(usize::MAX),
         );
-        self.on() && usize::try_from(len).is_ok_and(|l| l < max)
+        u64::try_from(max).unwrap_or(u64::MAX)
     }
 }
 
 thread_local! {
     static TIER: RefCell<Option<MemoryCache<Rc<Held>>>> = const { RefCell::new(None) };
-    static FLIGHTS: Flights = Flights::default();
+    static MISSES: Locks = Locks::default();
+    static REFRESHES: Locks = Locks::default();
 }
 
-/// This isolate's misses in flight (request coalescing).
-pub fn flights() -> Flights {
-    FLIGHTS.with(Flights::clone)
+/// This isolate's claims on misses in flight (request coalescing).
+pub fn misses() -> Locks {
+    MISSES.with(Locks::clone)
+}
+
+/// This isolate's claims on background refreshes (one stale-while-revalidate refresh per key).
+pub fn refreshes() -> Locks {
+    REFRESHES.with(Locks::clone)
 }
 
 fn with<T>(limits: Limits, f: impl FnOnce(&mut MemoryCache<Rc<Held>>) -> T) -> T {
@@ -91,6 +101,7 @@ pub fn lookup(
     limits: Limits,
     primary: &str,
     request_headers: &HeaderList,
+    request_lang: Lang,
     now: UnixMillis,
 ) -> Option<(String, Rc<Held>)> {
     if !limits.on() {
@@ -99,7 +110,13 @@ pub fn lookup(
     with(limits, |tier| match tier.get(primary, now)? {
         Slot::Entry(held) => Some((primary.to_string(), held.clone())),
         Slot::VaryIndex(index) => {
-            let second = key::vary_key(primary, index.epoch, &index.names, request_headers);
+            let second = key::vary_key(
+                primary,
+                index.epoch,
+                &index.names,
+                request_headers,
+                request_lang,
+            );
             match tier.get(&second, now)? {
                 Slot::Entry(held) => Some((second, held.clone())),
                 Slot::VaryIndex(_) => None,

@@ -126,7 +126,7 @@ impl OriginCall {
         let mut fell_back = false;
         let failed = match &result {
             Err(_) => true,
-            Ok(r) => canary::is_origin_failure(r.status()),
+            Ok(r) => crate::cache::classify::is_failure(r.status()),
         };
         if failed && may_fall_back {
             if let Some(url) = &self.fallback_url {

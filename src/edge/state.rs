@@ -31,7 +31,6 @@ struct Memo {
 }
 
 thread_local! {
-    static REFRESHING: RefCell<std::collections::HashSet<String>> = RefCell::new(Default::default());
     static PURGE: RefCell<Option<Memo>> = const { RefCell::new(None) };
     static PURGE_PROBLEM: RefCell<Option<String>> = const { RefCell::new(None) };
     static ROLLOUT: RefCell<Option<(Rc<InForce>, UnixMillis)>> = const { RefCell::new(None) };
@@ -180,19 +179,6 @@ pub fn with_stats<T>(now: UnixMillis, f: impl FnOnce(&mut CacheStats) -> T) -> T
         let mut s = s.borrow_mut();
         f(s.get_or_insert_with(|| CacheStats::new(now.0)))
     })
-}
-
-/// Claims the background refresh of `key` for this isolate: false when one is already running,
-/// so a burst of stale hits starts one origin request, not one each.
-pub fn claim_refresh(key: &str) -> bool {
-    REFRESHING.with(|r| r.borrow_mut().insert(key.to_string()))
-}
-
-/// Releases a claim taken with [`claim_refresh`].
-pub fn release_refresh(key: &str) {
-    REFRESHING.with(|r| {
-        r.borrow_mut().remove(key);
-    });
 }
 
 /// The rollout configuration in force, from the memo when it is younger than

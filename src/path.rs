@@ -1,0 +1,146 @@
+//! The path the edge matches rules on. Route rules, bypasses, `BLOCKED_PATH_PREFIXES` and canary
+//! participation must see the path the origin will route, not one of its spellings: a blocked
+//! prefix that `/%5f_origin/stats` or `//__origin/stats` slips past reaches the origin, and an
+//! admin path spelt `/api/v1/%61dmin/users` must still bypass the cache.
+//!
+//! [`normalize`] percent-decodes (repeatedly, so double encoding cannot hide a segment), treats
+//! `\` as `/`, drops `;parameters` from segments, collapses empty segments (`//`), resolves `.`
+//! and `..`, lowercases ASCII (the marketplace origin, Go Fiber, routes case-insensitively), and
+//! drops a trailing slash (Fiber's non-strict routing answers `/x/` as `/x`). The result is only
+//! for matching: the origin gets the path as the client sent it, and the cache key keeps it.
+
+/// How many rounds of percent-decoding at most (`%25` chains longer than this stay encoded).
+const MAX_DECODE_ROUNDS: usize = 4;
+
+/// The normalised form of a request path, for matching (see the module documentation).
+pub fn normalize(path: &str) -> String {
+    let mut decoded = path.replace('\\', "/");
+    for _ in 0..MAX_DECODE_ROUNDS {
+        let next = percent_decode(&decoded).replace('\\', "/");
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for raw in decoded.split('/') {
+        // `;` starts path parameters (RFC 3986 §3.3 allows them; servers strip them).
+        let segment = raw.split(';').next().unwrap_or("");
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len() + 1);
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out.make_ascii_lowercase();
+    out
+}
+
+/// True when `path` (already normalised) is under `prefix` as configured: a prefix ending in `/`
+/// covers that path itself and everything below it (`/__origin/` covers `/__origin` and
+/// `/__origin/stats`, not `/__originals`); any other prefix is a plain string prefix.
+pub fn has_prefix(normalized: &str, prefix: &str) -> bool {
+    let p = normalize(prefix);
+    if prefix.ends_with('/') {
+        p == "/"
+            || normalized == p
+            || normalized
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    } else {
+        normalized.starts_with(p.as_str())
+    }
+}
+
+/// `%XX` decoded byte-wise; invalid escapes are kept; bytes that are not UTF-8 become U+FFFD.
+fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let (h, l) = (hex(h).unwrap_or(0), hex(l).unwrap_or(0));
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_a_blocked_path_normalises_to_it() {
+        for p in [
+            "/__origin/stats",
+            "/%5f_origin/stats",
+            "/%5F%5Forigin/stats",
+            "//__origin/stats",
+            "/__ORIGIN/stats",
+            "/__origin%2fstats",
+            "/__origin;/stats",
+            "/__origin;x=1/stats/",
+            "/x/../__origin/stats",
+            "/x/%2e%2e/__origin/stats",
+            "/%255f_origin/stats",
+            "\\__origin\\stats",
+            "/./__origin/./stats",
+        ] {
+            assert_eq!(normalize(p), "/__origin/stats", "{p}");
+            assert!(has_prefix(&normalize(p), "/__origin/"), "{p}");
+        }
+    }
+
+    #[test]
+    fn admin_spellings_normalise_to_the_admin_path() {
+        for p in [
+            "/api/v1/%61dmin/users",
+            "//api/v1/admin/users",
+            "/api/v1/Admin/users/",
+        ] {
+            assert_eq!(normalize(p), "/api/v1/admin/users", "{p}");
+        }
+    }
+
+    #[test]
+    fn a_trailing_slash_and_the_root_are_normalised() {
+        assert_eq!(
+            normalize("/api/v1/marketplace/categories/"),
+            "/api/v1/marketplace/categories"
+        );
+        assert_eq!(normalize("/"), "/");
+        assert_eq!(normalize(""), "/");
+        assert_eq!(normalize("/../.."), "/");
+        assert_eq!(normalize("/a%zz"), "/a%zz", "an invalid escape is kept");
+    }
+
+    #[test]
+    fn prefixes_ending_in_a_slash_cover_whole_segments_only() {
+        assert!(has_prefix("/__origin", "/__origin/"));
+        assert!(!has_prefix("/__originals", "/__origin/"));
+        assert!(has_prefix("/__originals", "/__orig"));
+        assert!(has_prefix("/anything", "/"));
+    }
+}
