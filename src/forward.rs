@@ -140,16 +140,20 @@ pub fn without_hop_by_hop(origin: &[(String, String)]) -> Vec<(String, String)> 
 }
 
 /// The origin's response headers as the client gets them (and as they are stored): hop-by-hop
-/// ones dropped, and the targeted cache-control fields addressed to this edge
-/// (`CDN-Cache-Control` and `edge_field`, RFC 9213), which are the edge's instructions, not the
-/// client's.
+/// ones dropped, the targeted cache-control fields addressed to this edge (`CDN-Cache-Control`
+/// and `edge_field`, RFC 9213), and the cache tags (`Cache-Tag`, `Surrogate-Key`): those are the
+/// edge's instructions, not the client's (the tags are kept in the entry's meta).
 pub fn client_response_headers(
     origin: &[(String, String)],
     edge_field: Option<&str>,
 ) -> Vec<(String, String)> {
     without_hop_by_hop(origin)
         .into_iter()
-        .filter(|(n, _)| n != CDN_CACHE_CONTROL && Some(n.as_str()) != edge_field)
+        .filter(|(n, _)| {
+            n != CDN_CACHE_CONTROL
+                && Some(n.as_str()) != edge_field
+                && !crate::cache::tags::TAG_HEADERS.contains(&n.as_str())
+        })
         .collect()
 }
 
@@ -167,6 +171,17 @@ mod tests {
     }
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn cache_tags_never_reach_the_client() {
+        let origin = h(&[
+            ("cache-tag", "category:1"),
+            ("surrogate-key", "a b"),
+            ("content-type", "application/json"),
+        ]);
+        let client = client_response_headers(&origin, None);
+        assert_eq!(client, h(&[("content-type", "application/json")]));
+    }
 
     #[test]
     fn origin_url_keeps_base_path_and_query() {

@@ -40,6 +40,7 @@ fn entry_with(swr_secs: u64, sie_secs: u64) -> EntryMeta {
         status: 200,
         body_bytes: Some(10),
         rule: "test".into(),
+        tags: vec![],
         purge_path: "/x".into(),
         vary: Vec::new(),
         withheld: Vec::new(),

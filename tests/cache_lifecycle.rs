@@ -12,6 +12,7 @@ use catalog_edge::cache::lifecycle::{
 use catalog_edge::cache::lock::Release;
 use catalog_edge::cache::meta::{EntryMeta, META_VERSION};
 use catalog_edge::cache::policy::NoStoreReason;
+use catalog_edge::cache::purge::Purged;
 use catalog_edge::cache::range::RangeAnswer;
 use catalog_edge::cache::rules::{RouteRule, RuleSet};
 use catalog_edge::cache::status::{CacheReport, Outcome, StaleReason};
@@ -46,6 +47,7 @@ fn entry() -> EntryMeta {
         body_bytes: Some(10),
         rule: "default".into(),
         purge_path: "/echo/x".into(),
+        tags: vec![],
         vary: vec![],
         withheld: vec![],
     }
@@ -106,7 +108,7 @@ impl Client {
             meta,
             validators: &v,
             tier,
-            banned: false,
+            purged: Purged::No,
         });
         lifecycle::on_lookup(&self.facts(), found, now)
     }
@@ -217,7 +219,7 @@ fn a_stale_or_purged_memory_copy_is_dropped_and_the_cache_api_decides() {
         meta: &entry(),
         validators: &v,
         tier: Tier::Memory,
-        banned: true,
+        purged: Purged::Hard,
     });
     assert_eq!(
         lifecycle::on_lookup(&c.facts(), banned, NOW),
@@ -233,12 +235,60 @@ fn a_purged_cache_api_entry_is_a_miss() {
         meta: &entry(),
         validators: &v,
         tier: Tier::Shared,
-        banned: true,
+        purged: Purged::Hard,
     });
     let LookupAction::Fetch(f) = lifecycle::on_lookup(&c.facts(), banned, NOW) else {
         panic!("fetch")
     };
     assert_eq!((f.report.outcome, f.revalidate), (Outcome::Miss, None));
+}
+
+#[test]
+fn a_soft_purged_entry_is_served_stale_once_while_it_is_refreshed() {
+    let c = client(&[]);
+    let v = validators();
+    let soft = |meta: &EntryMeta, tier| {
+        lifecycle::on_lookup(
+            &c.facts(),
+            Found::Entry(Stored {
+                meta,
+                validators: &v,
+                tier,
+                purged: Purged::Soft { at_ms: NOW.0 },
+            }),
+            at(10),
+        )
+    };
+    // Fresh by its own clock, but a soft purge made it stale 10 s ago.
+    let LookupAction::ServeStaleAndRefresh(s) = soft(&entry(), Tier::Shared) else {
+        panic!("served stale and refreshed")
+    };
+    assert_eq!(s.report.outcome, Outcome::Stale(StaleReason::SoftPurge));
+    assert_eq!(s.report.ttl_secs, Some(-10));
+    assert!(
+        s.report
+            .cache_status()
+            .ends_with("; hit; ttl=-10; detail=soft-purge"),
+        "{}",
+        s.report.cache_status()
+    );
+    assert_eq!(
+        soft(&entry(), Tier::Memory),
+        LookupAction::LookDeeper { drop: true },
+        "the memory copy leaves; the Cache API copy is served stale"
+    );
+    // A response that may never be served stale is revalidated first instead.
+    let strict = EntryMeta {
+        must_revalidate: true,
+        ..entry()
+    };
+    let LookupAction::Fetch(f) = soft(&strict, Tier::Shared) else {
+        panic!("revalidated first")
+    };
+    assert_eq!(f.report.outcome, Outcome::Expired);
+    assert!(f
+        .revalidate
+        .is_some_and(|r| r.conditional && !r.serve_if_error));
 }
 
 #[test]
@@ -280,7 +330,7 @@ fn an_entry_without_validators_is_revalidated_unconditionally() {
         meta: &entry(),
         validators: &none,
         tier: Tier::Shared,
-        banned: false,
+        purged: Purged::No,
     });
     let LookupAction::Fetch(f) = lifecycle::on_lookup(&c.facts(), found, at(100)) else {
         panic!("fetch")

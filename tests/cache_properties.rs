@@ -246,12 +246,13 @@ proptest! {
         rule in "\\PC{0,12}", purge_path in "\\PC{0,30}",
         vary in prop::collection::vec("[a-z-]{1,10}", 0..3),
         withheld in prop::collection::vec(("[a-z-]{1,10}", "\\PC{0,20}"), 0..3),
+        tags in prop::collection::vec("[!-+--~]{1,20}", 0..4),
         other_version in any::<u32>(),
     ) {
         let meta = EntryMeta {
             v: META_VERSION, stored_at_ms, fresh_secs: fresh, initial_age_secs: age,
             swr_secs: swr, sie_secs: sie, must_revalidate: flags.0, auth_ok: flags.1,
-            status, body_bytes: body, rule, purge_path, vary, withheld,
+            status, body_bytes: body, rule, purge_path, tags, vary, withheld,
         };
         prop_assert_eq!(EntryMeta::from_header(&meta.to_header()), Some(meta.clone()));
         prop_assume!(other_version != META_VERSION);

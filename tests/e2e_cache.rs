@@ -648,7 +648,7 @@ fn admin_endpoints_refuse_bad_tokens_and_name_bad_fields() {
     assert_eq!(bad.json()["field"], "languages[0]");
     let bad = stack
         .admin("POST", "/__edge/api/cache/warmup")
-        .body(r#"{"paths": ["/ok", "//evil.example/x"]}"#)
+        .body(r#"{"paths": ["/ok", "//evil.example/x"], "reason": "x"}"#)
         .send();
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["field"], "paths[1]");

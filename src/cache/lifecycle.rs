@@ -31,6 +31,7 @@ use super::key::CacheKey;
 use super::lock::Release;
 use super::meta::EntryMeta;
 use super::policy::{self, decide_store, BypassReason, NoStoreReason, StoreDecision, StoreInput};
+use super::purge::Purged;
 use super::range::{self, RangeAnswer};
 use super::rules::{CacheMode, RouteRule};
 use super::status::{CacheReport, Outcome, StaleReason};
@@ -124,8 +125,8 @@ pub struct Stored<'a> {
     pub validators: &'a HeaderList,
     /// Where it was found.
     pub tier: Tier,
-    /// Whether a purge covers it (it was stored before a ban of its path).
-    pub banned: bool,
+    /// Whether a purge covers it (it was stored before a ban of its path, a prefix or a tag).
+    pub purged: Purged,
 }
 
 /// What a lookup found.
@@ -262,21 +263,24 @@ pub fn on_lookup(req: &RequestFacts<'_>, found: Found<'_>, now: UnixMillis) -> L
     let meta = stored.meta;
     let in_memory = stored.tier != Tier::Shared;
     // RFC 9111 §3.5: only an entry whose response allowed it answers an authorized request.
-    let usable = !stored.banned && (meta.auth_ok || !req.authorized);
+    let usable = stored.purged != Purged::Hard && (meta.auth_ok || !req.authorized);
     let freshness = freshness::evaluate(meta, now);
     if in_memory {
         return match freshness {
-            Freshness::Fresh { ttl_secs } if usable => {
+            Freshness::Fresh { ttl_secs } if usable && stored.purged == Purged::No => {
                 LookupAction::Serve(hit(req, &stored, ttl_secs))
             }
             // Stale and purged copies leave memory; the stale paths go through the Cache API.
             _ => LookupAction::LookDeeper {
-                drop: stored.banned || !matches!(freshness, Freshness::Fresh { .. }),
+                drop: stored.purged != Purged::No || !matches!(freshness, Freshness::Fresh { .. }),
             },
         };
     }
     if !usable {
         return nothing(req, false);
+    }
+    if let Purged::Soft { at_ms } = stored.purged {
+        return soft_purged(req, &stored, at_ms, now);
     }
     match freshness {
         Freshness::Fresh { ttl_secs } => LookupAction::Serve(hit(req, &stored, ttl_secs)),
@@ -304,6 +308,40 @@ pub fn on_lookup(req: &RequestFacts<'_>, found: Found<'_>, now: UnixMillis) -> L
             coalesce: false,
         }),
     }
+}
+
+/// An entry a soft purge made stale at `purged_at_ms`: served stale while one background
+/// revalidation refreshes it — unless its response forbids serving it stale
+/// (`must-revalidate` and the like), then it is revalidated first; if the origin fails then,
+/// stale-if-error still serves it.
+fn soft_purged(
+    req: &RequestFacts<'_>,
+    stored: &Stored<'_>,
+    purged_at_ms: u64,
+    now: UnixMillis,
+) -> LookupAction {
+    let meta = stored.meta;
+    if meta.must_revalidate {
+        if req.directives.only_if_cached {
+            return LookupAction::Unavailable(unavailable());
+        }
+        return LookupAction::Fetch(Fetch {
+            report: CacheReport::new(Outcome::Expired),
+            revalidate: Some(Revalidation {
+                conditional: policy::has_validators(stored.validators),
+                serve_if_error: false,
+            }),
+            coalesce: false,
+        });
+    }
+    let mut report = CacheReport::new(Outcome::Stale(StaleReason::SoftPurge));
+    let stale_secs = now.0.saturating_sub(purged_at_ms) / 1000;
+    report.ttl_secs = Some(-i64::try_from(stale_secs).unwrap_or(i64::MAX));
+    LookupAction::ServeStaleAndRefresh(Serve {
+        report,
+        form: form(req, meta.status, meta.body_bytes, stored.validators),
+        fill_memory: false,
+    })
 }
 
 /// A fresh hit: from memory (after waiting for a concurrent miss, when coalesced), or from the

@@ -51,6 +51,9 @@ pub struct EntryMeta {
     pub rule: String,
     /// Path and normalised query, for purges.
     pub purge_path: String,
+    /// Its tags (derived by its rule, and the origin's), for purges by tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Request headers of the second-level key, when the response varies (see `key::vary_key`;
     /// `key::LANG_VARY` stands for the language the origin chose).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -106,6 +109,7 @@ mod tests {
             body_bytes: Some(10),
             rule: "default".into(),
             purge_path: "/x".into(),
+            tags: vec!["category:1".into()],
             vary: vec![],
             withheld: vec![],
         }

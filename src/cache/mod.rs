@@ -18,4 +18,5 @@ pub mod range;
 pub mod rules;
 pub mod stats;
 pub mod status;
+pub mod tags;
 pub mod warmup;

@@ -265,6 +265,12 @@ pub fn decide_store(input: StoreInput<'_>) -> StoreDecision {
         body_bytes: input.body_len,
         rule: input.rule.id.clone(),
         purge_path: input.purge_path.to_string(),
+        tags: super::tags::for_entry(
+            &input.rule.pattern,
+            &input.rule.tags,
+            input.purge_path,
+            input.response_headers,
+        ),
         vary,
         withheld: h
             .iter()
@@ -352,7 +358,7 @@ mod tests {
         let rules = RuleSet::marketplace_defaults();
         let headers = h(headers);
         decide_store(StoreInput {
-            rule: rules.rule_for(path),
+            rule: rules.rule_for(path.split('?').next().unwrap_or(path)),
             method: &Method::GET,
             request_authorized: false,
             request_no_store: false,
@@ -384,6 +390,24 @@ mod tests {
         assert!(!invalidates(&Method::POST, s(500)));
         assert!(!invalidates(&Method::GET, s(200)));
         assert!(!invalidates(&Method::OPTIONS, s(200)));
+    }
+
+    #[test]
+    fn stored_entries_carry_their_rules_tags_and_the_origins() {
+        let m = meta(decide(
+            "/api/v2/marketplace/categories/10101/attributes",
+            200,
+            &[("cache-tag", "release-2026-12, attributes")],
+        ));
+        assert_eq!(m.tags, ["category:10101", "attributes", "release-2026-12"]);
+        let search = meta(decide(
+            "/api/v1/marketplace/search?category_id=10102&q=yugo",
+            200,
+            &[],
+        ));
+        assert_eq!(search.tags, ["search", "category:10102"]);
+        let untagged = meta(decide("/echo/a", 200, &[("cache-control", "max-age=60")]));
+        assert!(untagged.tags.is_empty());
     }
 
     #[test]

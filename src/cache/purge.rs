@@ -1,20 +1,36 @@
 //! Global purges. The Cache API is per data centre, so `cache.delete` alone cannot purge
-//! everywhere. Instead a small state document in KV, read by every isolate (memoised briefly),
-//! says what is no longer valid:
+//! everywhere. Instead a small state document — kept by the control plane, published to KV, read
+//! by every isolate (memoised briefly) — says what is no longer valid:
 //!
-//! - a **generation** that is part of every key: purging everything bumps it, so every old key
-//!   becomes unreachable at once;
-//! - **bans** (as in Varnish): "entries for this URL / under this prefix stored before time T are
-//!   invalid". A lookup that finds such an entry treats it as a miss and overwrites it.
+//! - a **generation** that is part of every key: purging everything (hard) bumps it, so every old
+//!   key becomes unreachable at once;
+//! - **bans** (as in Varnish): "entries for this URL / with this path / under this prefix / with
+//!   this tag, stored before time T, are invalid". A **hard** ban makes such an entry a miss; a
+//!   **soft** one makes it stale: it is served stale while one background revalidation per key
+//!   refreshes it (and stale-if-error still serves it while the origin is down), so a purge of a
+//!   hot path does not send the whole fleet to the origin at once.
 //!
-//! Bans older than the longest retention any rule allows can no longer match a live entry and
-//! are dropped; past [`MAX_BANS`] the state falls back to a generation bump.
+//! A new ban replaces older ones of the same target (a hard ban replaces soft ones too), and bans
+//! older than the longest time an entry can live are dropped; past [`MAX_BANS`] a hard purge
+//! falls back to a generation bump. Lookups go through an index built once per state, so their
+//! cost does not grow with the number of bans (see `benches/core_decision.rs`).
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-/// Most bans kept; beyond that a purge bumps the generation instead.
-pub const MAX_BANS: usize = 500;
+pub use crate::problem::FieldError;
+
+/// Most bans kept; beyond that a purge bumps the generation instead — hard even when the purge
+/// was soft: dropping a ban would bring back what it purged, so the safe way out is purging
+/// everything.
+pub const MAX_BANS: usize = 2_000;
+/// Most targets one purge request may name.
+pub const MAX_TARGETS: usize = 100;
+/// Longest tag accepted.
+pub const MAX_TAG_LEN: usize = 128;
 
 /// The purge state: kept by the control plane, published to KV for every isolate to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,22 +53,28 @@ pub struct PurgeState {
     /// hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
+    /// The lookup index, built on first use (not part of equality or of the document).
+    #[serde(skip)]
+    pub index: IndexCell,
 }
 
-/// "Entries matching `target` stored at or before `at_ms` are invalid."
+/// "Entries matching `target` stored at or before `at_ms` are invalid" (hard) or "stale" (soft).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ban {
     /// Ban id, for reports.
     pub id: u64,
     /// When the purge happened.
     pub at_ms: u64,
+    /// Soft: stale, not gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub soft: bool,
     /// What it covers.
     #[serde(flatten)]
     pub target: BanTarget,
 }
 
 /// What a ban covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BanTarget {
     /// One URL (every language and variant of it): a purge path as the key module computes it.
@@ -60,44 +82,107 @@ pub enum BanTarget {
         /// Path and normalised query.
         purge_path: String,
     },
+    /// A path with every query of it.
+    Path {
+        /// The path, without query.
+        path: String,
+    },
     /// Every path starting with `prefix`.
     Prefix {
         /// Path prefix.
         prefix: String,
     },
+    /// Every entry carrying the tag (derived by its route rule, or sent by the origin).
+    Tag {
+        /// The tag.
+        tag: String,
+    },
 }
 
-impl BanTarget {
-    fn matches(&self, purge_path: &str) -> bool {
-        match self {
-            BanTarget::Url { purge_path: p } => p == purge_path,
-            BanTarget::Prefix { prefix } => purge_path.starts_with(prefix.as_str()),
-        }
+/// Whether a purge covers an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purged {
+    /// No.
+    No,
+    /// A soft purge at `at_ms`: the entry is stale since then.
+    Soft {
+        /// When.
+        at_ms: u64,
+    },
+    /// A hard purge: the entry is gone.
+    Hard,
+}
+
+/// The newest hard and soft ban time per key of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Times {
+    hard: Option<u64>,
+    soft: Option<u64>,
+}
+
+impl Times {
+    fn add(&mut self, ban: &Ban) {
+        let slot = if ban.soft {
+            &mut self.soft
+        } else {
+            &mut self.hard
+        };
+        *slot = Some(slot.map_or(ban.at_ms, |t| t.max(ban.at_ms)));
     }
 }
+
+/// The bans by what they match, for lookups whose cost does not grow with the number of bans.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Index {
+    urls: HashMap<String, Times>,
+    paths: HashMap<String, Times>,
+    tags: HashMap<String, Times>,
+    prefixes: Vec<(String, Times)>,
+}
+
+/// A lazily built index of the bans; never part of equality or serialisation.
+#[derive(Debug, Clone, Default)]
+pub struct IndexCell(OnceCell<Index>);
+
+impl PartialEq for IndexCell {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for IndexCell {}
 
 /// A purge an operator asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PurgeCommand {
-    /// These URLs: `(as given, purge path)`.
-    Urls(Vec<(String, String)>),
-    /// Everything under a path prefix.
-    Prefix(String),
-    /// Everything.
+    /// These targets: `(as given, target)`, hard or soft.
+    Targets {
+        /// What to ban.
+        targets: Vec<(String, BanTarget)>,
+        /// Soft: stale, not gone.
+        soft: bool,
+        /// `urls`, `prefix`, `tags` (or `everything`, soft).
+        kind: &'static str,
+    },
+    /// Everything, hard: a new generation.
     Everything,
 }
 
 /// What a purge did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PurgeOutcome {
-    /// `urls`, `prefix` or `everything`.
+    /// `urls`, `prefix`, `tags` or `everything`.
     pub purged: &'static str,
+    /// `hard` or `soft`.
+    pub mode: &'static str,
     /// The generation after the purge.
     pub generation: u64,
     /// Ids of the bans added.
     pub ban_ids: Vec<u64>,
     /// Bans dropped because nothing they cover can still be stored.
     pub bans_expired: usize,
+    /// Bans replaced by this purge's (same target).
+    pub bans_replaced: usize,
 }
 
 impl PurgeState {
@@ -117,11 +202,79 @@ impl PurgeState {
         self.seal.as_deref() == Some(crate::control::record::seal_of(&unsealed).as_str())
     }
 
-    /// True when an entry with this purge path, stored at `stored_at_ms`, has been purged.
+    fn index(&self) -> &Index {
+        self.index.0.get_or_init(|| {
+            let mut index = Index::default();
+            for ban in &self.bans {
+                match &ban.target {
+                    BanTarget::Url { purge_path } => {
+                        index.urls.entry(purge_path.clone()).or_default().add(ban)
+                    }
+                    BanTarget::Path { path } => {
+                        index.paths.entry(path.clone()).or_default().add(ban)
+                    }
+                    BanTarget::Tag { tag } => index.tags.entry(tag.clone()).or_default().add(ban),
+                    BanTarget::Prefix { prefix } => {
+                        match index.prefixes.iter_mut().find(|(p, _)| p == prefix) {
+                            Some((_, t)) => t.add(ban),
+                            None => {
+                                let mut t = Times::default();
+                                t.add(ban);
+                                index.prefixes.push((prefix.clone(), t));
+                            }
+                        }
+                    }
+                }
+            }
+            index
+        })
+    }
+
+    /// Whether a purge covers an entry with this purge path and these tags, stored at
+    /// `stored_at_ms` (its request's time: a fetch in flight during a purge is covered). A hard
+    /// ban beats a soft one.
+    pub fn check(&self, purge_path: &str, tags: &[String], stored_at_ms: u64) -> Purged {
+        if self.bans.is_empty() {
+            return Purged::No;
+        }
+        let index = self.index();
+        let path = purge_path.split('?').next().unwrap_or(purge_path);
+        let mut soft: Option<u64> = None;
+        let mut hard = false;
+        let mut see = |t: &Times| {
+            if t.hard.is_some_and(|at| at >= stored_at_ms) {
+                hard = true;
+            }
+            if let Some(at) = t.soft.filter(|at| *at >= stored_at_ms) {
+                soft = Some(soft.map_or(at, |s| s.max(at)));
+            }
+        };
+        if let Some(t) = index.urls.get(purge_path) {
+            see(t);
+        }
+        if let Some(t) = index.paths.get(path) {
+            see(t);
+        }
+        for tag in tags {
+            if let Some(t) = index.tags.get(tag) {
+                see(t);
+            }
+        }
+        for (prefix, t) in &index.prefixes {
+            if purge_path.starts_with(prefix.as_str()) {
+                see(t);
+            }
+        }
+        match (hard, soft) {
+            (true, _) => Purged::Hard,
+            (false, Some(at_ms)) => Purged::Soft { at_ms },
+            (false, None) => Purged::No,
+        }
+    }
+
+    /// True when a hard or soft purge covers the entry (tags aside).
     pub fn is_banned(&self, purge_path: &str, stored_at_ms: u64) -> bool {
-        self.bans
-            .iter()
-            .any(|b| b.at_ms >= stored_at_ms && b.target.matches(purge_path))
+        self.check(purge_path, &[], stored_at_ms) != Purged::No
     }
 
     /// Applies a purge at `now_ms`. `max_retention_ms` is the longest any entry can live.
@@ -131,29 +284,32 @@ impl PurgeState {
         now_ms: u64,
         max_retention_ms: u64,
     ) -> PurgeOutcome {
+        self.index = IndexCell::default();
         let before = self.bans.len();
         self.bans
             .retain(|b| b.at_ms.saturating_add(max_retention_ms) >= now_ms);
         let bans_expired = before - self.bans.len();
+        let (purged, soft, targets) = match cmd {
+            PurgeCommand::Everything => ("everything", false, Vec::new()),
+            PurgeCommand::Targets {
+                targets,
+                soft,
+                kind,
+            } => (
+                *kind,
+                *soft,
+                targets.iter().map(|(_, t)| t.clone()).collect(),
+            ),
+        };
+        // A new ban replaces older ones of its target: a soft one the older soft ones, a hard one
+        // every older one (what it covers is gone, so "stale" no longer applies).
+        let before = self.bans.len();
+        self.bans
+            .retain(|b| !targets.contains(&b.target) || (b.soft != soft && soft));
+        let bans_replaced = before - self.bans.len();
+        let mode = if soft { "soft" } else { "hard" };
         let mut ban_ids = Vec::new();
-        let targets: Vec<BanTarget> = match cmd {
-            PurgeCommand::Everything => Vec::new(),
-            PurgeCommand::Prefix(prefix) => vec![BanTarget::Prefix {
-                prefix: prefix.clone(),
-            }],
-            PurgeCommand::Urls(urls) => urls
-                .iter()
-                .map(|(_, p)| BanTarget::Url {
-                    purge_path: p.clone(),
-                })
-                .collect(),
-        };
         let overflow = self.bans.len() + targets.len() > MAX_BANS;
-        let purged = match cmd {
-            PurgeCommand::Everything => "everything",
-            PurgeCommand::Prefix(_) => "prefix",
-            PurgeCommand::Urls(_) => "urls",
-        };
         if matches!(cmd, PurgeCommand::Everything) || overflow {
             // A new generation invalidates every key, and with it every ban.
             self.generation += 1;
@@ -165,73 +321,128 @@ impl PurgeState {
                 self.bans.push(Ban {
                     id: self.next_ban_id,
                     at_ms: now_ms,
+                    soft,
                     target,
                 });
             }
         }
         PurgeOutcome {
             purged,
+            mode,
             generation: self.generation,
             ban_ids,
             bans_expired,
+            bans_replaced,
         }
     }
 }
-
-pub use crate::problem::FieldError;
 
 fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError::new(field, message)
 }
 
+/// True for a valid tag: 1–128 visible ASCII characters, no comma.
+pub fn is_valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= MAX_TAG_LEN
+        && tag.bytes().all(|b| b.is_ascii_graphic() && b != b',')
+}
+
+fn strings<'a>(v: &'a Value, field: &str) -> Result<Vec<&'a str>, FieldError> {
+    let list = v
+        .as_array()
+        .ok_or_else(|| field_error(field, "must be an array of strings"))?;
+    if list.is_empty() || list.len() > MAX_TARGETS {
+        return Err(field_error(
+            field,
+            format!("must hold 1 to {MAX_TARGETS} items"),
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.as_str()
+                .ok_or_else(|| field_error(format!("{field}[{i}]"), "must be a string"))
+        })
+        .collect()
+}
+
 /// Parses a purge request: exactly one of `{"urls": [..]}`, `{"prefix": "/.."}`,
-/// `{"everything": true}` (the `reason` and `actor` are taken out before, by the control plane).
-/// `purge_path` turns a URL or path into the purge path of its entries (`None` when it is not a
-/// URL or path).
+/// `{"tags": [..]}`, `{"everything": true}`; `"mode": "hard"|"soft"` (hard by default); with
+/// `urls`, `"include_query_variants"` (default: true for a URL without a query, so that
+/// `/search` covers every search; false for one with a query). The `reason` and `actor` are
+/// taken out before, by the control plane. `purge_path` turns a URL or path into the purge path
+/// of its entries (`None` when it is not a URL or path).
 pub fn parse_command(
-    obj: &serde_json::Map<String, Value>,
+    obj: &Map<String, Value>,
     purge_path: impl Fn(&str) -> Option<String>,
 ) -> Result<PurgeCommand, FieldError> {
+    const KINDS: [&str; 4] = ["urls", "prefix", "tags", "everything"];
     for k in obj.keys() {
-        if !["urls", "prefix", "everything"].contains(&k.as_str()) {
+        if !KINDS.contains(&k.as_str()) && k != "mode" && k != "include_query_variants" {
             return Err(field_error(
                 k.clone(),
-                "is not a purge field (use urls, prefix or everything)",
+                "is not a purge field (use urls, prefix, tags or everything, with mode)",
             ));
         }
     }
-    let given: Vec<&str> = ["urls", "prefix", "everything"]
-        .into_iter()
-        .filter(|k| obj.contains_key(*k))
-        .collect();
+    let given: Vec<&str> = KINDS.into_iter().filter(|k| obj.contains_key(*k)).collect();
     if given.len() != 1 {
         return Err(field_error(
             "body",
-            "give exactly one of urls, prefix or everything",
+            "give exactly one of urls, prefix, tags or everything",
         ));
     }
+    let soft = match obj.get("mode") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(m)) if m == "hard" => false,
+        Some(Value::String(m)) if m == "soft" => true,
+        Some(_) => return Err(field_error("mode", "must be \"hard\" or \"soft\"")),
+    };
+    let variants = match obj.get("include_query_variants") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) if given[0] == "urls" => Some(*b),
+        Some(Value::Bool(_)) => {
+            return Err(field_error("include_query_variants", "goes with urls only"))
+        }
+        Some(_) => {
+            return Err(field_error(
+                "include_query_variants",
+                "must be true or false",
+            ))
+        }
+    };
+    let targets = |kind: &'static str, targets: Vec<(String, BanTarget)>| PurgeCommand::Targets {
+        targets,
+        soft,
+        kind,
+    };
     match given[0] {
         "urls" => {
-            let list = obj["urls"]
-                .as_array()
-                .ok_or_else(|| field_error("urls", "must be an array of URLs or paths"))?;
-            if list.is_empty() || list.len() > 100 {
-                return Err(field_error("urls", "must hold 1 to 100 URLs"));
-            }
-            let mut urls = Vec::new();
-            for (i, u) in list.iter().enumerate() {
-                let s = u
-                    .as_str()
-                    .ok_or_else(|| field_error(format!("urls[{i}]"), "must be a string"))?;
+            let mut out = Vec::new();
+            for (i, s) in strings(&obj["urls"], "urls")?.into_iter().enumerate() {
                 let p = purge_path(s).ok_or_else(|| {
                     field_error(
                         format!("urls[{i}]"),
                         format!("{s:?} is not a URL or a path"),
                     )
                 })?;
-                urls.push((s.to_string(), p));
+                let (path, query) = p
+                    .split_once('?')
+                    .map_or((p.as_str(), None), |(a, q)| (a, Some(q)));
+                let all_queries = variants.unwrap_or(query.is_none());
+                let target = if all_queries {
+                    BanTarget::Path {
+                        path: path.to_string(),
+                    }
+                } else {
+                    BanTarget::Url {
+                        purge_path: p.clone(),
+                    }
+                };
+                out.push((s.to_string(), target));
             }
-            Ok(PurgeCommand::Urls(urls))
+            Ok(targets("urls", out))
         }
         "prefix" => {
             let p = obj["prefix"]
@@ -240,10 +451,32 @@ pub fn parse_command(
             if !p.starts_with('/') {
                 return Err(field_error("prefix", format!("{p:?} must start with '/'")));
             }
-            Ok(PurgeCommand::Prefix(p.to_string()))
+            let target = BanTarget::Prefix {
+                prefix: p.to_string(),
+            };
+            Ok(targets("prefix", vec![(p.to_string(), target)]))
         }
-        _ => match obj["everything"] {
-            Value::Bool(true) => Ok(PurgeCommand::Everything),
+        "tags" => {
+            let mut out = Vec::new();
+            for (i, t) in strings(&obj["tags"], "tags")?.into_iter().enumerate() {
+                let t = t.trim();
+                if !is_valid_tag(t) {
+                    return Err(field_error(
+                        format!("tags[{i}]"),
+                        format!("{t:?} is not a tag: 1–{MAX_TAG_LEN} visible characters, no comma"),
+                    ));
+                }
+                out.push((t.to_string(), BanTarget::Tag { tag: t.to_string() }));
+            }
+            Ok(targets("tags", out))
+        }
+        _ => match (&obj["everything"], soft) {
+            (Value::Bool(true), false) => Ok(PurgeCommand::Everything),
+            // Soft everything: every entry stale, none gone.
+            (Value::Bool(true), true) => Ok(targets(
+                "everything",
+                vec![("/".into(), BanTarget::Prefix { prefix: "/".into() })],
+            )),
             _ => Err(field_error("everything", "must be true")),
         },
     }
@@ -264,45 +497,147 @@ mod tests {
         parse_command(&obj, path)
     }
 
+    fn tags(t: &[&str]) -> Vec<String> {
+        t.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn url_ban_invalidates_older_entries_only() {
         let mut st = PurgeState::default();
         let cmd = parse(r#"{"urls":["/a?x=1"]}"#).unwrap();
         let out = st.apply(&cmd, 1_000, DAY);
-        assert_eq!(out.purged, "urls");
+        assert_eq!((out.purged, out.mode), ("urls", "hard"));
         assert_eq!(out.ban_ids, vec![1]);
         assert!(st.is_banned("/a?x=1", 999));
         assert!(st.is_banned("/a?x=1", 1_000));
         assert!(!st.is_banned("/a?x=1", 1_001), "stored after the purge");
         assert!(!st.is_banned("/a", 999), "another URL");
+        assert!(
+            !st.is_banned("/a?x=2", 999),
+            "a URL with a query is that query only"
+        );
+    }
+
+    #[test]
+    fn a_url_without_query_covers_every_query_unless_told_otherwise() {
+        let mut st = PurgeState::default();
+        st.apply(&parse(r#"{"urls":["/search"]}"#).unwrap(), 1_000, DAY);
+        assert!(st.is_banned("/search?q=tel", 999));
+        assert!(st.is_banned("/search", 999));
+        assert!(
+            !st.is_banned("/searching?q=tel", 999),
+            "a path, not a prefix"
+        );
+        let mut exact = PurgeState::default();
+        let cmd = parse(r#"{"urls":["/search"],"include_query_variants":false}"#).unwrap();
+        exact.apply(&cmd, 1_000, DAY);
+        assert!(exact.is_banned("/search", 999));
+        assert!(!exact.is_banned("/search?q=tel", 999));
+        let mut all = PurgeState::default();
+        let cmd = parse(r#"{"urls":["/search?q=a"],"include_query_variants":true}"#).unwrap();
+        all.apply(&cmd, 1_000, DAY);
+        assert!(all.is_banned("/search?q=b", 999));
+    }
+
+    #[test]
+    fn tag_bans_cover_entries_carrying_the_tag() {
+        let mut st = PurgeState::default();
+        st.apply(
+            &parse(r#"{"tags":["category:10101"]}"#).unwrap(),
+            5_000,
+            DAY,
+        );
+        let t = tags(&["category:10101", "attributes"]);
+        assert_eq!(st.check("/x", &t, 4_000), Purged::Hard);
+        assert_eq!(
+            st.check("/x", &tags(&["category:10102"]), 4_000),
+            Purged::No
+        );
+        assert_eq!(st.check("/x", &t, 6_000), Purged::No, "stored after");
+    }
+
+    #[test]
+    fn soft_bans_make_entries_stale_and_a_hard_one_beats_them() {
+        let mut st = PurgeState::default();
+        let soft = parse(r#"{"tags":["categories"],"mode":"soft"}"#).unwrap();
+        let out = st.apply(&soft, 5_000, DAY);
+        assert_eq!(out.mode, "soft");
+        let t = tags(&["categories"]);
+        assert_eq!(st.check("/c", &t, 4_000), Purged::Soft { at_ms: 5_000 });
+        st.apply(&parse(r#"{"prefix":"/c"}"#).unwrap(), 6_000, DAY);
+        assert_eq!(st.check("/c", &t, 4_000), Purged::Hard);
+        assert_eq!(st.check("/d", &t, 4_000), Purged::Soft { at_ms: 5_000 });
     }
 
     #[test]
     fn prefix_ban_covers_paths_below() {
         let mut st = PurgeState::default();
-        st.apply(&PurgeCommand::Prefix("/api/v1/".into()), 5_000, DAY);
+        st.apply(&parse(r#"{"prefix":"/api/v1/"}"#).unwrap(), 5_000, DAY);
         assert!(st.is_banned("/api/v1/marketplace/categories", 4_000));
         assert!(!st.is_banned("/api/v2/x", 4_000));
     }
 
     #[test]
-    fn everything_bumps_the_generation_and_clears_bans() {
+    fn everything_bumps_the_generation_unless_soft() {
         let mut st = PurgeState::default();
-        st.apply(&PurgeCommand::Prefix("/a".into()), 1, DAY);
+        st.apply(&parse(r#"{"prefix":"/a"}"#).unwrap(), 1, DAY);
         let out = st.apply(&PurgeCommand::Everything, 2, DAY);
         assert_eq!(out.generation, 1);
         assert!(st.bans.is_empty());
+        let out = st.apply(
+            &parse(r#"{"everything":true,"mode":"soft"}"#).unwrap(),
+            3,
+            DAY,
+        );
+        assert_eq!((out.purged, out.generation), ("everything", 1));
+        assert_eq!(st.check("/anything", &[], 2), Purged::Soft { at_ms: 3 });
+    }
+
+    #[test]
+    fn a_new_ban_replaces_older_ones_of_its_target() {
+        let mut st = PurgeState::default();
+        let cmd = parse(r#"{"tags":["category:1"]}"#).unwrap();
+        for i in 0..10_000u64 {
+            st.apply(&cmd, i, DAY);
+        }
+        assert_eq!(st.bans.len(), 1, "one ban per target");
+        assert_eq!(st.generation, 0, "never an overflow");
+        let soft = parse(r#"{"tags":["category:1"],"mode":"soft"}"#).unwrap();
+        let out = st.apply(&soft, 20_000, DAY);
+        assert_eq!(out.bans_replaced, 0, "a soft ban keeps the older hard one");
+        assert_eq!(st.bans.len(), 2);
+        assert_eq!(st.check("/x", &tags(&["category:1"]), 9_000), Purged::Hard);
+        assert_eq!(
+            st.check("/x", &tags(&["category:1"]), 15_000),
+            Purged::Soft { at_ms: 20_000 }
+        );
+        let out = st.apply(&cmd, 30_000, DAY);
+        assert_eq!(out.bans_replaced, 2, "a hard ban replaces both");
     }
 
     #[test]
     fn old_bans_expire_and_overflow_bumps_the_generation() {
         let mut st = PurgeState::default();
-        st.apply(&PurgeCommand::Prefix("/a".into()), 0, DAY);
-        let out = st.apply(&PurgeCommand::Prefix("/b".into()), 2 * DAY, DAY);
+        st.apply(
+            &PurgeCommand::Targets {
+                targets: vec![(
+                    "/a".into(),
+                    BanTarget::Prefix {
+                        prefix: "/a".into(),
+                    },
+                )],
+                soft: false,
+                kind: "prefix",
+            },
+            0,
+            DAY,
+        );
+        let out = st.apply(&parse(r#"{"prefix":"/b"}"#).unwrap(), 2 * DAY, DAY);
         assert_eq!(out.bans_expired, 1);
         assert_eq!(st.bans.len(), 1);
         for i in 0..MAX_BANS {
-            st.apply(&PurgeCommand::Prefix(format!("/p{i}")), 2 * DAY, DAY);
+            let cmd = parse(&format!(r#"{{"tags":["t{i}"]}}"#)).unwrap();
+            st.apply(&cmd, 2 * DAY, DAY);
         }
         assert!(st.generation >= 1);
         assert!(st.bans.len() <= MAX_BANS);
@@ -311,7 +646,7 @@ mod tests {
     #[test]
     fn a_sealed_state_is_recognised_and_an_edited_one_is_not() {
         let mut st = PurgeState::default();
-        st.apply(&PurgeCommand::Prefix("/a".into()), 7, DAY);
+        st.apply(&parse(r#"{"prefix":"/a"}"#).unwrap(), 7, DAY);
         let sealed = st.clone().sealed();
         assert!(sealed.is_sealed());
         let text = serde_json::to_string(&sealed).unwrap();
@@ -327,16 +662,19 @@ mod tests {
     }
 
     #[test]
-    fn state_round_trips_as_json() {
+    fn state_round_trips_as_json_and_reads_older_bans() {
         let mut st = PurgeState::default();
-        st.apply(&PurgeCommand::Prefix("/a".into()), 7, DAY);
-        st.apply(
-            &PurgeCommand::Urls(vec![("/b".into(), "/b".into())]),
-            8,
-            DAY,
-        );
+        st.apply(&parse(r#"{"prefix":"/a","mode":"soft"}"#).unwrap(), 7, DAY);
+        st.apply(&parse(r#"{"urls":["/b?x=1"]}"#).unwrap(), 8, DAY);
+        assert!(st.is_banned("/b?x=1", 1), "the index is built");
         let json = serde_json::to_string(&st).unwrap();
-        assert_eq!(serde_json::from_str::<PurgeState>(&json).unwrap(), st);
+        let back = serde_json::from_str::<PurgeState>(&json).unwrap();
+        assert_eq!(back, st);
+        assert_eq!(back.check("/a/1", &[], 1), Purged::Soft { at_ms: 7 });
+        let older =
+            r#"{"generation":0,"bans":[{"id":1,"at_ms":5,"kind":"url","purge_path":"/c"}]}"#;
+        let older: PurgeState = serde_json::from_str(older).unwrap();
+        assert_eq!(older.check("/c", &[], 5), Purged::Hard);
     }
 
     #[test]
@@ -352,8 +690,16 @@ mod tests {
             (r#"{"urls":["/a", "ftp:x"]}"#, "urls[1]"),
             (r#"{"prefix":"api"}"#, "prefix"),
             (r#"{"prefix":3}"#, "prefix"),
+            (r#"{"tags":["ok", "a,b"]}"#, "tags[1]"),
+            (r#"{"tags":["has space"]}"#, "tags[0]"),
+            (r#"{"tags":[]}"#, "tags"),
             (r#"{"everything":"yes"}"#, "everything"),
             (r#"{"everything":true,"force":1}"#, "force"),
+            (r#"{"everything":true,"mode":"gentle"}"#, "mode"),
+            (
+                r#"{"prefix":"/a","include_query_variants":true}"#,
+                "include_query_variants",
+            ),
         ];
         for (body, field) in cases {
             assert_eq!(parse(body).unwrap_err().field, field, "{body}");

@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 
+use super::tags::TagTemplate;
 use crate::config::ConfigError;
 
 /// How a rule decides freshness.
@@ -77,6 +78,35 @@ impl PathPattern {
         &self.source
     }
 
+    /// How many `*` segments the pattern has (what tag templates can capture).
+    pub fn wildcards(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Any))
+            .count()
+    }
+
+    /// The segments a path's `*`s matched, in order; `None` when the path does not match.
+    pub fn captures<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        let rest = path.strip_prefix('/')?;
+        let mut parts = rest.split('/');
+        let mut captured = Vec::new();
+        for seg in &self.segments {
+            match seg {
+                Segment::Rest => return Some(captured),
+                Segment::Any => match parts.next() {
+                    Some(p) if !p.is_empty() => captured.push(p),
+                    _ => return None,
+                },
+                Segment::Literal(l) => match parts.next() {
+                    Some(p) if p.eq_ignore_ascii_case(l) => {}
+                    _ => return None,
+                },
+            }
+        }
+        parts.next().is_none().then_some(captured)
+    }
+
     /// True when `path` matches.
     pub fn matches(&self, path: &str) -> bool {
         let Some(rest) = path.strip_prefix('/') else {
@@ -117,6 +147,8 @@ pub struct RouteRule {
     pub stale_if_error_secs: u64,
     /// Whether the language the origin would choose is part of the cache key.
     pub vary_language: bool,
+    /// The tags its entries carry (besides the origin's), for purges by tag.
+    pub tags: Vec<TagTemplate>,
 }
 
 impl RouteRule {
@@ -174,7 +206,7 @@ impl RuleSet {
     /// backend sends no `Cache-Control`. Health and admin paths bypass.
     pub fn marketplace_defaults() -> RuleSet {
         const H: u64 = 3600;
-        let catalog = |id: &str, pattern: &str, ttl: u64, lang: bool| RawRule {
+        let catalog = |id: &str, pattern: &str, ttl: u64, lang: bool, tags: &[&str]| RawRule {
             id: id.into(),
             pattern: pattern.into(),
             mode: "override".into(),
@@ -183,7 +215,12 @@ impl RuleSet {
             stale_while_revalidate_secs: Some(if ttl >= H { 600 } else { 30 }),
             stale_if_error_secs: Some(if ttl >= H { 24 * H } else { 600 }),
             vary_language: Some(lang),
+            tags: Some(tags.iter().map(|t| t.to_string()).collect()),
         };
+        // Tags: `category:<id>` on every per-category route and on search filtered by a
+        // category, `attributes` on attribute routes, `categories` on the tree and lists.
+        const CATEGORY_ATTRIBUTES: &[&str] = &["category:{1}", "attributes"];
+        const CATEGORIES: &[&str] = &["categories"];
         let bypass = |id: &str, pattern: &str| RawRule {
             id: id.into(),
             pattern: pattern.into(),
@@ -199,45 +236,64 @@ impl RuleSet {
                 "/api/v1/unified-attributes",
                 24 * H,
                 true,
+                &["attributes"],
             ),
             catalog(
                 "unified-attributes-category",
                 "/api/v1/unified-attributes/category/*",
                 12 * H,
                 true,
+                CATEGORY_ATTRIBUTES,
             ),
             catalog(
                 "category-attributes-v2",
                 "/api/v2/marketplace/categories/*/attributes",
                 12 * H,
                 true,
+                CATEGORY_ATTRIBUTES,
             ),
             catalog(
                 "category-attributes-v1",
                 "/api/v1/marketplace/categories/*/attributes",
                 12 * H,
                 true,
+                CATEGORY_ATTRIBUTES,
             ),
             catalog(
                 "attribute-ranges",
                 "/api/v2/marketplace/categories/*/attribute-ranges",
                 6 * H,
                 false,
+                CATEGORY_ATTRIBUTES,
             ),
-            catalog("categories", "/api/v1/marketplace/categories", 6 * H, true),
+            catalog(
+                "categories",
+                "/api/v1/marketplace/categories",
+                6 * H,
+                true,
+                CATEGORIES,
+            ),
             catalog(
                 "category-tree",
                 "/api/v1/marketplace/category-tree",
                 6 * H,
                 true,
+                CATEGORIES,
             ),
             catalog(
                 "popular-categories",
                 "/api/v1/marketplace/popular-categories",
                 6 * H,
                 true,
+                CATEGORIES,
             ),
-            catalog("search", "/api/v1/marketplace/search", 60, true),
+            catalog(
+                "search",
+                "/api/v1/marketplace/search",
+                60,
+                true,
+                &["search", "category:{query.category_id}"],
+            ),
         ];
         RuleSet::from_raw(&raw, "cache_rules").expect("the built-in defaults are valid")
     }
@@ -286,6 +342,7 @@ impl RuleSet {
                 stale_while_revalidate_secs: 0,
                 stale_if_error_secs: 0,
                 vary_language: false,
+                tags: Vec::new(),
             },
         })
     }
@@ -316,6 +373,9 @@ pub struct RawRule {
     /// Key on the language the origin would choose.
     #[serde(default)]
     pub vary_language: Option<bool>,
+    /// Tag templates (`category:{1}`, `category:{query.category_id}`, `attributes`).
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
 }
 
 /// Longest TTL or stale window accepted: seven days (see `policy::MAX_ENTRY_LIFETIME_SECS`).
@@ -335,6 +395,10 @@ impl RawRule {
             ));
         }
         let pattern = PathPattern::parse(&self.pattern).map_err(|m| ("pattern", m))?;
+        let pattern_wildcards = pattern.wildcards();
+        if self.tags.as_ref().is_some_and(|t| t.len() > 16) {
+            return Err(("tags", "at most 16 templates".into()));
+        }
         let mode = match self.mode.as_str() {
             "override" => CacheMode::Override,
             "origin" => CacheMode::Origin,
@@ -386,6 +450,13 @@ impl RawRule {
             stale_while_revalidate_secs: swr,
             stale_if_error_secs: sie,
             vary_language: self.vary_language.unwrap_or(false),
+            tags: self
+                .tags
+                .iter()
+                .flatten()
+                .map(|t| TagTemplate::parse(t, pattern_wildcards))
+                .collect::<Result<_, _>>()
+                .map_err(|m| ("tags", m))?,
         })
     }
 }

@@ -28,6 +28,8 @@ pub enum StaleReason {
     WhileRevalidate,
     /// RFC 5861 stale-if-error.
     IfError,
+    /// A soft purge made the entry stale; it is served while a background revalidation runs.
+    SoftPurge,
 }
 
 impl Outcome {
@@ -116,7 +118,7 @@ impl CacheReport {
         let mut s = String::from(CACHE_NAME);
         let fwd = match self.outcome {
             Outcome::Hit => None,
-            Outcome::Stale(StaleReason::WhileRevalidate) => None,
+            Outcome::Stale(StaleReason::WhileRevalidate | StaleReason::SoftPurge) => None,
             Outcome::Stale(StaleReason::IfError) => Some("stale"),
             Outcome::Revalidated | Outcome::Expired => Some("stale"),
             Outcome::Miss if self.vary_miss => Some("vary-miss"),
@@ -142,6 +144,7 @@ impl CacheReport {
         let detail = match (self.outcome, self.not_stored) {
             (Outcome::Stale(StaleReason::WhileRevalidate), _) => Some("stale-while-revalidate"),
             (Outcome::Stale(StaleReason::IfError), _) => Some("stale-if-error"),
+            (Outcome::Stale(StaleReason::SoftPurge), _) => Some("soft-purge"),
             (Outcome::Bypass(r), _) => Some(r.as_str()),
             (Outcome::Hit, _) if self.coalesced => Some("coalesced"),
             (Outcome::Hit, _) if self.memory => Some("memory"),

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::record::AuditEntry;
-use crate::cache::purge::{PurgeCommand, PurgeOutcome, PurgeState};
+use crate::cache::purge::{BanTarget, PurgeCommand, PurgeOutcome, PurgeState};
 use crate::canary::ops;
 use crate::problem::Problem;
 
@@ -49,13 +49,22 @@ pub fn plan_purge(
     next.version = state.version + 1;
     next.updated_at_ms = ctx.now_ms;
     let targets = match &cmd {
-        PurgeCommand::Urls(urls) => Value::Array(
-            urls.iter()
-                .map(|(url, purge_path)| json!({"url": url, "purge_path": purge_path}))
+        PurgeCommand::Targets { targets, .. } => Value::Array(
+            targets
+                .iter()
+                .map(|(given, target)| match target {
+                    BanTarget::Url { purge_path } => {
+                        json!({"url": given, "purge_path": purge_path})
+                    }
+                    BanTarget::Path { path } => {
+                        json!({"url": given, "path": path, "query_variants": true})
+                    }
+                    BanTarget::Prefix { prefix } => json!({ "prefix": prefix }),
+                    BanTarget::Tag { tag } => json!({ "tag": tag }),
+                })
                 .collect(),
         ),
-        PurgeCommand::Prefix(p) => json!({ "prefix": p }),
-        PurgeCommand::Everything => json!({ "everything": true }),
+        PurgeCommand::Everything => json!([{ "everything": true }]),
     };
     let audit = AuditEntry::event(
         ctx.now_ms,
@@ -65,6 +74,7 @@ pub fn plan_purge(
         ctx.rollout_version,
         json!({
             "purged": outcome.purged,
+            "mode": outcome.mode,
             "targets": targets,
             "generation": outcome.generation,
             "ban_ids": outcome.ban_ids,
@@ -99,6 +109,7 @@ mod tests {
     #[test]
     fn a_purge_is_versioned_sealed_and_audited_with_its_targets() {
         let body = r#"{"urls":["/a?b=1"],"reason":"attribute fix"}"#;
+        // (a URL with a query is that URL only)
         let c = plan_purge(&PurgeState::default(), body, path, &ctx()).unwrap();
         assert_eq!(c.state.version, 1);
         assert!(c.state.is_sealed());

@@ -29,7 +29,7 @@ use crate::cache::lifecycle::{
 use crate::cache::lock::{self, Claim, LockWatch, WaitAction};
 use crate::cache::meta::EntryMeta;
 use crate::cache::policy;
-use crate::cache::purge::PurgeState;
+use crate::cache::purge::{PurgeState, Purged};
 use crate::cache::rules::RouteRule;
 use crate::cache::status::{CacheReport, Outcome};
 use crate::forward;
@@ -108,7 +108,7 @@ struct Stored {
     /// The vary index the entry was found through, if it varies.
     vary: Option<VaryIndex>,
     /// Whether a purge covers it.
-    banned: bool,
+    purged: Purged,
 }
 
 impl Stored {
@@ -122,7 +122,7 @@ impl Stored {
             meta: &self.meta,
             validators: &self.validators,
             tier: Tier::Shared,
-            banned: self.banned,
+            purged: self.purged,
         }
     }
 
@@ -255,7 +255,11 @@ fn from_memory(
         meta: &held.meta,
         validators: &held.validators,
         tier,
-        banned: purge.is_banned(&held.meta.purge_path, held.meta.stored_at_ms),
+        purged: purge.check(
+            &held.meta.purge_path,
+            &held.meta.tags,
+            held.meta.stored_at_ms,
+        ),
     };
     match lifecycle::on_lookup(&req.facts(), Found::Entry(found), now) {
         LookupAction::Serve(serve) => Some(held_reply(&held, serve, now)),
@@ -394,7 +398,7 @@ async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, Vary
         .and_then(|v| EntryMeta::from_header(&v))
         .map(|meta| Stored {
             validators: freshness::validators(|n| header(&response, n)),
-            banned: purge.is_banned(&meta.purge_path, meta.stored_at_ms),
+            purged: purge.check(&meta.purge_path, &meta.tags, meta.stored_at_ms),
             response,
             meta,
             key,

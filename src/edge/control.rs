@@ -1256,10 +1256,13 @@ impl ControlPlane {
         );
         Ok(json!({
             "purged": commit.outcome.purged,
+            "mode": commit.outcome.mode,
             "targets": commit.targets,
             "generation": commit.outcome.generation,
             "ban_ids": commit.outcome.ban_ids,
             "bans_expired": commit.outcome.bans_expired,
+            "bans_replaced": commit.outcome.bans_replaced,
+            "bans_active": commit.state.bans.len(),
             "purge_version": commit.state.version,
             "state": commit.state,
             "audit": commit.audit,
