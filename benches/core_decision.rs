@@ -95,7 +95,7 @@ fn core_decision(c: &mut Criterion) {
     let (primary, status, timing) = decide(&rules, &rollout, &tracking, &url, &headers);
     assert_eq!(
         primary,
-        "https://edge.example.rs/__ce/canary/g0/en/api/v2/marketplace/categories/10101/attributes?b=1&page=2"
+        "https://edge.example.rs/__ce/r83e4834d5f1a48da/g0/en/api/v2/marketplace/categories/10101/attributes?b=1&page=2"
     );
     assert_eq!(status, "catalog-edge; hit; ttl=43123");
     assert_eq!(timing, "edge;dur=0.4, cache;dur=1;desc=hit, total;dur=1.4");
@@ -234,5 +234,87 @@ fn stored_headers() -> Vec<(String, String)> {
     entry::storage_headers(&origin, &meta)
 }
 
-criterion_group!(benches, core_decision, core_decision_parts);
+/// A purge state with `n` tag bans (distinct categories) plus a few URL and prefix bans, as the
+/// control plane keeps it, read back from its JSON as an isolate reads it from KV.
+fn purge_state(n: usize) -> catalog_edge::cache::purge::PurgeState {
+    use catalog_edge::cache::purge::{Ban, BanTarget, PurgeState};
+    let mut bans: Vec<Ban> = (0..n)
+        .map(|i| Ban {
+            id: i as u64,
+            at_ms: 1_700_000_000_000 + i as u64,
+            soft: i % 2 == 0,
+            target: BanTarget::Tag {
+                tag: format!("category:{}", 20_000 + i),
+            },
+        })
+        .collect();
+    for (i, prefix) in ["/api/v1/unified-attributes/x", "/echo/"]
+        .iter()
+        .enumerate()
+    {
+        bans.push(Ban {
+            id: (n + i) as u64,
+            at_ms: 1_700_000_000_000,
+            soft: false,
+            target: BanTarget::Prefix {
+                prefix: prefix.to_string(),
+            },
+        });
+    }
+    let state = PurgeState {
+        version: 1,
+        bans,
+        ..Default::default()
+    };
+    serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap()
+}
+
+/// The purge check every lookup makes, against 0, 100, 2,000 (the most the control plane keeps)
+/// and 10,000 active bans; and the size of the state after 10,000 tag purges of 1,000 categories.
+fn purge_lookup(c: &mut Criterion) {
+    use catalog_edge::cache::purge::{parse_command, PurgeState, MAX_BANS};
+    let tags = vec!["category:10101".to_string(), "attributes".to_string()];
+    let path = "/api/v2/marketplace/categories/10101/attributes";
+    let mut group = c.benchmark_group("purge_lookup");
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    for n in [0usize, 100, MAX_BANS, 10_000] {
+        let state = purge_state(n);
+        state.check(path, &tags, 1_700_000_000_000); // builds the index once, as the first lookup does
+        group.bench_function(format!("bans_{n}"), |b| {
+            b.iter(|| state.check(black_box(path), black_box(&tags), 1_700_000_000_000))
+        });
+    }
+    // What an isolate pays every STATE_REFRESH_MS to read the state from KV.
+    for n in [1_000usize, MAX_BANS] {
+        let json = serde_json::to_string(&purge_state(n)).unwrap();
+        group.bench_function(format!("parse_state_{n}_bans"), |b| {
+            b.iter(|| serde_json::from_str::<PurgeState>(black_box(&json)).unwrap())
+        });
+    }
+    group.finish();
+
+    // 10,000 purges of 1,000 categories over a day: each ban replaces its category's older one.
+    let mut state = PurgeState::default();
+    for i in 0..10_000u64 {
+        let body = format!(r#"{{"tags":["category:{}"]}}"#, 10_000 + i % 1_000);
+        let obj = serde_json::from_str(&body).unwrap();
+        let cmd = parse_command(&obj, |_| None).unwrap();
+        state.apply(&cmd, 1_700_000_000_000 + i * 8_640, 15 * 86_400_000);
+    }
+    let json = serde_json::to_string(&state).unwrap();
+    eprintln!(
+        "purge state after 10,000 tag purges of 1,000 categories: {} bans, {} bytes of JSON, generation {}",
+        state.bans.len(),
+        json.len(),
+        state.generation
+    );
+    let full = serde_json::to_string(&purge_state(MAX_BANS)).unwrap();
+    eprintln!(
+        "purge state at the bound ({MAX_BANS} bans): {} bytes of JSON",
+        full.len()
+    );
+}
+
+criterion_group!(benches, core_decision, core_decision_parts, purge_lookup);
 criterion_main!(benches);

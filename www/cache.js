@@ -68,6 +68,7 @@ function purgeKind() {
 
 function syncPurgeKind() {
   const kind = purgeKind();
+  $('purge-tags-field').hidden = kind !== 'tags';
   $('purge-urls-field').hidden = kind !== 'urls';
   $('purge-prefix-field').hidden = kind !== 'prefix';
   $('purge-everything-note').hidden = kind !== 'everything';
@@ -75,10 +76,14 @@ function syncPurgeKind() {
 }
 
 function purgeResult(r) {
-  const urls = Array.isArray(r.targets) ? r.targets.map((t) => t.url) : [];
-  const what = r.purged === 'everything'
-    ? `everything (generation is now ${r.generation})`
-    : r.purged === 'prefix' ? `prefix ${r.targets?.prefix}` : `${urls.length} URL${urls.length === 1 ? '' : 's'}: ${urls.join(', ')}`;
+  const targets = Array.isArray(r.targets) ? r.targets : [];
+  const urls = targets.map((t) => (t.query_variants ? `${t.url} (every query)` : t.url));
+  let what;
+  if (r.purged === 'everything') what = r.mode === 'soft' ? 'everything, soft' : `everything (generation is now ${r.generation})`;
+  else if (r.purged === 'prefix') what = `prefix ${targets[0]?.prefix}`;
+  else if (r.purged === 'tags') what = `tag${targets.length === 1 ? '' : 's'} ${targets.map((t) => t.tag).join(', ')}`;
+  else what = `${urls.length} URL${urls.length === 1 ? '' : 's'}: ${urls.join(', ')}`;
+  what += r.mode === 'soft' ? ' — soft: served stale while refreshed' : '';
   return [
     h('p', { className: 'ok' }, h('strong', {}, 'Purged '), what),
     h('p', { className: 'muted small' },
@@ -96,7 +101,19 @@ function onPurge(ev) {
   let body;
   let summary;
   let input = null;
-  if (kind === 'urls') {
+  const soft = document.querySelector('input[name="purge-mode"]:checked')?.value === 'soft';
+  if (kind === 'tags') {
+    input = $('purge-tags');
+    const tags = input.value.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
+    if (tags.length === 0) {
+      input.setAttribute('aria-invalid', 'true');
+      fill(result, h('p', { className: 'error' }, 'List at least one tag to purge, e.g. category:10101.'));
+      input.focus();
+      return;
+    }
+    body = { tags };
+    summary = `Purge every entry tagged ${tags.join(', ')}: every route, language, variant and query carrying it.`;
+  } else if (kind === 'urls') {
     input = $('purge-urls');
     const urls = input.value.split('\n').map((s) => s.trim()).filter(Boolean);
     if (urls.length === 0) {
@@ -105,8 +122,9 @@ function onPurge(ev) {
       input.focus();
       return;
     }
-    body = { urls };
-    summary = `Purge every language and variant of ${urls.length} URL${urls.length === 1 ? '' : 's'}: ${urls.join(', ')}.`;
+    body = { urls, include_query_variants: $('purge-query-variants').checked ? undefined : false };
+    summary = `Purge every language and variant of ${urls.length} URL${urls.length === 1 ? '' : 's'}: ${urls.join(', ')}`
+      + ($('purge-query-variants').checked ? ' (a path without a query: every query of it).' : ' (exactly as given).');
   } else if (kind === 'prefix') {
     input = $('purge-prefix');
     const prefix = input.value.trim();
@@ -123,6 +141,10 @@ function onPurge(ev) {
     summary = 'Purge EVERYTHING: every route, language and variant. The origin will take the full load until the cache refills.';
   }
   input?.removeAttribute('aria-invalid');
+  if (soft) {
+    body.mode = 'soft';
+    summary += ' Soft: each entry is served stale once while one refresh fetches the new one.';
+  }
   confirmChange({
     title: kind === 'everything' ? 'Purge the whole cache' : 'Purge the cache',
     summary,
@@ -136,7 +158,7 @@ function onPurge(ev) {
         refreshAudit();
         return r;
       } catch (e) {
-        if (e instanceof ApiError && input && (e.field || '').match(/^(urls|prefix)/)) input.setAttribute('aria-invalid', 'true');
+        if (e instanceof ApiError && input && (e.field || '').match(/^(urls|prefix|tags)/)) input.setAttribute('aria-invalid', 'true');
         throw e;
       }
     },

@@ -273,6 +273,23 @@ test('purge by prefix shows the result', async () => {
   await shot('cache-purge.png', page.locator('#cache'));
 });
 
+test('a soft purge by category tag shows what it purged and how', async () => {
+  await page.check('#purge-kind-tags');
+  await page.fill('#purge-tags', 'category:10101, category:10102');
+  await page.check('#purge-mode-soft');
+  await page.click('#btn-purge');
+  const dialog = await confirmDialog('attributes of Zastava and Yugo changed');
+  assert.match(await dialog.locator('#confirm-summary').textContent(), /tagged category:10101, category:10102.*Soft/s);
+  await page.click('#confirm-ok');
+  await dialog.waitFor({ state: 'hidden' });
+  const result = page.locator('#purge-result');
+  await page.waitForFunction(() => document.getElementById('purge-result').textContent.includes('tags category:10101'));
+  assert.match(await result.textContent(), /Purged tags category:10101, category:10102 — soft: served stale while refreshed/);
+  await page.waitForFunction(() => document.querySelector('#audit-body tr')?.dataset.action === 'purge');
+  await shot('cache-purge-tags.png', page.locator('#purge-form'));
+  await page.check('#purge-mode-hard');
+});
+
 test('warmup runs every configured path to completion', async () => {
   const rows = page.locator('#warmup-body tr');
   const paths = await rows.count();
