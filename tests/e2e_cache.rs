@@ -500,10 +500,12 @@ fn purge_by_url_prefix_and_everything_makes_the_next_request_a_miss() {
         (Some("purge"), Some("admin"))
     );
     assert_eq!(urls["reason"], "e2e purge");
+    // The URL without a query (its `lang` left the key) covers every query of its path.
     assert_eq!(
-        urls["detail"]["targets"][0]["purge_path"],
+        urls["detail"]["targets"][0]["path"],
         "/api/v1/marketplace/categories"
     );
+    assert_eq!(urls["detail"]["targets"][0]["query_variants"], true);
     let no_reason = stack
         .admin("POST", "/__edge/api/cache/purge")
         .json_body(&json!({"everything": true}))
