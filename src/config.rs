@@ -4,6 +4,7 @@
 use url::Url;
 
 use crate::admin::Operators;
+use crate::origin_url::{host_port, parse_origin_url};
 
 use crate::cache::key::TrackingParams;
 use crate::cache::policy::DEFAULT_MAX_BODY_BYTES;
@@ -147,15 +148,6 @@ impl EdgeConfig {
     pub fn self_hosts(&self) -> Vec<String> {
         self.public_url.iter().filter_map(host_port).collect()
     }
-}
-
-/// `host[:port]` of a URL.
-pub fn host_port(url: &Url) -> Option<String> {
-    let host = url.host_str()?;
-    Some(match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    })
 }
 
 /// The rollout defaults from the `CANARY_*` vars, errors named by variable.
@@ -507,24 +499,6 @@ impl EdgeConfig {
             _ => Err(errors),
         }
     }
-}
-
-/// An origin base URL: absolute http(s), a host, no query, fragment or credentials.
-pub fn parse_origin_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(format!("{raw:?} is not an http(s) URL"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{raw:?} has no host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{raw:?} must not have a query or fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{raw:?} must not carry credentials"));
-    }
-    Ok(url)
 }
 
 /// `*` or a comma-separated list of serialized origins (`https://example.rs`), per the Resource

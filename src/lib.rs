@@ -20,6 +20,7 @@ pub mod headers;
 pub mod health;
 pub mod lang;
 pub mod metrics;
+pub mod origin_url;
 pub mod path;
 pub mod problem;
 pub mod route;

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use super::tags::TagTemplate;
-use crate::config::ConfigError;
+use crate::problem::FieldError as ConfigError;
 
 /// How a rule decides freshness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use super::purge::FieldError;
 use crate::lang::Lang;
+use crate::problem::FieldError;
 use crate::variant::Variant;
 
 /// The default warmup list: all unified attributes, the category tree and list, popular

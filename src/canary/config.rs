@@ -7,9 +7,9 @@
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use crate::cache::purge::FieldError;
 use crate::cache::rules::PathPattern;
-use crate::config::{host_port, parse_origin_url};
+use crate::origin_url::{host_port, parse_origin_url};
+use crate::problem::FieldError;
 use crate::variant::Variant;
 
 /// Paths that never take part in a rollout, whatever the configuration says.

@@ -9,21 +9,21 @@ use worker::{Env, Request};
 
 use super::cache_flow;
 use super::control;
-use super::handler::cache_request;
 use super::origin::{OriginCall, OriginChoice};
 use super::platform::{self, ConfigState, Waiter};
 use super::reply::Reply;
 use super::state;
-use crate::admin::{self, AdminEndpoint, AdminRoute, Auth};
+use crate::admin::{self, AdminEndpoint, AdminRoute};
 use crate::analysis::{cell, verdict};
 use crate::cache::purge::PurgeState;
 use crate::cache::warmup::{self, WarmupJob};
 use crate::canary::config::RolloutConfig;
 use crate::canary::ops::{self, Change};
-use crate::config::{host_port, EdgeConfig};
+use crate::config::EdgeConfig;
 use crate::control::edge::InForce;
 use crate::control::record::Versioned;
 use crate::control::wire::{self, ControlRequest, ListName};
+use crate::origin_url::host_port;
 use crate::problem::Problem;
 use crate::time::UnixMillis;
 use crate::variant::Variant;
@@ -48,7 +48,7 @@ pub async fn handle(
         }
     };
     let authorization = req.headers().get("authorization").ok().flatten();
-    let operator = match refuse(
+    let operator = match super::auth::refuse(
         admin::authorize(authorization.as_deref(), &config.operators),
         Some(config),
     ) {
@@ -133,40 +133,6 @@ pub async fn handle(
         }
     };
     answer.unwrap_or_else(|p| Reply::problem(&p))
-}
-
-/// The operator a request's credentials name, or the reply refusing them. The one place that
-/// answers 401 and 503 for the admin API and `/__edge/metrics`.
-pub fn refuse(auth: Auth, config: Option<&EdgeConfig>) -> Result<String, Box<Reply>> {
-    match auth {
-        Auth::Granted(name) => Ok(name),
-        Auth::NotConfigured => {
-            let why = config
-                .and_then(|c| c.operators_problem.clone())
-                .map(|p| format!("the admin API is closed: {p}"))
-                .unwrap_or_else(|| {
-                    "no ADMIN_TOKEN or ADMIN_TOKENS is configured, so the admin endpoints are closed"
-                        .to_string()
-                });
-            Err(Box::new(Reply::problem(&Problem::new(
-                503,
-                "admin_disabled",
-                why,
-            ))))
-        }
-        Auth::Missing | Auth::Wrong => {
-            let mut reply = Reply::problem(&Problem::new(
-                401,
-                "unauthorized",
-                "send Authorization: Bearer <your admin token>; the token is missing or wrong",
-            ));
-            reply.headers.push((
-                "www-authenticate".into(),
-                "Bearer realm=\"catalog-edge\"".into(),
-            ));
-            Err(Box::new(reply))
-        }
-    }
 }
 
 /// The variants serving traffic: stable, and the canary while it has a weight.
@@ -545,7 +511,7 @@ pub async fn run_warmup(
         let rule = config.rules.rule_for(url.path());
         let headers = vec![("accept-language".to_string(), job.lang.as_str().to_string())];
         let purge = state::purge_state(env, started, config.state_refresh_ms).await;
-        let request = cache_request(
+        let request = cache_flow::cache_request(
             config,
             rule,
             &OriginChoice::of(rollout, job.variant),

@@ -21,7 +21,7 @@ use super::store;
 use crate::cache::classify::{self, Failure};
 use crate::cache::entry::{self, VaryIndex};
 use crate::cache::freshness;
-use crate::cache::key::{self, CacheKey};
+use crate::cache::key::{self, CacheKey, KeyScope};
 use crate::cache::lifecycle::{
     self, Fetch, Form, Found, LookupAction, OriginAction, OriginOutcome, RequestFacts,
     Revalidating, Revalidation, Serve, Stored as FoundEntry, Tier,
@@ -32,6 +32,7 @@ use crate::cache::policy;
 use crate::cache::purge::{PurgeState, Purged};
 use crate::cache::rules::RouteRule;
 use crate::cache::status::{CacheReport, Outcome};
+use crate::config::EdgeConfig;
 use crate::forward;
 use crate::headers;
 use crate::problem::Problem;
@@ -838,5 +839,44 @@ async fn refresh(
             }
         }
         _ => {}
+    }
+}
+
+/// A cacheable request: its key under the current purge generation, and what the origin call
+/// (made only on a miss or revalidation) needs.
+#[allow(clippy::too_many_arguments)]
+pub fn cache_request(
+    config: &EdgeConfig,
+    rule: &RouteRule,
+    origin: &OriginChoice,
+    url: &worker::Url,
+    headers: Vec<(String, String)>,
+    is_head: bool,
+    release: &str,
+    generation: u64,
+    store_inline: bool,
+) -> CacheRequest {
+    let key = key::build(
+        url,
+        &headers,
+        rule,
+        KeyScope {
+            release,
+            generation,
+            tracking: &config.tracking,
+        },
+    );
+    CacheRequest {
+        method: if is_head { Method::HEAD } else { Method::GET },
+        rule: rule.clone(),
+        key,
+        request_headers: headers,
+        max_body_bytes: config.max_body_bytes,
+        edge_field: config.edge_cache_control_field.clone(),
+        origin: origin.clone(),
+        url: url.clone(),
+        timeout_ms: config.origin_timeout_ms,
+        store_inline,
+        memory: super::memory::limits(config),
     }
 }

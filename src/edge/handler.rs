@@ -6,7 +6,7 @@ use worker::web_sys;
 use worker::{Context, Env, Headers, Request};
 
 use super::admin as admin_glue;
-use super::cache_flow::{self, CacheRequest};
+use super::cache_flow;
 use super::convert;
 use super::origin::{OriginCall, OriginChoice};
 use super::platform::{self, Waiter};
@@ -18,7 +18,7 @@ use crate::analysis::cell::Observation;
 use http::{Method, StatusCode};
 
 use crate::cache::classify;
-use crate::cache::key::{self, KeyScope};
+use crate::cache::key;
 use crate::cache::lifecycle;
 use crate::cache::policy;
 use crate::cache::rules::RouteRule;
@@ -120,7 +120,7 @@ fn metrics_endpoint(req: &Request, config: Option<&EdgeConfig>, now: UnixMillis)
     let authorization = req.headers().get("authorization").ok().flatten();
     let operators = config.map(|c| c.operators.clone()).unwrap_or_default();
     let auth = admin::authorize(authorization.as_deref(), &operators);
-    if let Err(refused) = admin_glue::refuse(auth, config) {
+    if let Err(refused) = super::auth::refuse(auth, config) {
         return *refused;
     }
     Reply::new(
@@ -228,45 +228,6 @@ fn observe(
 /// The Analytics Engine dataset binding (optional).
 const ANALYTICS_BINDING: &str = "EDGE_ANALYTICS";
 
-/// A cacheable request: its key under the current purge generation, and what the origin call
-/// (made only on a miss or revalidation) needs.
-#[allow(clippy::too_many_arguments)]
-pub fn cache_request(
-    config: &EdgeConfig,
-    rule: &RouteRule,
-    origin: &OriginChoice,
-    url: &worker::Url,
-    headers: Vec<(String, String)>,
-    is_head: bool,
-    release: &str,
-    generation: u64,
-    store_inline: bool,
-) -> CacheRequest {
-    let key = key::build(
-        url,
-        &headers,
-        rule,
-        KeyScope {
-            release,
-            generation,
-            tracking: &config.tracking,
-        },
-    );
-    CacheRequest {
-        method: if is_head { Method::HEAD } else { Method::GET },
-        rule: rule.clone(),
-        key,
-        request_headers: headers,
-        max_body_bytes: config.max_body_bytes,
-        edge_field: config.edge_cache_control_field.clone(),
-        origin: origin.clone(),
-        url: url.clone(),
-        timeout_ms: config.origin_timeout_ms,
-        store_inline,
-        memory: super::memory::limits(config),
-    }
-}
-
 /// A dashboard asset from the `ASSETS` binding (`www/`), with the dashboard's security headers.
 async fn dashboard(req: &Request, env: &Env, asset: &str, path: &str) -> Reply {
     let Ok(assets) = env.assets("ASSETS") else {
@@ -343,7 +304,7 @@ async fn proxy(
     let mut reply = match lifecycle::on_request(&method, rule) {
         None => {
             let purge = state::purge_state(env, now, config.state_refresh_ms).await;
-            let request = cache_request(
+            let request = cache_flow::cache_request(
                 config,
                 rule,
                 &origin,

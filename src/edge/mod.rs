@@ -2,6 +2,7 @@
 //! and carries out its answer. No policy lives here.
 
 mod admin;
+mod auth;
 mod cache_flow;
 mod control;
 mod convert;

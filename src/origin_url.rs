@@ -1,0 +1,54 @@
+//! Origin base URLs and the worker's own hosts: a leaf module, so that the configuration and the
+//! rollout configuration both use it without depending on each other.
+
+use url::Url;
+
+/// `host[:port]` of a URL.
+pub fn host_port(url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
+}
+
+/// An origin base URL: absolute http(s), a host, no query, fragment or credentials.
+pub fn parse_origin_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("{raw:?} is not an http(s) URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{raw:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw:?} must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{raw:?} must not carry credentials"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_plain_http_urls() {
+        assert!(parse_origin_url("https://api.example.rs/base").is_ok());
+        for bad in [
+            "ftp://a.rs",
+            "https://a.rs/?q=1",
+            "https://u:p@a.rs",
+            "https://a.rs/#f",
+            "not a url",
+        ] {
+            assert!(parse_origin_url(bad).is_err(), "{bad}");
+        }
+        let u = Url::parse("http://127.0.0.1:8787/x").unwrap();
+        assert_eq!(host_port(&u).as_deref(), Some("127.0.0.1:8787"));
+        let u = Url::parse("https://edge.rs").unwrap();
+        assert_eq!(host_port(&u).as_deref(), Some("edge.rs"));
+    }
+}
