@@ -267,7 +267,9 @@ fn metrics_need_the_token_and_every_request_is_logged_without_secrets() {
         "{}",
         m.body
     );
-    assert!(m.body.contains("catalog_edge_request_duration_ms_bucket{"));
+    assert!(m
+        .body
+        .contains("catalog_edge_request_duration_seconds_bucket{"));
     // The second request was a hit from the in-memory tier, and the tier reports itself.
     assert!(
         m.body
