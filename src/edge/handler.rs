@@ -273,12 +273,12 @@ async fn proxy(
             headers::get(&headers, "authorization"),
             config.admin_token.as_ref().map(|t| t.expose()),
         ) == admin::Auth::Granted;
-    let assignment = canary::assign(
+    let assignment = canary::assign_or_stable(
         &rollout.config,
         url.path(),
         &headers,
         has_admin_token,
-        || crate::trace::hex(&platform::random_bytes::<16>()),
+        || platform::random_bytes::<16>().map(|b| crate::trace::hex(&b)),
     );
     let variant = assignment.variant;
     let origin = OriginChoice::of(&rollout.config, variant);
