@@ -18,7 +18,7 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "clippy (native, all targets)"
-cargo clippy --workspace --all-targets --features catalog-edge/e2e -- -D warnings
+cargo clippy --workspace --all-targets --features catalog-edge/e2e,preflight/e2e -- -D warnings
 
 step "clippy (wasm32, and the Wasm glue's tests)"
 cargo clippy -p catalog-edge --lib --target wasm32-unknown-unknown -- -D warnings
@@ -39,5 +39,7 @@ cargo build -p demo-origin
 
 step "end-to-end tests (wrangler dev + demo origins)"
 cargo test -p catalog-edge --features e2e --test 'e2e_*'
+# The deploy preflight's size measurement (wrangler deploy --dry-run of the release build).
+cargo test -p preflight --features e2e --test e2e_preflight
 
 step "all passed"
