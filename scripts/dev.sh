@@ -5,7 +5,7 @@
 #   --fresh   start from clean local state: delete .wrangler/state (local KV: rollout
 #             configuration, purge state) first
 #   --reset   only delete .wrangler/state (`npm run dev:reset`), start nothing
-# Ports: PORT (8787), STABLE_PORT (9001), CANARY_PORT (9002).
+# Ports: PORT (8787), STABLE_PORT (9001), CANARY_PORT (9002), INSPECTOR_PORT (wrangler's default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
@@ -15,7 +15,7 @@ for arg in "$@"; do
   case "$arg" in
     --fresh | --reset) ;;
     -h | --help)
-      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
