@@ -112,22 +112,25 @@ async function buildWorker(changedAt) {
   const before = buildFingerprint();
   const result = await run("bash", ["scripts/build.sh", "--dev"], "build");
   if (shuttingDown) return false;
+  const starting = changedAt === null;
   if (result.code !== 0) {
     printFailure(result.output);
-    say(
-      existsSync("build/index.js")
-        ? "✗ the worker build failed (above); the last good build keeps serving. Fix it and save."
-        : "✗ the worker build failed (above) and there is no earlier build to serve.",
-    );
+    if (!existsSync("build/index.js")) {
+      say("✗ the worker build failed (above) and there is no earlier build to serve.");
+    } else if (starting) {
+      say("✗ the worker build failed (above); starting with the previous build in build/ until a save fixes it.");
+    } else {
+      say("✗ the worker build failed (above); the last good build keeps serving. Fix it and save.");
+    }
     return false;
   }
   const after = buildFingerprint();
-  if (after === before) {
+  if (starting) {
+    say(`built in ${secs(result.ms)}`);
+  } else if (after === before) {
     say(`built in ${secs(result.ms)}; the output is unchanged, nothing to reload`);
-    return true;
-  }
-  say(`built in ${secs(result.ms)}; wrangler is reloading …`);
-  if (changedAt !== null) {
+  } else {
+    say(`built in ${secs(result.ms)}; wrangler is reloading …`);
     const timer = setTimeout(() => {
       if (awaitingReload?.timer === timer) {
         say(`wrangler has not reloaded ${secs(RELOAD_TIMEOUT_MS)} after the build; see its output above`);
@@ -192,7 +195,10 @@ function startOrigin(name) {
       }
     });
     lines(child.stderr, prefix);
-    child.on("error", (e) => say(`cannot start the ${name} origin (${ORIGIN_BIN}): ${e.message}`));
+    child.on("error", (e) => {
+      say(`cannot start the ${name} origin (${ORIGIN_BIN}): ${e.message}`);
+      resolve(false);
+    });
     child.on("exit", (code, signal) => {
       if (children.get(name) === child) children.delete(name);
       if (!announced) resolve(false);
@@ -256,6 +262,10 @@ function startWrangler() {
   };
   lines(child.stdout, onLine);
   lines(child.stderr, onLine);
+  child.on("error", (e) => {
+    say(`✗ cannot start wrangler (${e.message}); \`npm run setup\` installs it`);
+    shutdown(1);
+  });
   child.on("exit", (code, signal) => {
     if (children.get("wrangler") === child) children.delete("wrangler");
     if (shuttingDown) return;
