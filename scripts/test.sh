@@ -37,9 +37,10 @@ step "wasm build"
 bash scripts/build.sh
 cargo build -p demo-origin
 
+# The worker's e2e_* (proxy, cache, canary, dashboard, the dev stack) and the deploy preflight's
+# size measurement (e2e_preflight). `--workspace` resolves dependency features as the native tests
+# did, so their builds are reused (with `-p catalog-edge` alone every dependency compiled again).
 step "end-to-end tests (wrangler dev + demo origins)"
-cargo test -p catalog-edge --features e2e --test 'e2e_*'
-# The deploy preflight's size measurement (wrangler deploy --dry-run of the release build).
-cargo test -p preflight --features e2e --test e2e_preflight
+cargo test --workspace --features catalog-edge/e2e,preflight/e2e --test 'e2e_*'
 
 step "all passed"
