@@ -2,9 +2,10 @@
 // and `wrangler dev` in front of them, kept running while the code changes.
 //
 //   - src/, Cargo.toml, Cargo.lock change → the worker is rebuilt (`scripts/build.sh --dev`, the
-//     dev-worker profile) into build/, and wrangler, which watches build/, reloads it. A compile
-//     error is printed and the last good build keeps serving (worker-build moves its output into
-//     build/ only when it succeeded). The save → served seconds are printed.
+//     dev-worker profile) into build-dev/, which wrangler serves and watches, so it reloads. A
+//     compile error is printed and the last good build keeps serving (worker-build moves its
+//     output into place only when it succeeded). The save → served seconds are printed. build/
+//     (release, what deploys ship) is not touched.
 //   - demo-origin/ changes → the demo origin is rebuilt and both origins restart (the old ones
 //     keep serving if the build fails).
 //   - www/ is served by wrangler from the directory itself: a change is there on the next load.
@@ -32,6 +33,8 @@ const STABLE_PORT = Number(process.env.STABLE_PORT || 9001);
 const CANARY_PORT = Number(process.env.CANARY_PORT || 9002);
 const INSPECTOR_PORT = process.env.INSPECTOR_PORT;
 const STATE_DIR = ".wrangler/state";
+const OUT_DIR = "build-dev";
+const ENTRY = `${OUT_DIR}/index.js`;
 const TARGET_DIR = process.env.CARGO_TARGET_DIR || "target";
 const ORIGIN_BIN = path.join(TARGET_DIR, "debug", "demo-origin");
 const COLOR = process.stdout.isTTY ? "always" : "never";
@@ -97,7 +100,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function buildFingerprint() {
   const hash = createHash("sha256");
-  for (const f of ["build/index.js", "build/index_bg.wasm"]) {
+  for (const f of [ENTRY, `${OUT_DIR}/index_bg.wasm`]) {
     if (!existsSync(f)) return null;
     hash.update(readFileSync(f));
   }
@@ -115,10 +118,10 @@ async function buildWorker(changedAt) {
   const starting = changedAt === null;
   if (result.code !== 0) {
     printFailure(result.output);
-    if (!existsSync("build/index.js")) {
+    if (!existsSync(ENTRY)) {
       say("✗ the worker build failed (above) and there is no earlier build to serve.");
     } else if (starting) {
-      say("✗ the worker build failed (above); starting with the previous build in build/ until a save fixes it.");
+      say(`✗ the worker build failed (above); starting with the previous build in ${OUT_DIR}/ until a save fixes it.`);
     } else {
       say("✗ the worker build failed (above); the last good build keeps serving. Fix it and save.");
     }
@@ -245,6 +248,7 @@ function printPids() {
 function startWrangler() {
   const argv = [
     "dev",
+    ENTRY,
     "--ip", "127.0.0.1",
     "--port", String(PORT),
     "--var", `ORIGIN_URL:http://127.0.0.1:${STABLE_PORT}`,
@@ -499,7 +503,7 @@ async function main() {
     rmSync(STATE_DIR, { recursive: true, force: true });
     say(`--fresh: deleted ${STATE_DIR} (local KV: rollout configuration, purge state)`);
   }
-  if (!(await buildWorker(null)) && !existsSync("build/index.js")) process.exit(1);
+  if (!(await buildWorker(null)) && !existsSync(ENTRY)) process.exit(1);
   if (!(await buildOrigin()) && !existsSync(ORIGIN_BIN)) process.exit(1);
   if (shuttingDown) return;
 

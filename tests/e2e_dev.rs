@@ -6,7 +6,8 @@
 //! next load; a killed demo origin is reported and restarted on command while wrangler keeps
 //! serving; a `demo-origin/` change rebuilds and restarts the origins. Then SIGINT to the process
 //! group (Ctrl-C) stops every process; the next start warns that the stored rollout
-//! configuration's origins are not the stack's; `--fresh` starts from the vars.
+//! configuration's origins are not the stack's; `--fresh` starts from the vars. Dev builds never
+//! touch build/ (what deploys ship).
 
 mod support;
 
@@ -446,4 +447,8 @@ fn npm_run_dev_rebuilds_reloads_survives_and_stops_on_a_copy_of_the_repo() {
         format!("http://127.0.0.1:{}/", second.stable)
     );
     dev.interrupt();
+
+    // Dev builds went to build-dev/: build/ is only ever the release build that deploys ship.
+    assert!(dir.join("build-dev/index_bg.wasm").exists());
+    assert!(!dir.join("build").exists(), "a dev build wrote build/");
 }
