@@ -1,55 +1,39 @@
 #!/usr/bin/env bash
-# `npm run dev`: setup, build, start both demo origins and `wrangler dev` on http://localhost:8787.
-# Ctrl-C stops everything this script started.
+# `npm run dev [-- --fresh]`: setup, then the dev stack (scripts/dev.mjs): both demo origins and
+# `wrangler dev` on http://localhost:8787, rebuilt and reloaded as src/ and demo-origin/ change.
+# Ctrl-C stops everything this started.
+#   --fresh   start from clean local state: delete .wrangler/state (local KV: rollout
+#             configuration, purge state) first
+#   --reset   only delete .wrangler/state (`npm run dev:reset`), start nothing
+# Ports: PORT (8787), STABLE_PORT (9001), CANARY_PORT (9002), INSPECTOR_PORT (wrangler's default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
-STABLE_PORT="${STABLE_PORT:-9001}"
-CANARY_PORT="${CANARY_PORT:-9002}"
-PORT="${PORT:-8787}"
+export PATH="$PWD/node_modules/.bin:$PATH"
 
-bash scripts/setup.sh
-bash scripts/build.sh
-cargo build -q -p demo-origin
-
-pids=()
-cleanup() {
-  trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup INT TERM EXIT
-
-for port in "$STABLE_PORT" "$CANARY_PORT" "$PORT"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "dev: port $port is already in use; stop what holds it or set STABLE_PORT/CANARY_PORT/PORT" >&2
-    exit 1
-  fi
+for arg in "$@"; do
+  case "$arg" in
+    --fresh | --reset) ;;
+    -h | --help)
+      sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "dev: unknown option $arg (known: --fresh, --reset, --help)" >&2
+      exit 2
+      ;;
+  esac
 done
 
-target/debug/demo-origin --flavour stable --port "$STABLE_PORT" & pids+=($!)
-target/debug/demo-origin --flavour canary --port "$CANARY_PORT" & pids+=($!)
+if [[ " $* " == *" --reset "* ]]; then
+  if [ -d .wrangler/state ]; then
+    rm -rf .wrangler/state
+    echo "dev: deleted .wrangler/state (the local KV: rollout configuration, purge state); the next npm run dev starts from the vars"
+  else
+    echo "dev: no local state to delete (.wrangler/state does not exist)"
+  fi
+  exit 0
+fi
 
-cat <<MSG
-
-catalog-edge dev stack
-  worker         http://localhost:$PORT   (wrangler dev, ORIGIN_URL=http://127.0.0.1:$STABLE_PORT)
-  dashboard      http://localhost:$PORT/__edge/   (admin token: ADMIN_TOKEN in .dev.vars)
-  stable origin  http://127.0.0.1:$STABLE_PORT
-  canary origin  http://127.0.0.1:$CANARY_PORT
-
-Try:
-  curl -i http://localhost:$PORT/api/v1/marketplace/categories
-  curl -i 'http://localhost:$PORT/api/v2/marketplace/categories/10101/attributes?lang=en'
-  curl -s http://localhost:$PORT/__edge/health
-  curl -s http://127.0.0.1:$STABLE_PORT/__origin/requests?limit=1   # what the origin saw
-  curl -s -H "Authorization: Bearer \$(grep '^ADMIN_TOKEN=' .dev.vars | cut -d= -f2)" http://localhost:$PORT/__edge/api/cache/stats
-  curl -s 'http://localhost:$PORT/cdn-cgi/handler/scheduled?cron=0+*/6+*+*+*'   # fire the cron warmup
-
-Ctrl-C stops everything.
-MSG
-
-wrangler dev --ip 127.0.0.1 --port "$PORT" --var "ORIGIN_URL:http://127.0.0.1:$STABLE_PORT" \
-  --var "CANARY_ORIGIN_URL:http://127.0.0.1:$CANARY_PORT" --var "PUBLIC_URL:http://localhost:$PORT" \
-  --test-scheduled --show-interactive-dev-session=false & pids+=($!)
-wait -n "${pids[@]}"
+bash scripts/setup.sh
+exec node scripts/dev.mjs "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup: installs only what is missing. Run by `npm run dev` and `npm test`.
 #   - the wasm32-unknown-unknown Rust target
-#   - worker-build and wasm-bindgen-cli at pinned versions (wasm-bindgen = the one in Cargo.lock)
+#   - worker-build and wasm-bindgen-cli at pinned versions (wasm-bindgen = the one in Cargo.lock;
+#     its wasm-bindgen-test-runner runs the Wasm glue's tests in Node)
 #   - npm packages (npm ci) when package-lock.json changed since the last install
 #   - .dev.vars with a random local ADMIN_TOKEN, from .dev.vars.example, if there is none
 set -euo pipefail
@@ -43,7 +44,10 @@ if [ -z "$WB_VERSION" ]; then
   echo "setup: no wasm-bindgen in Cargo.lock" >&2
   exit 1
 fi
-if ! "$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | grep -qx "wasm-bindgen $WB_VERSION"; then
+# wasm-bindgen-test-runner (the Wasm glue's tests in `npm test`) comes with wasm-bindgen-cli and
+# must match it: both are checked.
+if ! "$CARGO_BIN/wasm-bindgen" --version 2>/dev/null | grep -qx "wasm-bindgen $WB_VERSION" ||
+  ! "$CARGO_BIN/wasm-bindgen-test-runner" --version 2>/dev/null | grep -qx "wasm-bindgen-test-runner $WB_VERSION"; then
   log "installing wasm-bindgen-cli $WB_VERSION (about 1 minute, once)"
   # Not --locked: one of its locked transitive crates is missing from the registry. No default
   # features: they only add TLS for wasm-bindgen-test-runner's downloads. --force (above): cargo

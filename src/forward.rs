@@ -68,11 +68,12 @@ fn connection_tokens(headers: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
-/// The headers to send to the origin. `traceparent` is the value the trace plan chose;
-/// `tracestate` is kept only when the incoming trace was continued (Trace Context §3.3).
+/// The headers to send to the origin. `traceparent` is the value the trace plan chose (none when
+/// it could start no trace); `tracestate` is kept only when the incoming trace was continued
+/// (Trace Context §3.3).
 pub fn origin_request_headers(
     req: &ClientRequest<'_>,
-    traceparent: &str,
+    traceparent: Option<&str>,
     trace_continued: bool,
 ) -> Vec<(String, String)> {
     let tokens = connection_tokens(req.headers);
@@ -119,8 +120,10 @@ pub fn origin_request_headers(
         };
         out.push(("x-forwarded-host".into(), host));
     }
-    out.push(("traceparent".into(), traceparent.to_string()));
-    if trace_continued {
+    if let Some(traceparent) = traceparent {
+        out.push(("traceparent".into(), traceparent.to_string()));
+    }
+    if trace_continued && traceparent.is_some() {
         if let Some((_, ts)) = req.headers.iter().find(|(n, _)| n == "tracestate") {
             out.push(("tracestate".into(), ts.clone()));
         }
@@ -218,7 +221,7 @@ mod tests {
             headers: &headers,
             client_ip: Some("203.0.113.9"),
         };
-        let out = origin_request_headers(&req, TP, false);
+        let out = origin_request_headers(&req, Some(TP), false);
         for gone in [
             "connection",
             "keep-alive",
@@ -251,7 +254,7 @@ mod tests {
             headers: &headers,
             client_ip: Some("203.0.113.9"),
         };
-        let out = origin_request_headers(&req, TP, false);
+        let out = origin_request_headers(&req, Some(TP), false);
         assert_eq!(
             get(&out, "x-forwarded-for"),
             Some("198.51.100.1, 203.0.113.9")
@@ -274,17 +277,34 @@ mod tests {
             client_ip: None,
         };
         assert_eq!(
-            get(&origin_request_headers(&req, TP, false), "tracestate"),
+            get(&origin_request_headers(&req, Some(TP), false), "tracestate"),
             None
         );
         assert_eq!(
-            get(&origin_request_headers(&req, TP, true), "tracestate"),
+            get(&origin_request_headers(&req, Some(TP), true), "tracestate"),
             Some("vendor=1")
         );
         assert_eq!(
-            get(&origin_request_headers(&req, TP, true), "x-forwarded-for"),
+            get(
+                &origin_request_headers(&req, Some(TP), true),
+                "x-forwarded-for"
+            ),
             None
         );
+    }
+
+    #[test]
+    fn no_trace_plan_sends_no_trace_headers() {
+        let url = Url::parse("https://edge.rs/a").unwrap();
+        let headers = h(&[("traceparent", TP), ("tracestate", "vendor=1")]);
+        let req = ClientRequest {
+            url: &url,
+            headers: &headers,
+            client_ip: None,
+        };
+        let out = origin_request_headers(&req, None, false);
+        assert_eq!(get(&out, "traceparent"), None);
+        assert_eq!(get(&out, "tracestate"), None);
     }
 
     #[test]
@@ -296,7 +316,7 @@ mod tests {
             headers: &headers,
             client_ip: None,
         };
-        let out = origin_request_headers(&req, TP, false);
+        let out = origin_request_headers(&req, Some(TP), false);
         assert_eq!(
             out.iter().filter(|(n, _)| n == "cookie").count(),
             1,

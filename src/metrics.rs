@@ -112,6 +112,7 @@ fn status_class(status: u16) -> &'static str {
 }
 
 /// Latency histogram bucket bounds in milliseconds (including the alert thresholds 50 and 100).
+/// The exposition states them in seconds (`le="0.05"`), Prometheus' base unit.
 pub const BUCKETS_MS: [u64; 13] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
 #[derive(Debug, Clone, Default)]
@@ -208,14 +209,14 @@ impl Registry {
         }
         histogram(
             &mut out,
-            "catalog_edge_request_duration_ms",
-            "Time in the worker up to the response headers, in milliseconds.",
+            "catalog_edge_request_duration_seconds",
+            "Time in the worker up to the response headers, in seconds.",
             &self.duration,
         );
         histogram(
             &mut out,
-            "catalog_edge_origin_duration_ms",
-            "Time to the origin's response headers, in milliseconds.",
+            "catalog_edge_origin_duration_seconds",
+            "Time to the origin's response headers, in seconds.",
             &self.origin,
         );
         out.push_str(&format!(
@@ -291,7 +292,7 @@ fn histogram(out: &mut String, name: &str, help: &str, series: &BTreeMap<Labels,
         for (i, bound) in BUCKETS_MS.iter().enumerate() {
             out.push_str(&format!(
                 "{name}_bucket{} {}\n",
-                fmt_labels(labels, Some(&bound.to_string())),
+                fmt_labels(labels, Some(&ms_as_seconds(*bound))),
                 h.counts[i]
             ));
         }
@@ -303,13 +304,25 @@ fn histogram(out: &mut String, name: &str, help: &str, series: &BTreeMap<Labels,
         out.push_str(&format!(
             "{name}_sum{} {}\n",
             fmt_labels(labels, None),
-            h.sum
+            ms_as_seconds(h.sum)
         ));
         out.push_str(&format!(
             "{name}_count{} {}\n",
             fmt_labels(labels, None),
             h.count
         ));
+    }
+}
+
+/// Milliseconds as exact decimal seconds (`50` → `0.05`, `2500` → `2.5`, `7` → `0.007`), without
+/// the rounding noise of a float division.
+fn ms_as_seconds(ms: u64) -> String {
+    let frac = format!("{:03}", ms % 1000);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        (ms / 1000).to_string()
+    } else {
+        format!("{}.{frac}", ms / 1000)
     }
 }
 
@@ -329,4 +342,26 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_print_as_exact_seconds() {
+        for (ms, secs) in [
+            (0, "0"),
+            (1, "0.001"),
+            (7, "0.007"),
+            (50, "0.05"),
+            (100, "0.1"),
+            (1000, "1"),
+            (2500, "2.5"),
+            (10_000, "10"),
+            (123_456, "123.456"),
+        ] {
+            assert_eq!(ms_as_seconds(ms), secs, "{ms} ms");
+        }
+    }
 }

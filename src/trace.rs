@@ -3,7 +3,8 @@
 //! The edge takes part in the trace: a valid incoming `traceparent` keeps its trace id and flags
 //! and gets the edge's own span id as parent id before it goes to the origin (spec §3.2: a vendor
 //! MAY mutate the header; the trace id is what ties the hops together). A missing or invalid one
-//! starts a new trace. Randomness comes in as a parameter.
+//! starts a new trace. Randomness comes in as a parameter, and may be missing: the edge then
+//! makes no id (never a guessable one) and takes no part in the trace.
 
 /// A parsed `traceparent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,24 +105,37 @@ impl TraceParent {
 /// What the edge does with the trace context of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TracePlan {
-    /// The `traceparent` to send to the origin.
-    pub outgoing: TraceParent,
+    /// The `traceparent` to send to the origin; `None` when a new trace was needed and no
+    /// randomness was available.
+    pub outgoing: Option<TraceParent>,
     /// Whether the incoming header was valid and continued (else a new trace was started).
     pub continued: bool,
 }
 
 /// Continues a valid incoming `traceparent` or starts a new trace. `random` supplies the edge's
-/// span id (its last 8 bytes) and, for a new trace, the trace id.
-pub fn plan(incoming: Option<&str>, random: [u8; 24]) -> TracePlan {
-    let mut span_id = [0u8; 8];
-    span_id.copy_from_slice(&random[16..]);
-    match incoming.and_then(TraceParent::parse) {
-        Some(tp) => TracePlan {
-            outgoing: tp.child(span_id),
+/// span id (its last 8 bytes) and, for a new trace, the trace id. Without randomness (`None`)
+/// the edge fails closed: a valid incoming header goes on unchanged (the edge adds no span of
+/// its own, which Trace Context §3.2 allows) and no new trace is started.
+pub fn plan(incoming: Option<&str>, random: Option<[u8; 24]>) -> TracePlan {
+    match (incoming.and_then(TraceParent::parse), random) {
+        (Some(tp), Some(random)) => {
+            let mut span_id = [0u8; 8];
+            span_id.copy_from_slice(&random[16..]);
+            TracePlan {
+                outgoing: Some(tp.child(span_id)),
+                continued: true,
+            }
+        }
+        (Some(tp), None) => TracePlan {
+            outgoing: Some(tp),
             continued: true,
         },
-        None => TracePlan {
-            outgoing: TraceParent::new_root(random),
+        (None, Some(random)) => TracePlan {
+            outgoing: Some(TraceParent::new_root(random)),
+            continued: false,
+        },
+        (None, None) => TracePlan {
+            outgoing: None,
             continued: false,
         },
     }
@@ -193,10 +207,10 @@ mod tests {
     fn plan_continues_a_valid_trace_with_the_edge_span() {
         let mut random = [7u8; 24];
         random[16..].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
-        let p = plan(Some(VALID), random);
+        let p = plan(Some(VALID), Some(random));
         assert!(p.continued);
         assert_eq!(
-            p.outgoing.to_header(),
+            p.outgoing.unwrap().to_header(),
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0102030405060708-01"
         );
     }
@@ -204,11 +218,27 @@ mod tests {
     #[test]
     fn plan_starts_a_sampled_trace_when_missing_or_invalid() {
         for incoming in [None, Some("nonsense")] {
-            let p = plan(incoming, [0xab; 24]);
+            let p = plan(incoming, Some([0xab; 24]));
             assert!(!p.continued);
             assert_eq!(
-                p.outgoing.to_header(),
+                p.outgoing.unwrap().to_header(),
                 "00-abababababababababababababababab-abababababababab-01"
+            );
+        }
+    }
+
+    #[test]
+    fn without_randomness_the_edge_passes_a_valid_trace_on_and_starts_none() {
+        let p = plan(Some(VALID), None);
+        assert!(p.continued);
+        assert_eq!(p.outgoing.unwrap().to_header(), VALID);
+        for incoming in [None, Some("nonsense")] {
+            assert_eq!(
+                plan(incoming, None),
+                TracePlan {
+                    outgoing: None,
+                    continued: false
+                }
             );
         }
     }

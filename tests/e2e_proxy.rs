@@ -59,11 +59,19 @@ fn forwards_catalog_request_with_server_timing_and_a_new_trace() {
 #[test]
 fn valid_traceparent_keeps_its_trace_id_and_invalid_one_is_replaced() {
     let stack = Stack::start();
-    Req::get(&stack.worker.at("/api/v1/marketplace/category-tree"))
+    let resp = Req::get(&stack.worker.at("/api/v1/marketplace/category-tree"))
         .header("traceparent", CLIENT_TRACE)
         .header("tracestate", "vendor=abc")
+        .header("cf-ray", "client-sent")
         .send();
+    // The trace context goes to the origin only (README: Trace context).
+    assert_eq!(resp.header("traceparent"), None);
+    assert_eq!(resp.header("traceresponse"), None);
     let seen = &stack.stable.requests("/api/v1/marketplace/category-tree")[0]["headers"];
+    // The client's cf-* headers are dropped; the runtime adds its own CF-Worker to every
+    // subrequest (README: Forwarding).
+    assert!(seen.get("cf-ray").is_none(), "{seen}");
+    assert!(seen["cf-worker"].is_string(), "{seen}");
     let tp = seen["traceparent"].as_str().unwrap();
     assert!(is_valid_traceparent(tp), "{tp}");
     assert!(
@@ -267,7 +275,9 @@ fn metrics_need_the_token_and_every_request_is_logged_without_secrets() {
         "{}",
         m.body
     );
-    assert!(m.body.contains("catalog_edge_request_duration_ms_bucket{"));
+    assert!(m
+        .body
+        .contains("catalog_edge_request_duration_seconds_bucket{"));
     // The second request was a hit from the in-memory tier, and the tier reports itself.
     assert!(
         m.body

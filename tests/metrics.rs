@@ -144,22 +144,26 @@ fn the_prometheus_exposition_parses_back() {
         Some(2.0)
     );
     assert_eq!(
-        get("catalog_edge_request_duration_ms_count", &hit),
+        get("catalog_edge_request_duration_seconds_count", &hit),
         Some(2.0)
     );
-    assert_eq!(get("catalog_edge_request_duration_ms_sum", &hit), Some(7.0));
+    assert_eq!(
+        get("catalog_edge_request_duration_seconds_sum", &hit),
+        Some(0.007)
+    );
     let with_le = |le: &str| {
         let mut l = hit.to_vec();
         l.push(("le", le));
-        get("catalog_edge_request_duration_ms_bucket", &l).unwrap()
+        get("catalog_edge_request_duration_seconds_bucket", &l)
+            .unwrap_or_else(|| panic!("no bucket le={le}"))
     };
-    assert_eq!(with_le("2"), 0.0);
-    assert_eq!(with_le("5"), 2.0);
+    assert_eq!(with_le("0.002"), 0.0);
+    assert_eq!(with_le("0.005"), 2.0);
     assert_eq!(with_le("+Inf"), 2.0);
-    // Buckets are cumulative: never falling.
+    // Buckets are cumulative: never falling; bounds are stated in seconds.
     let mut last = 0.0;
     for b in BUCKETS_MS {
-        let v = with_le(&b.to_string());
+        let v = with_le(&(b as f64 / 1000.0).to_string());
         assert!(v >= last);
         last = v;
     }
@@ -172,7 +176,7 @@ fn the_prometheus_exposition_parses_back() {
     );
     assert_eq!(
         get(
-            "catalog_edge_origin_duration_ms_count",
+            "catalog_edge_origin_duration_seconds_count",
             &[("route", "categories"), ("variant", "canary")]
         ),
         Some(1.0)
@@ -187,4 +191,24 @@ fn the_prometheus_exposition_parses_back() {
         get("catalog_edge_memory_cache_capacity_bytes", &[]),
         Some(8_388_608.0)
     );
+}
+
+#[test]
+fn metric_names_are_in_base_units() {
+    let mut reg = Registry::new(1_795_700_000_000);
+    reg.observe(&record("categories", "miss", 200, 60));
+    let text = reg.exposition() + &memory_exposition(&MemoryStats::default());
+    let types: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .collect();
+    assert!(types.len() >= 10, "{types:?}");
+    for (name, kind) in types {
+        // Prometheus naming: seconds and bytes, never milliseconds.
+        assert!(!name.contains("_ms"), "{name} is not in a base unit");
+        if kind == "histogram" {
+            assert!(name.ends_with("_seconds"), "{name}");
+        }
+    }
 }

@@ -48,6 +48,33 @@ fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// [`assign`] where making a fresh id can fail (no randomness): a client that would need a new
+/// id is served by stable and gets no cookie, never a guessable id (fails closed). The id maker
+/// reports its own failure.
+pub fn assign_or_stable(
+    cfg: &RolloutConfig,
+    path: &str,
+    request_headers: &HeaderList,
+    has_admin_token: bool,
+    new_id: impl FnOnce() -> Option<String>,
+) -> Assignment {
+    let mut no_id = false;
+    let assignment = assign(cfg, path, request_headers, has_admin_token, || {
+        new_id().unwrap_or_else(|| {
+            no_id = true;
+            String::new()
+        })
+    });
+    if no_id {
+        return Assignment {
+            variant: Variant::Stable,
+            reason: Reason::Bucket,
+            set_cookie: None,
+        };
+    }
+    assignment
+}
+
 /// Chooses the variant of a request. `has_admin_token` says whether the request carries the admin
 /// token (the QA overrides need it when the configuration says so); `new_id` makes a fresh random
 /// id, called only when the client needs one.
@@ -245,5 +272,14 @@ mod tests {
             || "fresh".into(),
         );
         assert!(a.set_cookie.unwrap().starts_with("edge_id=fresh;"));
+    }
+
+    #[test]
+    fn a_client_without_randomness_for_its_id_is_served_by_stable_without_a_cookie() {
+        let a = assign_or_stable(&cfg(10_000 - 1), P, &[], true, || None);
+        assert_eq!(a.variant, Variant::Stable);
+        assert_eq!(a.set_cookie, None);
+        let b = assign_or_stable(&cfg(2500), P, &[], true, || Some("abc123".into()));
+        assert_eq!(b, assign(&cfg(2500), P, &[], true, || "abc123".into()));
     }
 }

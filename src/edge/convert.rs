@@ -1,7 +1,6 @@
 //! The one place that converts between `worker`/`web_sys` types and the core's plain values.
 
-use worker::js_sys;
-use worker::wasm_bindgen::JsValue;
+use wasm_bindgen::JsValue;
 use worker::web_sys;
 use worker::web_sys::ReadableStream;
 use worker::Headers;
@@ -88,7 +87,7 @@ pub fn response(
 pub fn buffer_response(
     status: u16,
     headers: &Headers,
-    body: &worker::js_sys::ArrayBuffer,
+    body: &js_sys::ArrayBuffer,
 ) -> Result<web_sys::Response, JsValue> {
     let init = web_sys::ResponseInit::new();
     init.set_status(status);
@@ -96,7 +95,7 @@ pub fn buffer_response(
     if is_null_body_status(status) {
         return web_sys::Response::new_with_opt_str_and_init(None, &init);
     }
-    let bytes = worker::js_sys::Uint8Array::new(body);
+    let bytes = js_sys::Uint8Array::new(body);
     web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)
 }
 
@@ -132,8 +131,174 @@ pub fn js_error_message(err: &JsValue) -> String {
     if let Some(s) = err.as_string() {
         return s;
     }
-    worker::js_sys::Reflect::get(err, &JsValue::from_str("message"))
+    js_sys::Reflect::get(err, &JsValue::from_str("message"))
         .ok()
         .and_then(|m| m.as_string())
         .unwrap_or_else(|| format!("{err:?}"))
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+    use worker::wasm_bindgen_futures::JsFuture;
+
+    use crate::headers::owned as h;
+
+    fn js_headers(pairs: &[(&str, &str)]) -> Headers {
+        let headers = Headers::new();
+        for (n, v) in pairs {
+            headers.append(n, v).unwrap();
+        }
+        headers
+    }
+
+    async fn body_text(resp: &web_sys::Response) -> Option<String> {
+        resp.body()?;
+        JsFuture::from(resp.text().unwrap())
+            .await
+            .unwrap()
+            .as_string()
+    }
+
+    #[wasm_bindgen_test]
+    fn header_pairs_are_lowercase_with_each_set_cookie_apart() {
+        let headers = js_headers(&[
+            ("Content-Type", "application/json"),
+            ("Set-Cookie", "a=1"),
+            ("Set-Cookie", "b=2"),
+            ("X-Multi", "1"),
+            ("X-Multi", "2"),
+        ]);
+        assert_eq!(
+            header_pairs(&headers),
+            h(&[
+                ("content-type", "application/json"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("x-multi", "1, 2"),
+            ])
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn to_headers_drops_only_the_pairs_the_runtime_refuses() {
+        let built = to_headers(&h(&[
+            ("x-good", "1"),
+            ("bad name", "2"),
+            ("x-bad-value", "a\nb"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ]));
+        assert_eq!(
+            header_pairs(&built),
+            h(&[
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("x-good", "1")
+            ])
+        );
+        // The fast path (one JSON.parse, one constructor) gives the same as the slow one.
+        let fast = to_headers(&h(&[("x-good", "1"), ("set-cookie", "a=1")]));
+        assert_eq!(
+            header_pairs(&fast),
+            h(&[("set-cookie", "a=1"), ("x-good", "1")])
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn edited_headers_replace_the_first_value_append_later_ones_and_strip_stored_names() {
+        let stored = js_headers(&[
+            ("content-type", "text/plain"),
+            ("x-a", "old"),
+            ("cache-control", "max-age=600"),
+            ("x-edge-meta", "{}"),
+            ("age", "3"),
+        ]);
+        let base = BaseHeaders {
+            headers: stored.0.clone(),
+            strip: true,
+        };
+        let edits = h(&[
+            ("x-a", "1"),
+            ("x-a", "2"),
+            ("set-cookie", "s=1"),
+            ("age", "7"),
+        ]);
+        assert_eq!(
+            header_pairs(&edited_headers(&base, &edits)),
+            h(&[
+                ("age", "7"),
+                ("content-type", "text/plain"),
+                ("set-cookie", "s=1"),
+                ("x-a", "1, 2"),
+            ])
+        );
+        // The stored object itself is untouched (the runtime copied it).
+        assert_eq!(stored.get("x-edge-meta").unwrap().as_deref(), Some("{}"));
+        let kept = BaseHeaders {
+            headers: stored.0.clone(),
+            strip: false,
+        };
+        assert!(edited_headers(&kept, &[]).has("cache-control").unwrap());
+    }
+
+    #[wasm_bindgen_test]
+    async fn responses_carry_status_headers_and_body_except_on_null_body_statuses() {
+        let headers = js_headers(&[("content-type", "text/plain")]);
+        let ok = text_response(200, &headers, "hello").unwrap();
+        assert_eq!(ok.status(), 200);
+        assert_eq!(
+            ok.headers().get("content-type").unwrap().as_deref(),
+            Some("text/plain")
+        );
+        assert_eq!(body_text(&ok).await.as_deref(), Some("hello"));
+
+        let bytes = js_sys::Uint8Array::from(&b"bytes"[..]).buffer();
+        let buffered = buffer_response(201, &headers, &bytes).unwrap();
+        assert_eq!(body_text(&buffered).await.as_deref(), Some("bytes"));
+
+        let stream = text_response(200, &headers, "streamed").unwrap().body();
+        let streamed = response(200, &headers, stream).unwrap();
+        assert_eq!(body_text(&streamed).await.as_deref(), Some("streamed"));
+
+        // A body on 204/304 would make the runtime throw: it is dropped instead.
+        for status in [204, 304] {
+            assert!(text_response(status, &headers, "x")
+                .unwrap()
+                .body()
+                .is_none());
+            assert!(buffer_response(status, &headers, &bytes)
+                .unwrap()
+                .body()
+                .is_none());
+            let stream = text_response(200, &headers, "x").unwrap().body();
+            assert!(response(status, &headers, stream).unwrap().body().is_none());
+        }
+        // An impossible status is an error value, not a panic.
+        assert!(text_response(1000, &headers, "x").is_err());
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_problem_is_a_no_store_json_response() {
+        let headers = Headers::new();
+        let resp = problem_response(&Problem::not_found("/x"), &headers).unwrap();
+        assert_eq!(resp.status(), 404);
+        let h = header_pairs(&Headers(resp.headers()));
+        assert!(h.contains(&("cache-control".into(), "no-store".into())));
+        assert!(h.contains(&(
+            "content-type".into(),
+            "application/json; charset=utf-8".into()
+        )));
+        let body: serde_json::Value =
+            serde_json::from_str(&body_text(&resp).await.unwrap()).unwrap();
+        assert_eq!(body["error"], "not_found");
+    }
+
+    #[wasm_bindgen_test]
+    fn js_error_messages_are_read_from_strings_and_errors() {
+        assert_eq!(js_error_message(&JsValue::from_str("plain")), "plain");
+        assert_eq!(js_error_message(&js_sys::Error::new("boom").into()), "boom");
+        assert!(!js_error_message(&JsValue::from_f64(3.0)).is_empty());
+    }
 }

@@ -295,9 +295,10 @@ async fn proxy(
         // forwarded to the origin, nor counted as the client's own (RFC 9111 §3.5).
         headers::remove(&mut headers, "authorization");
     }
-    let assignment = canary::assign(&rollout.config, &path, &headers, has_admin_token, || {
-        crate::trace::hex(&platform::random_bytes::<16>())
-    });
+    let assignment =
+        canary::assign_or_stable(&rollout.config, &path, &headers, has_admin_token, || {
+            platform::random_bytes::<16>().map(|b| crate::trace::hex(&b))
+        });
     let variant = assignment.variant;
     let origin = OriginChoice::of(&rollout.config, variant);
 

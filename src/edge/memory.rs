@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use worker::js_sys::ArrayBuffer;
+use js_sys::ArrayBuffer;
 use worker::web_sys;
 
 use super::convert;
@@ -207,4 +207,168 @@ pub fn stats(capacity_bytes: u64) -> MemoryStats {
             ..MemoryStats::default()
         },
     })
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use crate::headers::owned as h;
+
+    /// One set of limits for every test: the tier is created once per isolate, by its first use.
+    const LIMITS: Limits = Limits {
+        bytes: 1 << 20,
+        max_age_ms: 5_000,
+    };
+    const T0: UnixMillis = UnixMillis(1_795_700_000_000);
+
+    fn meta(stored_at_ms: u64) -> EntryMeta {
+        EntryMeta {
+            stored_at_ms,
+            fresh_secs: 600,
+            initial_age_secs: 0,
+            swr_secs: 0,
+            sie_secs: 0,
+            must_revalidate: false,
+            status: 200,
+            rule: "categories".into(),
+            purge_path: "/api".into(),
+            vary: vec![],
+            withheld: vec![],
+        }
+    }
+
+    fn body(text: &str) -> ArrayBuffer {
+        js_sys::Uint8Array::from(text.as_bytes()).buffer()
+    }
+
+    fn text(buf: &ArrayBuffer) -> String {
+        String::from_utf8(js_sys::Uint8Array::new(buf).to_vec()).unwrap()
+    }
+
+    /// Holds `text` under its own primary key (no vary), stored at `stored_at_ms`, at `now_ms`.
+    fn hold_plain(key: &str, stored_at_ms: u64, text: &str, now_ms: u64) {
+        let at = UnixMillis(now_ms);
+        hold(
+            LIMITS,
+            key,
+            key,
+            None,
+            &meta(stored_at_ms),
+            &[],
+            &body(text),
+            at,
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn a_held_response_is_served_from_memory_until_its_max_age() {
+        let origin = h(&[
+            ("content-type", "application/json"),
+            ("etag", "\"v1\""),
+            ("set-cookie", "never=held"),
+            ("cache-control", "max-age=60"),
+        ]);
+        hold(
+            LIMITS,
+            "k:held",
+            "k:held",
+            None,
+            &meta(T0.0),
+            &origin,
+            &body("{}"),
+            T0,
+        );
+        let (key, held) = lookup(LIMITS, "k:held", &[], UnixMillis(T0.0 + 4_999)).unwrap();
+        assert_eq!(key, "k:held");
+        assert_eq!(text(&held.body), "{}");
+        assert_eq!(held.meta.stored_at_ms, T0.0);
+        // What is not stored (NOT_STORED) is not held either; validators are kept apart.
+        let served = convert::header_pairs(&worker::Headers(held.headers.clone()));
+        assert_eq!(
+            served,
+            h(&[("content-type", "application/json"), ("etag", "\"v1\"")])
+        );
+        assert_eq!(held.validators, h(&[("etag", "\"v1\"")]));
+        assert!(lookup(LIMITS, "k:held", &[], UnixMillis(T0.0 + 5_000)).is_none());
+    }
+
+    #[wasm_bindgen_test]
+    fn a_varying_response_is_found_through_its_vary_index() {
+        let index = VaryIndex {
+            epoch: 42,
+            names: vec!["accept".into()],
+        };
+        let json = h(&[("accept", "application/json")]);
+        let second = key::vary_key("k:vary", 42, &index.names, &json);
+        hold(
+            LIMITS,
+            "k:vary",
+            &second,
+            Some(&index),
+            &meta(T0.0),
+            &[],
+            &body("json"),
+            T0,
+        );
+        let (key, held) = lookup(LIMITS, "k:vary", &json, T0).unwrap();
+        assert_eq!((key, text(&held.body)), (second, "json".to_string()));
+        assert!(lookup(LIMITS, "k:vary", &h(&[("accept", "text/html")]), T0).is_none());
+    }
+
+    #[wasm_bindgen_test]
+    fn an_invalidated_key_refuses_older_copies_and_keeps_newer_ones() {
+        hold_plain("k:inv", T0.0, "old", T0.0);
+        invalidate(LIMITS, "k:inv", UnixMillis(T0.0 + 10));
+        assert!(lookup(LIMITS, "k:inv", &[], UnixMillis(T0.0 + 11)).is_none());
+        // A racing read of a copy stored before the invalidation is not held again …
+        hold_plain("k:inv", T0.0, "old", T0.0 + 12);
+        assert!(lookup(LIMITS, "k:inv", &[], UnixMillis(T0.0 + 13)).is_none());
+        // … a response stored after it is.
+        hold_plain("k:inv", T0.0 + 20, "new", T0.0 + 20);
+        let (_, held) = lookup(LIMITS, "k:inv", &[], UnixMillis(T0.0 + 21)).unwrap();
+        assert_eq!(text(&held.body), "new");
+        drop_key(LIMITS, "k:inv");
+        assert!(lookup(LIMITS, "k:inv", &[], UnixMillis(T0.0 + 22)).is_none());
+    }
+
+    #[wasm_bindgen_test]
+    fn the_tier_is_off_at_zero_bytes_and_counts_what_it_holds() {
+        let off = Limits {
+            bytes: 0,
+            max_age_ms: 5_000,
+        };
+        assert!(!off.on() && !off.could_hold(1));
+        hold(
+            off,
+            "k:off",
+            "k:off",
+            None,
+            &meta(T0.0),
+            &[],
+            &body("x"),
+            T0,
+        );
+        assert!(lookup(off, "k:off", &[], T0).is_none());
+        // An eighth of the capacity is the largest body held.
+        assert!(LIMITS.could_hold(1000) && !LIMITS.could_hold(LIMITS.bytes / 8));
+
+        hold(
+            LIMITS,
+            "k:count",
+            "k:count",
+            None,
+            &meta(T0.0),
+            &[],
+            &body("12345"),
+            T0,
+        );
+        let before = stats(LIMITS.bytes);
+        assert!(before.entries >= 1 && before.used_bytes >= 5, "{before:?}");
+        clear();
+        let after = stats(LIMITS.bytes);
+        assert_eq!((after.entries, after.used_bytes), (0, 0));
+        assert_eq!(after.capacity_bytes, LIMITS.bytes as usize);
+    }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use worker::wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue};
 use worker::web_sys;
 use worker::{AbortController, Delay};
 
@@ -82,6 +82,7 @@ impl OriginCall {
             headers::get(headers, "traceparent"),
             platform::random_bytes(),
         );
+        let traceparent = trace.outgoing.map(|t| t.to_header());
         let client = ClientRequest {
             url,
             headers,
@@ -92,11 +93,12 @@ impl OriginCall {
             method: method.to_string(),
             headers: forward::origin_request_headers(
                 &client,
-                &trace.outgoing.to_header(),
+                traceparent.as_deref(),
                 trace.continued,
             ),
             timeout_ms,
-            trace_id: trace.outgoing.trace_id_hex(),
+            // Empty when no trace could be started (no randomness; logged by `platform`).
+            trace_id: trace.outgoing.map(|t| t.trace_id_hex()).unwrap_or_default(),
             fallback_url: origin
                 .fallback
                 .as_ref()
@@ -164,7 +166,7 @@ impl OriginCall {
         let request = web_sys::Request::new_with_str_and_init(url, &init)
             .map_err(|e| OriginError::Unreachable(js_error_message(&e)))?;
 
-        let global: web_sys::WorkerGlobalScope = worker::js_sys::global().unchecked_into();
+        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
         let fetch =
             worker::wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&request));
         let timeout = Delay::from(Duration::from_millis(self.timeout_ms));

@@ -3,8 +3,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use worker::js_sys;
-use worker::wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use worker::{Context, Env, ScheduleContext};
 
 use crate::config::{ConfigError, EdgeConfig};
@@ -16,29 +15,21 @@ pub fn now() -> UnixMillis {
     UnixMillis(js_sys::Date::now() as u64)
 }
 
-/// `N` random bytes from `crypto.getRandomValues`, falling back to `Math.random` should the
-/// Web Crypto API be missing (it never is on Workers; the fallback keeps this infallible).
-pub fn random_bytes<const N: usize>() -> [u8; N] {
+/// `N` random bytes from the platform's CSPRNG (`crypto.getRandomValues`, through `getrandom`'s
+/// `wasm_js` backend), or `None` when it cannot supply them. There is no weaker fallback: a
+/// caller that needs an id goes without one rather than get a guessable value (fails closed),
+/// and the failure is logged here.
+pub fn random_bytes<const N: usize>() -> Option<[u8; N]> {
     let mut out = [0u8; N];
-    let array = js_sys::Uint8Array::new_with_length(N as u32);
-    let filled = (|| -> Option<()> {
-        let crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).ok()?;
-        let get: js_sys::Function =
-            js_sys::Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))
-                .ok()?
-                .dyn_into()
-                .ok()?;
-        get.call1(&crypto, &array).ok()?;
-        Some(())
-    })();
-    if filled.is_some() {
-        array.copy_to(&mut out);
-    } else {
-        for b in out.iter_mut() {
-            *b = (js_sys::Math::random() * 256.0) as u8;
+    match getrandom::fill(&mut out) {
+        Ok(()) => Some(out),
+        Err(e) => {
+            worker::console_error!(
+                "randomness unavailable ({e}): no id made (no edge_id cookie, no new trace)"
+            );
+            None
         }
     }
-    out
 }
 
 /// The parsed configuration, or why it is invalid.
@@ -94,4 +85,53 @@ pub fn colo(req: &worker::web_sys::Request) -> Option<String> {
     js_sys::Reflect::get(&cf, &JsValue::from_str("colo"))
         .ok()?
         .as_string()
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn random_bytes_come_from_web_crypto_and_differ() {
+        let a = random_bytes::<32>().expect("crypto.getRandomValues");
+        let b = random_bytes::<32>().expect("crypto.getRandomValues");
+        assert_ne!(a, b);
+        assert_ne!(a, [0; 32]);
+    }
+
+    #[wasm_bindgen_test]
+    fn without_web_crypto_there_is_no_random_value_at_all() {
+        let crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).unwrap();
+        let name = JsValue::from_str("getRandomValues");
+        let broken = js_sys::Function::new_no_args("throw new Error('no entropy')");
+        js_sys::Reflect::set(&crypto, &name, &broken).unwrap();
+        let got = random_bytes::<16>();
+        // Back to the prototype's getRandomValues before asserting.
+        js_sys::Reflect::delete_property(&crypto.into(), &name).unwrap();
+        assert_eq!(got, None, "no Math.random or any other fallback");
+        assert!(random_bytes::<16>().is_some());
+    }
+
+    #[wasm_bindgen_test]
+    fn the_clock_is_date_now_in_milliseconds() {
+        let before = js_sys::Date::now() as u64;
+        let now = now().0;
+        let after = js_sys::Date::now() as u64;
+        assert!(before <= now && now <= after);
+        assert!(now > 1_700_000_000_000, "milliseconds since 1970: {now}");
+    }
+
+    #[wasm_bindgen_test]
+    fn the_colo_is_read_from_request_cf_without_trusting_its_shape() {
+        let req = worker::web_sys::Request::new_with_str("https://edge.example.rs/").unwrap();
+        assert_eq!(colo(&req), None);
+        let cf = js_sys::Object::new();
+        js_sys::Reflect::set(&req, &JsValue::from_str("cf"), &cf).unwrap();
+        assert_eq!(colo(&req), None);
+        js_sys::Reflect::set(&cf, &JsValue::from_str("colo"), &JsValue::from_f64(7.0)).unwrap();
+        assert_eq!(colo(&req), None);
+        js_sys::Reflect::set(&cf, &JsValue::from_str("colo"), &JsValue::from_str("BEG")).unwrap();
+        assert_eq!(colo(&req).as_deref(), Some("BEG"));
+    }
 }

@@ -1,6 +1,6 @@
 //! A response under construction, before the edge's own headers are added.
 
-use worker::js_sys::ArrayBuffer;
+use js_sys::ArrayBuffer;
 use worker::web_sys::{self, ReadableStream};
 
 use crate::cache::status::CacheReport;
@@ -95,5 +95,58 @@ impl Reply {
     /// A problem as a JSON reply.
     pub fn problem(problem: &Problem) -> Reply {
         Reply::json(problem.status, problem.to_json())
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use crate::headers::owned as h;
+
+    #[wasm_bindgen_test]
+    fn a_json_reply_is_no_store_json_with_nothing_else_known() {
+        let reply = Reply::json(201, "{\"a\":1}".into());
+        assert_eq!(reply.status, 201);
+        assert_eq!(
+            reply.headers,
+            h(&[
+                ("content-type", "application/json; charset=utf-8"),
+                ("cache-control", "no-store"),
+            ])
+        );
+        assert!(matches!(&reply.body, Body::Text(t) if t == "{\"a\":1}"));
+        assert!(reply.base.is_none() && reply.cache.is_none() && reply.route.is_none());
+        assert!(reply.origin_ms.is_none() && reply.cache_ms.is_none() && !reply.origin_error);
+    }
+
+    #[wasm_bindgen_test]
+    fn a_problem_reply_carries_its_status_and_json_body() {
+        let reply = Reply::problem(&Problem::new(503, "state_unavailable", "KV down"));
+        assert_eq!(reply.status, 503);
+        let Body::Text(body) = &reply.body else {
+            panic!("a problem has a text body");
+        };
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"], "state_unavailable");
+        assert_eq!(v["detail"], "KV down");
+    }
+
+    #[wasm_bindgen_test]
+    fn a_reply_over_stored_headers_keeps_them_in_the_runtime() {
+        let stored = web_sys::Headers::new().unwrap();
+        stored.set("content-type", "text/plain").unwrap();
+        let mut reply = Reply::new(200, vec![("age".into(), "5".into())], Body::Empty);
+        reply.base = Some(BaseHeaders {
+            headers: stored,
+            strip: true,
+        });
+        let built =
+            super::super::convert::edited_headers(reply.base.as_ref().unwrap(), &reply.headers);
+        assert_eq!(
+            super::super::convert::header_pairs(&built),
+            h(&[("age", "5"), ("content-type", "text/plain")])
+        );
     }
 }

@@ -2,8 +2,7 @@
 //! that fails is a miss, a put that fails is logged. Per data centre; see `cache::purge` for how
 //! purges reach every data centre.
 
-use worker::js_sys;
-use worker::wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
 use worker::worker_sys::ext::CacheStorageExt;
