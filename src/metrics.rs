@@ -20,8 +20,11 @@ pub struct RequestRecord {
     pub path: String,
     /// Route rule id (`categories`, `search`, …) or the edge's own route (`health`, `admin`, …).
     pub route: String,
-    /// `stable`/`canary` for proxied requests.
+    /// The variant a proxied request was assigned: a canary request that failed and was answered
+    /// by stable (the fallback) is still `canary`, so that the canary's failures count as its own.
     pub variant: Option<Variant>,
+    /// The variant whose origin answered (stable after a fallback).
+    pub served_by: Option<Variant>,
     /// Cache outcome word, for proxied requests.
     pub outcome: Option<&'static str>,
     /// Response status.
@@ -38,10 +41,13 @@ pub struct RequestRecord {
     pub colo: Option<String>,
     /// W3C trace id sent to the origin.
     pub trace_id: Option<String>,
-    /// The origin failed (5xx, timeout, unreachable).
+    /// The assigned variant's origin failed (5xx, timeout, unreachable) — also when a fallback
+    /// then answered the user.
     pub origin_error: bool,
     /// A failing canary request was retried against stable.
     pub fallback: bool,
+    /// The canary weight in force in this isolate, basis points (for proxied requests).
+    pub weight_bp: Option<u16>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +78,7 @@ impl RequestRecord {
                 self.method.clone(),
                 status_class(self.status).to_string(),
                 self.colo.clone().unwrap_or_default(),
+                self.served_by.map_or("none", Variant::as_str).to_string(),
             ],
             doubles: [
                 f64::from(self.status),
@@ -81,24 +88,26 @@ impl RequestRecord {
                 self.origin_ms.map_or(-1.0, |v| v as f64),
                 if self.origin_error { 1.0 } else { 0.0 },
                 if self.fallback { 1.0 } else { 0.0 },
+                self.weight_bp.map_or(-1.0, f64::from),
             ],
         }
     }
 }
 
 /// An Analytics Engine data point. Schema (also in `monitoring/README.md`):
-/// `index1` = route; `blob1` route, `blob2` variant, `blob3` cache outcome, `blob4` method,
-/// `blob5` status class (`2xx`…), `blob6` colo; `double1` status, `double2` total ms,
-/// `double3` edge ms, `double4` cache ms (-1: none), `double5` origin ms (-1: not contacted),
-/// `double6` origin error (0/1), `double7` canary fallback (0/1).
+/// `index1` = route; `blob1` route, `blob2` variant (assigned), `blob3` cache outcome, `blob4`
+/// method, `blob5` status class (`2xx`…), `blob6` colo, `blob7` served by; `double1` status,
+/// `double2` total ms, `double3` edge ms, `double4` cache ms (-1: none), `double5` origin ms (-1:
+/// not contacted), `double6` origin error of the assigned variant (0/1), `double7` canary
+/// fallback (0/1), `double8` canary weight in force (basis points; -1: not proxied).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataPoint {
     /// Sampling index.
     pub indexes: [String; 1],
     /// Strings.
-    pub blobs: [String; 6],
+    pub blobs: [String; 7],
     /// Numbers.
-    pub doubles: [f64; 7],
+    pub doubles: [f64; 8],
 }
 
 fn status_class(status: u16) -> &'static str {
@@ -143,6 +152,7 @@ pub struct Registry {
     duration: BTreeMap<Labels, Histogram>,
     origin: BTreeMap<Labels, Histogram>,
     fallbacks: BTreeMap<Labels, u64>,
+    origin_errors: BTreeMap<Labels, u64>,
     started_ms: u64,
 }
 
@@ -190,7 +200,16 @@ impl Registry {
         if r.fallback {
             *self
                 .fallbacks
-                .entry(vec![("route", r.route.clone())])
+                .entry(vec![
+                    ("route", r.route.clone()),
+                    ("variant", variant.clone()),
+                ])
+                .or_default() += 1;
+        }
+        if r.origin_error {
+            *self
+                .origin_errors
+                .entry(vec![("route", r.route.clone()), ("variant", variant)])
                 .or_default() += 1;
         }
     }
@@ -220,11 +239,20 @@ impl Registry {
             &self.origin,
         );
         out.push_str(&format!(
-            "# HELP catalog_edge_canary_fallbacks_total Canary requests retried against stable. {SCOPE}\n# TYPE catalog_edge_canary_fallbacks_total counter\n"
+            "# HELP catalog_edge_canary_fallbacks_total Canary requests retried against stable (counted as the canary's). {SCOPE}\n# TYPE catalog_edge_canary_fallbacks_total counter\n"
         ));
         for (labels, v) in &self.fallbacks {
             out.push_str(&format!(
                 "catalog_edge_canary_fallbacks_total{} {v}\n",
+                fmt_labels(labels, None)
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP catalog_edge_origin_errors_total Origin failures (5xx, timeout, unreachable) by the variant the request was assigned, including the canary's failures a fallback hid. {SCOPE}\n# TYPE catalog_edge_origin_errors_total counter\n"
+        ));
+        for (labels, v) in &self.origin_errors {
+            out.push_str(&format!(
+                "catalog_edge_origin_errors_total{} {v}\n",
                 fmt_labels(labels, None)
             ));
         }
@@ -234,6 +262,29 @@ impl Registry {
         ));
         out
     }
+}
+
+/// The canary weight in force in this isolate and the canary analysis' flush counters, in the
+/// exposition format.
+pub fn canary_exposition(
+    weight_bp: u16,
+    flushes: u64,
+    failed_flushes: u64,
+    lost_requests: u64,
+) -> String {
+    format!(
+        "# HELP catalog_edge_canary_weight_ratio Share of clients sent to the canary (0–1), as this isolate has it. {SCOPE}\n\
+         # TYPE catalog_edge_canary_weight_ratio gauge\n\
+         catalog_edge_canary_weight_ratio {}\n\
+         # HELP catalog_edge_analysis_flushes_total Flushes of the canary analysis' counts to an aggregator, by result. {SCOPE}\n\
+         # TYPE catalog_edge_analysis_flushes_total counter\n\
+         catalog_edge_analysis_flushes_total{{result=\"ok\"}} {flushes}\n\
+         catalog_edge_analysis_flushes_total{{result=\"failed\"}} {failed_flushes}\n\
+         # HELP catalog_edge_analysis_lost_requests_total Requests whose analysis counts were dropped after flushes kept failing for 10 minutes. {SCOPE}\n\
+         # TYPE catalog_edge_analysis_lost_requests_total counter\n\
+         catalog_edge_analysis_lost_requests_total {lost_requests}\n",
+        f64::from(weight_bp) / 10_000.0
+    )
 }
 
 /// The in-memory cache tier's gauges and counters, in the exposition format.

@@ -15,6 +15,7 @@ fn record(route: &str, outcome: &'static str, status: u16, total_ms: u64) -> Req
         path: "/api/v1/marketplace/categories".into(),
         route: route.into(),
         variant: Some(Variant::Canary),
+        served_by: Some(Variant::Canary),
         outcome: Some(outcome),
         status,
         edge_ms: 1,
@@ -29,6 +30,7 @@ fn record(route: &str, outcome: &'static str, status: u16, total_ms: u64) -> Req
         trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
         origin_error: status >= 500,
         fallback: false,
+        weight_bp: Some(2500),
     }
 }
 
@@ -41,9 +43,10 @@ fn the_log_line_has_a_fixed_shape() {
         json!({
             "event": "request", "at_ms": 1_795_700_000_000u64, "method": "GET",
             "path": "/api/v1/marketplace/categories", "route": "categories", "variant": "canary",
+            "served_by": "canary",
             "outcome": "miss", "status": 200, "edge_ms": 1, "cache_ms": 2, "origin_ms": 37,
             "total_ms": 40, "colo": "BEG", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
-            "origin_error": false, "fallback": false
+            "origin_error": false, "fallback": false, "weight_bp": 2500
         })
     );
     assert!(!line.contains('\n'), "one line per request");
@@ -55,9 +58,52 @@ fn the_data_point_follows_the_documented_schema() {
     assert_eq!(p.indexes, ["search".to_string()]);
     assert_eq!(
         p.blobs,
-        ["search", "canary", "hit", "GET", "5xx", "BEG"].map(String::from)
+        ["search", "canary", "hit", "GET", "5xx", "BEG", "canary"].map(String::from)
     );
-    assert_eq!(p.doubles, [503.0, 9.0, 1.0, 2.0, -1.0, 1.0, 0.0]);
+    assert_eq!(p.doubles, [503.0, 9.0, 1.0, 2.0, -1.0, 1.0, 0.0, 2500.0]);
+}
+
+#[test]
+fn a_canary_failure_hidden_by_the_fallback_counts_against_the_canary() {
+    // The canary reset the connection; stable answered 200: the user saw nothing wrong.
+    let mut r = record("search", "miss", 200, 80);
+    r.served_by = Some(Variant::Stable);
+    r.origin_error = true;
+    r.fallback = true;
+    let p = r.data_point();
+    assert_eq!(
+        (p.blobs[1].as_str(), p.blobs[6].as_str()),
+        ("canary", "stable")
+    );
+    assert_eq!((p.doubles[5], p.doubles[6]), (1.0, 1.0));
+    let mut reg = Registry::new(0);
+    reg.observe(&r);
+    let samples = parse(&reg.exposition());
+    let key = |name: &str| {
+        (
+            name.to_string(),
+            [("route", "search"), ("variant", "canary")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    };
+    assert_eq!(
+        samples.get(&key("catalog_edge_origin_errors_total")),
+        Some(&1.0)
+    );
+    assert_eq!(
+        samples.get(&key("catalog_edge_canary_fallbacks_total")),
+        Some(&1.0)
+    );
+    let extra = parse(&catalog_edge::metrics::canary_exposition(2500, 7, 1, 0));
+    assert_eq!(
+        extra.get(&(
+            "catalog_edge_canary_weight_ratio".to_string(),
+            BTreeMap::new()
+        )),
+        Some(&0.25)
+    );
 }
 
 /// A minimal parser of the text exposition format: `(name, labels) -> value`, checking that
@@ -170,7 +216,7 @@ fn the_prometheus_exposition_parses_back() {
     assert_eq!(
         get(
             "catalog_edge_canary_fallbacks_total",
-            &[("route", "search")]
+            &[("route", "search"), ("variant", "canary")]
         ),
         Some(1.0)
     );

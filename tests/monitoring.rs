@@ -61,6 +61,20 @@ fn grafana_alerts_mirror_the_origin_teams_thresholds() {
         ("catalog-edge-p95-critical", "gt", 100.0, "1m", "critical"),
         ("catalog-edge-error-rate", "gt", 0.01, "2m", "critical"),
         ("catalog-edge-hit-rate", "lt", 0.7, "5m", "warning"),
+        (
+            "catalog-edge-canary-error-rate",
+            "gt",
+            0.01,
+            "2m",
+            "critical",
+        ),
+        (
+            "catalog-edge-canary-fallback-rate",
+            "gt",
+            0.01,
+            "2m",
+            "warning",
+        ),
         ("catalog-edge-health", "lt", 1.0, "1m", "critical"),
     ];
     for (uid, op, value, for_, severity) in expect {
@@ -85,9 +99,16 @@ fn prometheus_rules_parse_and_use_the_exposed_metrics() {
             "CriticalAPILatency",
             "HighErrorRate",
             "LowCacheHitRate",
+            "CanaryErrorRate",
+            "CanaryFallbackRate",
             "ServiceDown"
         ]
     );
+    for r in &rules[4..6] {
+        let expr = r["expr"].as_str().unwrap();
+        assert!(expr.contains("variant=\"canary\""), "{expr}");
+        assert!(expr.ends_with("> 0.01"), "{expr}");
+    }
     for r in rules {
         let expr = r["expr"].as_str().unwrap();
         assert!(
@@ -319,7 +340,10 @@ fn alert_queries_carry_the_fields_the_named_datasource_plugin_reads() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 5);
+    assert_eq!(
+        checked, 7,
+        "the origin team's five alerts and the canary's two"
+    );
 }
 
 #[test]

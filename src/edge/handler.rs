@@ -132,12 +132,19 @@ fn metrics_endpoint(req: &Request, config: Option<&EdgeConfig>, now: UnixMillis)
             ),
             ("cache-control".into(), "no-store".into()),
         ],
-        Body::Text(
+        Body::Text({
+            let (flushes, failed, lost, _) = state::analysis_counters();
             state::with_metrics(now, |m| m.exposition())
+                + &crate::metrics::canary_exposition(
+                    state::weight_in_force().unwrap_or(0),
+                    flushes,
+                    failed,
+                    lost,
+                )
                 + &crate::metrics::memory_exposition(&super::memory::stats(
                     config.map_or(0, |c| c.memory_cache_bytes),
-                )),
-        ),
+                ))
+        }),
     )
 }
 
@@ -158,7 +165,8 @@ fn record(
         method,
         path,
         route: reply.route.clone().unwrap_or_default(),
-        variant: reply.variant,
+        variant: reply.assigned,
+        served_by: reply.variant,
         outcome: reply.cache.as_ref().map(|c| c.outcome.as_str()),
         status: reply.status,
         edge_ms: total_ms.saturating_sub(waited),
@@ -167,8 +175,9 @@ fn record(
         total_ms,
         colo,
         trace_id: reply.trace_id.clone(),
-        origin_error: reply.origin_error,
+        origin_error: reply.origin_error || reply.cache.as_ref().is_some_and(|c| c.fallback),
         fallback: reply.cache.as_ref().is_some_and(|c| c.fallback),
+        weight_bp: reply.assigned.and_then(|_| state::weight_in_force()),
     };
     worker::console_log!("{}", rec.log_line());
     state::with_metrics(started, |m| m.observe(&rec));

@@ -215,6 +215,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     use crate::headers::owned as h;
+    use crate::lang::Lang;
 
     /// One set of limits for every test: the tier is created once per isolate, by its first use.
     const LIMITS: Limits = Limits {
@@ -225,15 +226,19 @@ mod tests {
 
     fn meta(stored_at_ms: u64) -> EntryMeta {
         EntryMeta {
+            v: crate::cache::meta::META_VERSION,
             stored_at_ms,
             fresh_secs: 600,
             initial_age_secs: 0,
             swr_secs: 0,
             sie_secs: 0,
             must_revalidate: false,
+            auth_ok: false,
             status: 200,
+            body_bytes: None,
             rule: "categories".into(),
             purge_path: "/api".into(),
+            tags: vec![],
             vary: vec![],
             withheld: vec![],
         }
@@ -280,7 +285,8 @@ mod tests {
             &body("{}"),
             T0,
         );
-        let (key, held) = lookup(LIMITS, "k:held", &[], UnixMillis(T0.0 + 4_999)).unwrap();
+        let (key, held) =
+            lookup(LIMITS, "k:held", &[], Lang::Sr, UnixMillis(T0.0 + 4_999)).unwrap();
         assert_eq!(key, "k:held");
         assert_eq!(text(&held.body), "{}");
         assert_eq!(held.meta.stored_at_ms, T0.0);
@@ -291,7 +297,7 @@ mod tests {
             h(&[("content-type", "application/json"), ("etag", "\"v1\"")])
         );
         assert_eq!(held.validators, h(&[("etag", "\"v1\"")]));
-        assert!(lookup(LIMITS, "k:held", &[], UnixMillis(T0.0 + 5_000)).is_none());
+        assert!(lookup(LIMITS, "k:held", &[], Lang::Sr, UnixMillis(T0.0 + 5_000)).is_none());
     }
 
     #[wasm_bindgen_test]
@@ -301,7 +307,7 @@ mod tests {
             names: vec!["accept".into()],
         };
         let json = h(&[("accept", "application/json")]);
-        let second = key::vary_key("k:vary", 42, &index.names, &json);
+        let second = key::vary_key("k:vary", 42, &index.names, &json, Lang::Sr);
         hold(
             LIMITS,
             "k:vary",
@@ -312,25 +318,32 @@ mod tests {
             &body("json"),
             T0,
         );
-        let (key, held) = lookup(LIMITS, "k:vary", &json, T0).unwrap();
+        let (key, held) = lookup(LIMITS, "k:vary", &json, Lang::Sr, T0).unwrap();
         assert_eq!((key, text(&held.body)), (second, "json".to_string()));
-        assert!(lookup(LIMITS, "k:vary", &h(&[("accept", "text/html")]), T0).is_none());
+        assert!(lookup(
+            LIMITS,
+            "k:vary",
+            &h(&[("accept", "text/html")]),
+            Lang::Sr,
+            T0
+        )
+        .is_none());
     }
 
     #[wasm_bindgen_test]
     fn an_invalidated_key_refuses_older_copies_and_keeps_newer_ones() {
         hold_plain("k:inv", T0.0, "old", T0.0);
         invalidate(LIMITS, "k:inv", UnixMillis(T0.0 + 10));
-        assert!(lookup(LIMITS, "k:inv", &[], UnixMillis(T0.0 + 11)).is_none());
+        assert!(lookup(LIMITS, "k:inv", &[], Lang::Sr, UnixMillis(T0.0 + 11)).is_none());
         // A racing read of a copy stored before the invalidation is not held again …
         hold_plain("k:inv", T0.0, "old", T0.0 + 12);
-        assert!(lookup(LIMITS, "k:inv", &[], UnixMillis(T0.0 + 13)).is_none());
+        assert!(lookup(LIMITS, "k:inv", &[], Lang::Sr, UnixMillis(T0.0 + 13)).is_none());
         // … a response stored after it is.
         hold_plain("k:inv", T0.0 + 20, "new", T0.0 + 20);
-        let (_, held) = lookup(LIMITS, "k:inv", &[], UnixMillis(T0.0 + 21)).unwrap();
+        let (_, held) = lookup(LIMITS, "k:inv", &[], Lang::Sr, UnixMillis(T0.0 + 21)).unwrap();
         assert_eq!(text(&held.body), "new");
         drop_key(LIMITS, "k:inv");
-        assert!(lookup(LIMITS, "k:inv", &[], UnixMillis(T0.0 + 22)).is_none());
+        assert!(lookup(LIMITS, "k:inv", &[], Lang::Sr, UnixMillis(T0.0 + 22)).is_none());
     }
 
     #[wasm_bindgen_test]
@@ -339,7 +352,7 @@ mod tests {
             bytes: 0,
             max_age_ms: 5_000,
         };
-        assert!(!off.on() && !off.could_hold(1));
+        assert!(!off.on() && off.entry_limit() == 0);
         hold(
             off,
             "k:off",
@@ -350,9 +363,10 @@ mod tests {
             &body("x"),
             T0,
         );
-        assert!(lookup(off, "k:off", &[], T0).is_none());
+        assert!(lookup(off, "k:off", &[], Lang::Sr, T0).is_none());
         // An eighth of the capacity is the largest body held.
-        assert!(LIMITS.could_hold(1000) && !LIMITS.could_hold(LIMITS.bytes / 8));
+        let limit = LIMITS.entry_limit();
+        assert!(1000 < limit && LIMITS.bytes / 8 >= limit);
 
         hold(
             LIMITS,

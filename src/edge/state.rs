@@ -212,6 +212,11 @@ pub async fn rollout(env: &Env, now: UnixMillis, config: &EdgeConfig) -> Rc<InFo
     next
 }
 
+/// The canary weight this isolate uses now (its memo, without reading KV), if it read one.
+pub fn weight_in_force() -> Option<u16> {
+    ROLLOUT.with(|m| m.borrow().as_ref().map(|(r, _)| r.config.weight_bp))
+}
+
 /// Uses the record the control plane answered to this isolate's own write at once (never an
 /// older one than in use).
 pub fn remember_rollout(config: RolloutConfig, version: u64, now: UnixMillis) {
