@@ -395,7 +395,7 @@ fn npm_run_dev_rebuilds_reloads_survives_and_stops_on_a_copy_of_the_repo() {
     let token = token.expect("ADMIN_TOKEN in .dev.vars");
     let set = Req::post(&dev.url("/__edge/api/canary"))
         .header("authorization", &format!("Bearer {token}"))
-        .body(r#"{"weight":10,"actor":"e2e","reason":"dev stack test"}"#)
+        .body(r#"{"weight":10,"reason":"dev stack test"}"#)
         .send();
     assert_eq!(set.status, 200, "{}", set.body);
 
@@ -415,7 +415,7 @@ fn npm_run_dev_rebuilds_reloads_survives_and_stops_on_a_copy_of_the_repo() {
     let mut dev = Dev::start(&dir, second, &[], "dev-2.log");
     let log = dev.log_text();
     assert!(
-        log.contains("holds rollout configuration version 1 (e2e"),
+        log.contains("holds rollout configuration version 1 (admin"),
         "{}",
         tail(&log)
     );
