@@ -73,6 +73,15 @@ impl RolloutConfig {
         }
     }
 
+    /// A configuration for tests: stable `http://s.rs`, canary `http://c.rs` at `weight_bp`.
+    #[cfg(test)]
+    pub(crate) fn for_tests(weight_bp: u16) -> RolloutConfig {
+        let mut c = RolloutConfig::stable_only(Url::parse("http://s.rs").expect("valid"));
+        c.canary_origin = Some(Url::parse("http://c.rs").expect("valid"));
+        c.weight_bp = weight_bp;
+        c
+    }
+
     /// True when `path` takes part in the rollout.
     pub fn takes_part(&self, path: &str) -> bool {
         let never = NEVER_CANARY.iter().any(|p| {

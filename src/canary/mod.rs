@@ -145,12 +145,9 @@ pub fn assign(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use url::Url;
 
     fn cfg(weight_bp: u16) -> RolloutConfig {
-        let mut c = RolloutConfig::stable_only(Url::parse("http://s.rs").unwrap());
-        c.canary_origin = Some(Url::parse("http://c.rs").unwrap());
-        c.weight_bp = weight_bp;
+        let mut c = RolloutConfig::for_tests(weight_bp);
         c.client_id_header = Some("x-user-id".into());
         c
     }

@@ -310,13 +310,9 @@ pub fn summary(cfg: &RolloutConfig) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use url::Url;
 
     fn cfg(weight_bp: u16) -> RolloutConfig {
-        let mut c = RolloutConfig::stable_only(Url::parse("http://s.rs").unwrap());
-        c.canary_origin = Some(Url::parse("http://c.rs").unwrap());
-        c.weight_bp = weight_bp;
-        c
+        RolloutConfig::for_tests(weight_bp)
     }
 
     fn req(body: &str, change: Change) -> WriteRequest {

@@ -308,10 +308,7 @@ mod tests {
     use url::Url;
 
     fn cfg(weight_bp: u16) -> RolloutConfig {
-        let mut c = RolloutConfig::stable_only(Url::parse("http://s.rs").unwrap());
-        c.canary_origin = Some(Url::parse("http://c.rs").unwrap());
-        c.weight_bp = weight_bp;
-        c
+        RolloutConfig::for_tests(weight_bp)
     }
 
     fn record(version: u64, weight_bp: u16) -> Versioned {
