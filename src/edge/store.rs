@@ -1,14 +1,18 @@
 //! The Workers Cache API (`caches.default`), with every failure turned into a value: a lookup
 //! that fails is a miss, a put that fails is logged. Per data centre; see `cache::purge` for how
-//! purges reach every data centre.
+//! purges reach every data centre. Also the body streams a store needs: the tee that gives the
+//! client and the cache each their copy, and the counted read of a copy (`cache::body`).
 
-use worker::js_sys;
+use worker::js_sys::{self, ArrayBuffer, Uint8Array};
+use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys;
+use worker::web_sys::{self, ReadableStream, ReadableStreamDefaultReader};
 use worker::worker_sys::ext::CacheStorageExt;
 
 use super::convert::js_error_message;
+use crate::cache::body::{BodyCounter, ChunkVerdict};
+use crate::cache::policy::NoStoreReason;
 
 fn default_cache() -> Result<web_sys::Cache, JsValue> {
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
@@ -29,17 +33,19 @@ pub async fn lookup(key: &str) -> Option<web_sys::Response> {
     }
 }
 
-/// Stores `response` under `key`.
-pub async fn put(key: String, response: web_sys::Response) {
+/// Stores `response` under `key`; false (and a log line) when the put failed: the Cache API
+/// refused it, or its body broke off on the way in.
+pub async fn put(key: String, response: web_sys::Response) -> bool {
     let result = match default_cache() {
         Ok(cache) => JsFuture::from(cache.put_with_str(&key, &response))
             .await
             .map(|_| ()),
         Err(e) => Err(e),
     };
-    if let Err(e) = result {
-        worker::console_warn!("cache put failed: {}", js_error_message(&e));
+    if let Err(e) = &result {
+        worker::console_warn!("cache put failed: {}", js_error_message(e));
     }
+    result.is_ok()
 }
 
 /// Deletes the entry under `key`; true when one was there.
@@ -54,4 +60,104 @@ pub async fn delete(key: &str) -> bool {
             false
         }
     }
+}
+
+/// Two branches of `body` (`ReadableStream.tee()`): the runtime reads the source once and feeds
+/// both; a branch that is cancelled (a copy dropped at the limit) never stalls the other
+/// (measured: bench/findings.md).
+pub fn tee(body: &ReadableStream) -> Option<(ReadableStream, ReadableStream)> {
+    let branches = body.tee();
+    let first = branches.get(0).dyn_into::<ReadableStream>().ok()?;
+    let second = branches.get(1).dyn_into::<ReadableStream>().ok()?;
+    Some((first, second))
+}
+
+/// How a counted read of a copy ended.
+pub enum Counted {
+    /// The whole body, as the chunks the runtime delivered (no copy), and its length.
+    Complete {
+        /// `Uint8Array`s, in order.
+        chunks: js_sys::Array,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// Dropped (and its stream cancelled): too large, or broken off.
+    Dropped(NoStoreReason),
+}
+
+/// Reads `stream` chunk by chunk, asking `counter` about each; the moment it says drop, the
+/// chunks go and the stream is cancelled (which does not stall a tee's other branch).
+pub async fn read_counted(stream: ReadableStream, mut counter: BodyCounter) -> Counted {
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let chunks = js_sys::Array::new();
+    loop {
+        let Ok(result) = JsFuture::from(reader.read()).await else {
+            return Counted::Dropped(NoStoreReason::Broken);
+        };
+        let done = js_sys::Reflect::get(&result, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            return Counted::Complete {
+                chunks,
+                bytes: counter.seen(),
+            };
+        }
+        let Some(chunk) = js_sys::Reflect::get(&result, &JsValue::from_str("value"))
+            .ok()
+            .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+        else {
+            let _ = reader.cancel();
+            return Counted::Dropped(NoStoreReason::Broken);
+        };
+        match counter.on_chunk(u64::from(chunk.byte_length())) {
+            ChunkVerdict::Keep => {
+                chunks.push(&chunk);
+            }
+            ChunkVerdict::Drop(reason) => {
+                // A promise nobody awaits: the cancel itself cannot fail in a way that matters.
+                let _ = reader.cancel_with_reason(&JsValue::from_str(reason.as_str()));
+                return Counted::Dropped(reason);
+            }
+        }
+    }
+}
+
+/// A stream that yields `chunks` as they are (no copy), for the Cache API.
+pub fn stream_of(chunks: js_sys::Array) -> Option<ReadableStream> {
+    let start = Closure::once_into_js(move |controller: JsValue| {
+        let call = |name: &str, arg: Option<&JsValue>| {
+            if let Ok(f) = js_sys::Reflect::get(&controller, &JsValue::from_str(name))
+                .and_then(|f| f.dyn_into::<js_sys::Function>())
+            {
+                let _ = match arg {
+                    Some(a) => f.call1(&controller, a),
+                    None => f.call0(&controller),
+                };
+            }
+        };
+        for chunk in chunks.iter() {
+            call("enqueue", Some(&chunk));
+        }
+        call("close", None);
+    });
+    let source = js_sys::Object::new();
+    js_sys::Reflect::set(&source, &JsValue::from_str("start"), &start).ok()?;
+    ReadableStream::new_with_underlying_source(&source).ok()
+}
+
+/// `chunks` joined into one `ArrayBuffer` of `bytes` (what the memory tier holds).
+pub fn concat(chunks: &js_sys::Array, bytes: u64) -> ArrayBuffer {
+    let out = Uint8Array::new_with_length(u32::try_from(bytes).unwrap_or(u32::MAX));
+    let mut at = 0u32;
+    for chunk in chunks.iter() {
+        let chunk: Uint8Array = chunk.unchecked_into();
+        if at.saturating_add(chunk.length()) > out.length() {
+            break;
+        }
+        out.set(&chunk, at);
+        at += chunk.length();
+    }
+    out.buffer()
 }
