@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { Miniflare, convertV4MiniflareOptions, Log, LogLevel } from "miniflare";
+import { limits } from "./limits.mjs";
 import { profile } from "./profile.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -400,6 +401,16 @@ async function main() {
       const p = profiles[name];
       log(`profile ${name}: ${p.load.requests} requests, isolate busy ${(p.busyUs / p.load.requests).toFixed(0)} µs/request`);
     }
+    await mf.dispose();
+    mf = undefined;
+  }
+
+  // The isolate's memory and CPU per request within the Workers limits (bench/limits.mjs), in
+  // its own workerd with the inspector on.
+  let isolate = null;
+  if (process.env.BENCH_LIMITS !== "0") {
+    const workerdCpuUs = () => workerdPids().reduce((sum, pid) => sum + cpuUs(pid), 0);
+    isolate = await limits({ worker, vars, headers: REQUEST_HEADERS, freePort, log, workerdCpuUs });
   }
   await cleanup();
 
@@ -426,6 +437,7 @@ async function main() {
     bodies,
     logLines,
     profiles,
+    isolate,
     criterion: readCriterion(),
     compatibilityDate,
     steps: readSteps(),

@@ -287,39 +287,40 @@ pub fn memory_exposition(m: &crate::cache::memory::MemoryStats) -> String {
 /// those refused or dropped after the store decision by reason, in the exposition format.
 pub fn store_exposition(s: &crate::cache::body::StoreStats) -> String {
     let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+    for (name, kind, help, value) in [
+        (
+            "catalog_edge_store_buffer_bytes",
+            "gauge",
+            "Bytes reserved now by bodies being stored.",
+            s.held_bytes,
+        ),
+        (
+            "catalog_edge_store_buffer_high_water_bytes",
+            "gauge",
+            "Most bytes ever reserved at once by bodies being stored.",
+            s.high_water_bytes,
+        ),
+        (
+            "catalog_edge_store_buffer_capacity_bytes",
+            "gauge",
+            "The budget of bytes held for storing (STORE_BUFFER_BYTES).",
+            s.budget_bytes,
+        ),
+        (
+            "catalog_edge_stores_total",
+            "counter",
+            "Bodies stored in the Cache API.",
+            s.stored,
+        ),
+    ] {
         out.push_str(&format!(
             "# HELP {name} {help} {SCOPE}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
-    };
-    metric(
-        "catalog_edge_store_buffer_bytes",
-        "gauge",
-        "Bytes reserved now by bodies being stored.",
-        s.held_bytes,
-    );
-    metric(
-        "catalog_edge_store_buffer_high_water_bytes",
-        "gauge",
-        "Most bytes ever reserved at once by bodies being stored.",
-        s.high_water_bytes,
-    );
-    metric(
-        "catalog_edge_store_buffer_capacity_bytes",
-        "gauge",
-        "The budget of bytes held for storing (STORE_BUFFER_BYTES).",
-        s.budget_bytes,
-    );
-    metric(
-        "catalog_edge_stores_total",
-        "counter",
-        "Bodies stored in the Cache API.",
-        s.stored,
-    );
+    }
     out.push_str(&format!(
-        "# HELP catalog_edge_store_not_stored_total Storable bodies not stored, by reason (too-large, store-budget, body-broken). {SCOPE}\n# TYPE catalog_edge_store_not_stored_total counter\n"
+        "# HELP catalog_edge_store_not_stored_total Storable bodies not stored, by reason. {SCOPE}\n# TYPE catalog_edge_store_not_stored_total counter\n"
     ));
-    for (reason, n) in &s.not_stored {
+    for (reason, n) in s.not_stored.by_reason() {
         out.push_str(&format!(
             "catalog_edge_store_not_stored_total{{reason=\"{reason}\"}} {n}\n"
         ));

@@ -24,8 +24,7 @@
 //!
 //! Single-threaded, like the claims (`cache::lock`): `Rc` and `Cell`, no locks.
 
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::cell::Cell;
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -196,7 +195,9 @@ struct BudgetState {
     in_flight: Cell<u64>,
     stored: Cell<u64>,
     stored_bytes: Cell<u64>,
-    not_stored: RefCell<BTreeMap<&'static str, u64>>,
+    too_large: Cell<u64>,
+    budget: Cell<u64>,
+    broken: Cell<u64>,
 }
 
 /// The isolate's budget of bytes held for storing, with its counters. Cheap to clone (shared).
@@ -236,7 +237,32 @@ pub struct StoreStats {
     /// Their bytes.
     pub stored_bytes: u64,
     /// Bodies refused or dropped after the store decision, by reason.
-    pub not_stored: BTreeMap<&'static str, u64>,
+    pub not_stored: NotStored,
+}
+
+/// Storable bodies not stored, by reason (the words of `NoStoreReason::as_str`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NotStored {
+    /// Over `CACHE_MAX_BODY_BYTES` (by `Content-Length`, or counted as it arrived).
+    #[serde(rename = "too-large")]
+    pub too_large: u64,
+    /// No room in the budget.
+    #[serde(rename = "store-budget")]
+    pub budget: u64,
+    /// Broken off, or refused by the Cache API.
+    #[serde(rename = "body-broken")]
+    pub broken: u64,
+}
+
+impl NotStored {
+    /// `(reason word, count)` for each reason.
+    pub fn by_reason(&self) -> [(&'static str, u64); 3] {
+        [
+            (NoStoreReason::TooLarge.as_str(), self.too_large),
+            (NoStoreReason::Budget.as_str(), self.budget),
+            (NoStoreReason::Broken.as_str(), self.broken),
+        ]
+    }
 }
 
 impl StoreBudget {
@@ -250,7 +276,9 @@ impl StoreBudget {
                 in_flight: Cell::new(0),
                 stored: Cell::new(0),
                 stored_bytes: Cell::new(0),
-                not_stored: RefCell::new(BTreeMap::new()),
+                too_large: Cell::new(0),
+                budget: Cell::new(0),
+                broken: Cell::new(0),
             }),
         }
     }
@@ -271,21 +299,22 @@ impl StoreBudget {
         })
     }
 
-    /// Counts how a store ended.
+    /// Counts how a store ended (a body not stored for another reason than the body's own —
+    /// too large, no room, broken — was never planned, and is not counted here).
     pub fn record(&self, outcome: StoreOutcome) {
         let s = &self.state;
-        match outcome {
+        let counter = match outcome {
             StoreOutcome::Stored { bytes } => {
-                s.stored.set(s.stored.get() + 1);
                 s.stored_bytes
                     .set(s.stored_bytes.get().saturating_add(bytes));
+                &s.stored
             }
-            StoreOutcome::NotStored(reason) => {
-                if let Ok(mut m) = s.not_stored.try_borrow_mut() {
-                    *m.entry(reason.as_str()).or_default() += 1;
-                }
-            }
-        }
+            StoreOutcome::NotStored(NoStoreReason::TooLarge) => &s.too_large,
+            StoreOutcome::NotStored(NoStoreReason::Budget) => &s.budget,
+            StoreOutcome::NotStored(NoStoreReason::Broken) => &s.broken,
+            StoreOutcome::NotStored(_) => return,
+        };
+        counter.set(counter.get() + 1);
     }
 
     /// The counters.
@@ -298,11 +327,11 @@ impl StoreBudget {
             in_flight: s.in_flight.get(),
             stored: s.stored.get(),
             stored_bytes: s.stored_bytes.get(),
-            not_stored: s
-                .not_stored
-                .try_borrow()
-                .map(|m| m.clone())
-                .unwrap_or_default(),
+            not_stored: NotStored {
+                too_large: s.too_large.get(),
+                budget: s.budget.get(),
+                broken: s.broken.get(),
+            },
         }
     }
 }
@@ -508,11 +537,13 @@ mod tests {
         budget.record(StoreOutcome::NotStored(NoStoreReason::TooLarge));
         budget.record(StoreOutcome::NotStored(NoStoreReason::Budget));
         budget.record(StoreOutcome::NotStored(NoStoreReason::Budget));
+        budget.record(StoreOutcome::NotStored(NoStoreReason::SetCookie));
         let s = budget.stats();
         assert_eq!((s.stored, s.stored_bytes), (2, 15));
         assert_eq!(
-            serde_json::to_value(&s.not_stored).unwrap(),
-            serde_json::json!({"too-large": 1, "store-budget": 2})
+            serde_json::to_value(s.not_stored).unwrap(),
+            serde_json::json!({"too-large": 1, "store-budget": 2, "body-broken": 0}),
+            "a reason decided before the plan is not the budget's"
         );
         assert_eq!(s.budget_bytes, MIB);
     }

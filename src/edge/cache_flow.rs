@@ -726,7 +726,7 @@ async fn store_body(
                     job.meta = meta;
                     job.hold(&buffer);
                     let put = job.put(Payload::Buffer(buffer.clone()), len, reservation);
-                    run(ctx, inline, put).await;
+                    run(ctx, inline, Box::pin(put)).await;
                 }
                 None => job.finish(StoreOutcome::NotStored(NoStoreReason::TooLarge)),
             }
@@ -748,15 +748,11 @@ async fn store_body(
         (None, stream)
     };
     if planned.plan == BodyPlan::Count {
-        run(ctx, inline, job.count(copy, reservation)).await;
+        run(ctx, inline, Box::pin(job.count(copy, reservation))).await;
     } else {
         let bytes = job.meta.body_bytes.unwrap_or(0);
-        run(
-            ctx,
-            inline,
-            job.put(Payload::Stream(copy), bytes, reservation),
-        )
-        .await;
+        let put = job.put(Payload::Stream(copy), bytes, reservation);
+        run(ctx, inline, Box::pin(put)).await;
     }
     Some((client_body(client, form), form))
 }
@@ -770,11 +766,12 @@ fn client_body(stream: Option<web_sys::ReadableStream>, form: Form) -> Body {
     }
 }
 
-/// Runs a store before returning (`inline`, or without a `ctx`) or in `ctx`'s `waitUntil`.
+/// Runs a store before returning (`inline`, or without a `ctx`) or in `ctx`'s `waitUntil`
+/// (boxed: one instantiation of the task machinery for every kind of store).
 async fn run(
     ctx: Option<&Waiter<'_>>,
     inline: bool,
-    work: impl std::future::Future<Output = ()> + 'static,
+    work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
 ) {
     match ctx {
         Some(ctx) if !inline => ctx.wait_until(work),
@@ -858,10 +855,12 @@ impl StoreJob {
     fn finish(self, outcome: StoreOutcome) {
         self.req.memory.budget().record(outcome);
         if let StoreOutcome::NotStored(reason) = outcome {
+            // One JSON line (never the query): the route and path are escaped as JSON strings.
             worker::console_log!(
-                "{}",
-                serde_json::json!({"event": "store_dropped", "reason": reason.as_str(),
-                                   "route": self.req.rule.id, "path": self.req.url.path()})
+                "{{\"event\":\"store_dropped\",\"reason\":\"{}\",\"route\":{},\"path\":{}}}",
+                reason.as_str(),
+                serde_json::Value::from(self.req.rule.id.as_str()),
+                serde_json::Value::from(self.req.url.path())
             );
         }
         if let Some(claim) = self.claim {

@@ -7,7 +7,7 @@ use worker::js_sys::{self, ArrayBuffer, Uint8Array};
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{self, ReadableStream, ReadableStreamDefaultReader};
+use worker::web_sys::{self, ReadableStream};
 use worker::worker_sys::ext::CacheStorageExt;
 
 use super::convert::js_error_message;
@@ -85,62 +85,87 @@ pub enum Counted {
     Dropped(NoStoreReason),
 }
 
-/// Reads `stream` chunk by chunk, asking `counter` about each; the moment it says drop, the
-/// chunks go and the stream is cancelled (which does not stall a tee's other branch).
+/// The first read of a counted copy: most bodies are small.
+const FIRST_READ_BYTES: u32 = 16 * 1024;
+/// Every later read: few reads (each is a JS↔Wasm round trip) for a large body, and at most
+/// this much allocated beyond the body's length.
+const READ_BYTES: u32 = 256 * 1024;
+
+/// Calls `obj[name](...args)`.
+fn call(obj: &JsValue, name: &str, args: &[&JsValue]) -> Option<JsValue> {
+    let f = js_sys::Reflect::get(obj, &JsValue::from_str(name))
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
+    let args: js_sys::Array = args.iter().copied().collect();
+    f.apply(obj, &args).ok()
+}
+
+/// Reads `stream` into buffers of our own (a BYOB reader's `readAtLeast`: 16 KiB, then 256 KiB
+/// a read, where a default reader hands over the runtime's small chunks one promise each),
+/// asking `counter` after each read; the moment it says drop, the buffers go and the stream is
+/// cancelled (which does not stall a tee's other branch).
 pub async fn read_counted(stream: ReadableStream, mut counter: BodyCounter) -> Counted {
-    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(
+        &options,
+        &JsValue::from_str("mode"),
+        &JsValue::from_str("byob"),
+    );
+    let Some(reader) = call(&stream, "getReader", &[&options]) else {
+        let _ = stream.cancel();
+        return Counted::Dropped(NoStoreReason::Broken);
+    };
     let chunks = js_sys::Array::new();
+    let mut size = FIRST_READ_BYTES;
     loop {
-        let Ok(result) = JsFuture::from(reader.read()).await else {
+        let view = Uint8Array::new_with_length(size);
+        let read = call(&reader, "readAtLeast", &[&JsValue::from(size), &view])
+            .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
+        let Some(Ok(result)) = (match read {
+            Some(promise) => Some(JsFuture::from(promise).await),
+            None => None,
+        }) else {
+            let _ = call(&reader, "cancel", &[]);
             return Counted::Dropped(NoStoreReason::Broken);
         };
         let done = js_sys::Reflect::get(&result, &JsValue::from_str("done"))
             .ok()
             .and_then(|d| d.as_bool())
             .unwrap_or(true);
+        let chunk = js_sys::Reflect::get(&result, &JsValue::from_str("value"))
+            .ok()
+            .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+            .filter(|c| c.byte_length() > 0);
+        if let Some(chunk) = chunk {
+            match counter.on_chunk(u64::from(chunk.byte_length())) {
+                ChunkVerdict::Keep => {
+                    chunks.push(&chunk);
+                }
+                ChunkVerdict::Drop(reason) => {
+                    // A promise nobody awaits: the cancel itself cannot fail in a way that matters.
+                    let _ = call(&reader, "cancel", &[&JsValue::from_str(reason.as_str())]);
+                    return Counted::Dropped(reason);
+                }
+            }
+        }
         if done {
             return Counted::Complete {
                 chunks,
                 bytes: counter.seen(),
             };
         }
-        let Some(chunk) = js_sys::Reflect::get(&result, &JsValue::from_str("value"))
-            .ok()
-            .and_then(|v| v.dyn_into::<Uint8Array>().ok())
-        else {
-            let _ = reader.cancel();
-            return Counted::Dropped(NoStoreReason::Broken);
-        };
-        match counter.on_chunk(u64::from(chunk.byte_length())) {
-            ChunkVerdict::Keep => {
-                chunks.push(&chunk);
-            }
-            ChunkVerdict::Drop(reason) => {
-                // A promise nobody awaits: the cancel itself cannot fail in a way that matters.
-                let _ = reader.cancel_with_reason(&JsValue::from_str(reason.as_str()));
-                return Counted::Dropped(reason);
-            }
-        }
+        size = READ_BYTES;
     }
 }
 
 /// A stream that yields `chunks` as they are (no copy), for the Cache API.
 pub fn stream_of(chunks: js_sys::Array) -> Option<ReadableStream> {
     let start = Closure::once_into_js(move |controller: JsValue| {
-        let call = |name: &str, arg: Option<&JsValue>| {
-            if let Ok(f) = js_sys::Reflect::get(&controller, &JsValue::from_str(name))
-                .and_then(|f| f.dyn_into::<js_sys::Function>())
-            {
-                let _ = match arg {
-                    Some(a) => f.call1(&controller, a),
-                    None => f.call0(&controller),
-                };
-            }
-        };
         for chunk in chunks.iter() {
-            call("enqueue", Some(&chunk));
+            call(&controller, "enqueue", &[&chunk]);
         }
-        call("close", None);
+        call(&controller, "close", &[]);
     });
     let source = js_sys::Object::new();
     js_sys::Reflect::set(&source, &JsValue::from_str("start"), &start).ok()?;
