@@ -96,7 +96,7 @@ export async function limits({ worker, vars, headers, freePort, log, workerdCpuU
   const poke = async () => (await fetch(`${base}/__edge/health`)).arrayBuffer();
   const store = async () => (await json("/__edge/api/cache/stats")).store;
   try {
-    const memory = process.env.LIMITS_SKIP_MEMORY ? [] : await measureMemory({ inspectorPort, base, headers, poke, store, log });
+    const memory = await measureMemory({ inspectorPort, base, headers, poke, store, log });
     const cpu = await measureCpu({ inspectorPort, base, headers, json, poke, log, workerdCpuUs });
     return { memory, cpu };
   } finally {
@@ -212,13 +212,14 @@ async function measureCpu({ inspectorPort, base, headers, json, poke, log, worke
       label,
       requests: n,
       isolateUs: p.cpuUs / n,
+      // What summing the profile's time deltas would say (counts the waits between requests).
+      summedDeltasUs: Object.entries(p.byCategory).filter(([c]) => c !== "idle").reduce((a, [, us]) => a + us, 0) / n,
       samplingUs: p.samplingUs,
       samples: Object.fromEntries(Object.entries(p.sampleCount).map(([k, v]) => [k, v / n])),
       workerdUs: p.load.workerdUs / n,
       top: p.top.slice(0, 5).map(([f, us]) => [f, us / n]),
     };
     log(`cpu ${label}: isolate ${(r.isolateUs / 1000).toFixed(2)} ms/request, workerd ${(r.workerdUs / 1000).toFixed(2)} ms/request (${n} requests)`);
-    if (process.env.LIMITS_DEBUG) log(JSON.stringify({ samplingUs: p.samplingUs, samples: r.samples, top: p.top.slice(0, 15).map(([f, us]) => [f, Math.round(us / n)]) }));
     rows.push(r);
   };
   const expect = (what, r, ok) => {

@@ -95,7 +95,7 @@ fn core_decision(c: &mut Criterion) {
     let (primary, status, timing) = decide(&rules, &rollout, &tracking, &url, &headers);
     assert_eq!(
         primary,
-        "https://edge.example.rs/__ce/canary/g0/en/api/v2/marketplace/categories/10101/attributes?b=1&page=2"
+        "https://edge.example.rs/__ce/r83e4834d5f1a48da/g0/en/api/v2/marketplace/categories/10101/attributes?b=1&page=2"
     );
     assert_eq!(status, "catalog-edge; hit; ttl=43123");
     assert_eq!(timing, "edge;dur=0.4, cache;dur=1;desc=hit, total;dur=1.4");

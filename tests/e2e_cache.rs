@@ -963,6 +963,22 @@ fn a_chunked_8_mib_body_is_delivered_whole_and_not_stored() {
     assert_eq!(hit.header("content-length"), Some("3000000"));
     assert!(hit.body == generated(3_000_000));
     assert_eq!(stack.stable.count("/echo/small"), 1);
+
+    // With a Content-Length over the limit it is known before the headers leave, and counted
+    // with the dropped copies.
+    let sized = get(
+        &stack,
+        "/echo/sized?bytes=6291456&h=Cache-Control:max-age%3D600",
+    );
+    assert_eq!(sized.body.len(), 6 * MIB);
+    assert_eq!(
+        cache_status(&sized),
+        "catalog-edge; fwd=miss; fwd-status=200; detail=too-large"
+    );
+    let store = until_store(&stack, "the refused body counted", |s| {
+        s["not_stored"]["too-large"] == 3
+    });
+    assert_eq!(store["stored"], 1, "{store}");
 }
 
 #[test]

@@ -613,6 +613,7 @@ async fn from_origin(
             None => internal("stale-if-error without a stored entry"),
         },
         (OriginAction::Pass { report, form }, Ok(resp)) => {
+            count_unstored(req, &report);
             let body = match form {
                 Form::Head => Body::Empty,
                 _ => Body::Stream(resp.body()),
@@ -640,6 +641,14 @@ async fn from_origin(
     reply.origin_ms = Some(origin.dur_ms);
     reply.trace_id = Some(call.trace_id.clone());
     reply
+}
+
+/// Counts a response passed through unstored for its body (too large by `Content-Length`) with
+/// the bodies the store dropped (`cache::body::StoreBudget::record` keeps only those reasons).
+fn count_unstored(req: &CacheRequest, report: &CacheReport) {
+    if let Some(reason) = report.not_stored {
+        req.memory.budget().record(StoreOutcome::NotStored(reason));
+    }
 }
 
 /// The JSON problem for an origin failure; logged without the query (it may hold personal data).
@@ -735,8 +744,10 @@ async fn store_body(
         }
         (_, Some(stream)) => stream,
     };
-    // The client's branch and the cache's: a tee only when the client gets a body.
-    let (client, copy) = if form.has_body() {
+    // The client's branch and the cache's: a tee only when a client gets a body (a request that
+    // stores inline is the warmup's, whose answer nobody reads: an unread branch would hold the
+    // whole body).
+    let (client, copy) = if form.has_body() && !job.req.store_inline {
         match store::tee(&stream) {
             Some((client, copy)) => (Some(client), copy),
             None => {
@@ -759,10 +770,9 @@ async fn store_body(
 
 /// The client's body in `form`: none, or the stream.
 fn client_body(stream: Option<web_sys::ReadableStream>, form: Form) -> Body {
-    if form.has_body() {
-        Body::Stream(stream)
-    } else {
-        Body::Empty
+    match stream {
+        Some(stream) if form.has_body() => Body::Stream(Some(stream)),
+        _ => Body::Empty,
     }
 }
 
@@ -1020,6 +1030,7 @@ async fn refresh(
             };
             (meta, merged, response, report)
         }
+        (OriginAction::Pass { report, .. }, _) => return count_unstored(&req, &report),
         _ => return,
     };
     let job = StoreJob {
