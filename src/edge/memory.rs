@@ -1,6 +1,7 @@
 //! The in-memory tier (L1) of this isolate: the core's [`MemoryCache`] holding the bodies as
 //! JavaScript `ArrayBuffer`s (outside the Wasm heap) and the served headers as a ready
-//! `Headers` object, so that a hit copies them in the runtime, not through Wasm.
+//! `Headers` object, so that a hit copies them in the runtime, not through Wasm. Also what else
+//! the isolate keeps on purpose: its claims on keys and its budget of bytes held for storing.
 
 use std::cell::RefCell;
 use std::rc::Rc;
