@@ -6,8 +6,11 @@
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Connects to the inspector target whose title or URL names `workerName`. */
-async function connect(inspectorPort, workerName) {
+/**
+ * Connects to the inspector target whose title or URL names `workerName`; `onEvent` receives the
+ * protocol's events (e.g. `Runtime.executionContextCreated`).
+ */
+export async function connect(inspectorPort, workerName, onEvent = () => {}) {
   let targets = [];
   for (let i = 0; i < 50 && !targets.length; i++) {
     try {
@@ -16,7 +19,9 @@ async function connect(inspectorPort, workerName) {
       await sleep(100);
     }
   }
-  const target = targets.find((t) => `${t.title} ${t.url} ${t.id}`.includes(workerName));
+  // Titles end with the worker's name ("workerd: worker core:user:edge"); "edge" must not pick
+  // "edgel2".
+  const target = targets.find((t) => t.title.endsWith(`core:user:${workerName}`));
   if (!target) throw new Error(`no inspector target for ${workerName}: ${targets.map((t) => t.title).join(", ")}`);
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => {
@@ -31,6 +36,8 @@ async function connect(inspectorPort, workerName) {
       const { resolve, reject } = pending.get(msg.id);
       pending.delete(msg.id);
       msg.error ? reject(new Error(msg.error.message)) : resolve(msg.result);
+    } else if (msg.method) {
+      onEvent(msg);
     }
   };
   const send = (method, params = {}) =>
@@ -45,7 +52,9 @@ async function connect(inspectorPort, workerName) {
 function category(frame) {
   const { functionName: fn, url } = frame;
   if (fn === "(garbage collector)") return "gc";
-  if (fn === "(idle)" || fn === "(program)" || fn === "(root)") return "idle/program";
+  if (fn === "(idle)") return "idle";
+  // Native code running while the isolate is entered (the runtime's own work for it).
+  if (fn === "(program)" || fn === "(root)") return "program";
   // No function name and no script: samples V8 could not attribute to any JS or Wasm frame.
   if (!fn && !url) return "unattributed";
   if (url.startsWith("wasm://") || /^\$?[a-z_]+::|^_ZN|wasm-function/.test(fn)) return "wasm";
@@ -69,24 +78,29 @@ export async function profile({ inspectorPort, workerName, load, intervalUs = 20
 
   const nodes = new Map(prof.nodes.map((n) => [n.id, n]));
   const self = new Map();
+  const count = new Map();
   for (let i = 0; i < prof.samples.length; i++) {
     const id = prof.samples[i];
     self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+    count.set(id, (count.get(id) ?? 0) + 1);
   }
   const byCategory = {};
+  // Samples taken, by category (for the CPU estimate below).
+  const sampleCount = {};
   const byFunction = new Map();
   let busy = 0;
   for (const [id, us] of self) {
     const frame = nodes.get(id).callFrame;
     const cat = category(frame);
     byCategory[cat] = (byCategory[cat] ?? 0) + us;
-    if (cat !== "idle/program" && cat !== "unattributed") busy += us;
+    sampleCount[cat] = (sampleCount[cat] ?? 0) + count.get(id);
+    if (!["idle", "program", "unattributed"].includes(cat)) busy += us;
     const where = frame.url ? ` ${frame.url.split("/").pop()}:${frame.lineNumber + 1}` : "";
     const name = `${frame.functionName || "(anonymous)"}${cat === "runtime built-ins" ? where : ""} [${cat}]`;
     byFunction.set(name, (byFunction.get(name) ?? 0) + us);
   }
   const top = [...byFunction]
-    .filter(([n]) => !n.endsWith("[idle/program]") && !n.endsWith("[unattributed]"))
+    .filter(([n]) => !n.endsWith("[idle]") && !n.endsWith("[program]") && !n.endsWith("[unattributed]"))
     .sort((a, b) => b[1] - a[1])
     .slice(0, 25);
   // Wasm self time by Rust crate/module (the name section keeps Rust paths).
@@ -102,5 +116,17 @@ export async function profile({ inspectorPort, workerName, load, intervalUs = 20
     wasmByModule.set(key, (wasmByModule.get(key) ?? 0) + us);
   }
   const wasmTop = [...wasmByModule].sort((a, b) => b[1] - a[1]).slice(0, 15);
-  return { byCategory, busyUs: busy, top, wasmTop, load: loadResult };
+  // The isolate's CPU time. V8 samples an isolate only while a thread has it entered, so the
+  // delta before the first sample after a pause spans the pause: summing deltas counts waiting as
+  // work when requests come one at a time. Instead: the samples taken while it was not idle —
+  // JS, Wasm, built-ins, GC, and the runtime's native work for it ("(program)", frames without a
+  // name) — times the sampling period measured while it runs (the median of the deltas under 10
+  // intervals; about 200 µs for a 100 µs setting on this machine). Checked against a CPU-bound
+  // worker: within 10 % of its thread's CPU time from /proc.
+  const running = prof.timeDeltas.filter((d) => d > 0 && d < 10 * intervalUs).sort((a, b) => a - b);
+  const samplingUs = running.length ? running[running.length >> 1] : intervalUs;
+  const cpuSamples = Object.entries(sampleCount)
+    .filter(([cat]) => cat !== "idle")
+    .reduce((a, [, n]) => a + n, 0);
+  return { byCategory, busyUs: busy, cpuUs: cpuSamples * samplingUs, samplingUs, sampleCount, top, wasmTop, load: loadResult };
 }

@@ -1,10 +1,10 @@
 // The load benchmark behind `npm run bench` (bench/run.sh builds everything first): runs the built
 // worker, the floor and the peer in workerd (through miniflare, which gives workerd a working
-// Cache API and KV, without wrangler's dev proxy), loads each case with wrk over loopback, and
-// writes bench/RESULTS.md.
+// Cache API and KV, without wrangler's dev proxy), loads each case with wrk over loopback, measures
+// the isolate's memory and CPU per request (bench/limits.mjs), and writes bench/RESULTS.md.
 //
 // Environment: BENCH_ROUNDS (3), BENCH_SECONDS (10; hit cases), BENCH_MISS_SECONDS (5; miss cases),
-// BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_PROFILE (1),
+// BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_PROFILE (1), BENCH_LIMITS (1),
 // BENCH_WORKER_DIR (build; a directory with index.js + index_bg.wasm, to measure another build),
 // BENCH_OUT (bench/RESULTS.md).
 
@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { Miniflare, convertV4MiniflareOptions, Log, LogLevel } from "miniflare";
+import { limits } from "./limits.mjs";
 import { profile } from "./profile.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -400,6 +401,16 @@ async function main() {
       const p = profiles[name];
       log(`profile ${name}: ${p.load.requests} requests, isolate busy ${(p.busyUs / p.load.requests).toFixed(0)} µs/request`);
     }
+    await mf.dispose();
+    mf = undefined;
+  }
+
+  // The isolate's memory and CPU per request within the Workers limits (bench/limits.mjs), in
+  // its own workerd with the inspector on.
+  let isolate = null;
+  if (process.env.BENCH_LIMITS !== "0") {
+    const workerdCpuUs = () => workerdPids().reduce((sum, pid) => sum + cpuUs(pid), 0);
+    isolate = await limits({ worker, vars, headers: REQUEST_HEADERS, freePort, log, workerdCpuUs });
   }
   await cleanup();
 
@@ -426,6 +437,7 @@ async function main() {
     bodies,
     logLines,
     profiles,
+    isolate,
     criterion: readCriterion(),
     compatibilityDate,
     steps: readSteps(),
@@ -529,7 +541,7 @@ function machine() {
   };
 }
 
-function report({ settings, machine: m, size, cases, summary, crossings, bodies, logLines, criterion, compatibilityDate, profiles, steps }) {
+function report({ settings, machine: m, size, cases, summary, crossings, bodies, logLines, criterion, compatibilityDate, profiles, isolate, steps }) {
   const { ROUNDS, SECONDS, MISS_SECONDS = SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS } = settings;
   const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
   const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "–");
@@ -692,12 +704,63 @@ function report({ settings, machine: m, size, cases, summary, crossings, bodies,
       p();
     }
   }
+  if (isolate) limitsReport(p, isolate, { f0, f2 });
   const findings = path.join(BENCH, "findings.md");
   if (existsSync(findings)) {
     p(readFileSync(findings, "utf8").trim());
     p();
   }
   return lines.join("\n");
+}
+
+/** The memory and CPU tables of bench/limits.mjs. */
+function limitsReport(p, { memory, cpu }, { f0, f2 }) {
+  const mib = (b) => (Number.isFinite(b) ? (b / 2 ** 20).toFixed(1) : "–");
+  const msec = (us) => (Number.isFinite(us) ? (us / 1000).toFixed(2) : "–");
+  p("## Memory and CPU within the Workers limits");
+  p();
+  p("The isolate has 128 MB (JS heap + ArrayBuffers + Wasm, shared by every request it serves at once) and, on the");
+  p("free plan, 10 ms of CPU per request. Measured by bench/limits.mjs in a workerd of its own with the V8 inspector");
+  p("on: catalog-edge as built, with the default `MEMORY_CACHE_BYTES` (8 MiB), `STORE_BUFFER_BYTES` (24 MiB) and");
+  p("`CACHE_MAX_BODY_BYTES` (5 MiB), its control plane's Durable Objects in a second worker of the same bundle (so");
+  p("that the edge isolate's figures hold only the edge's own work, as on Cloudflare, where an object runs elsewhere),");
+  p("in front of the release demo origin (large bodies: `/echo/{name}?bytes=N[&chunked=1]`).");
+  p();
+  p("**Memory**, one load after the other in the same isolate: the JS heap in use and the ArrayBuffers' backing stores");
+  p("(`Runtime.getHeapUsage`) sampled as fast as the inspector answers while the load runs (the high-water is the");
+  p("largest sample: a peak between two samples is not seen), the Wasm memory read from the instance");
+  p("(`Runtime.queryObjects` of `WebAssembly.Memory`; it never shrinks, so its last value is its high-water), and the");
+  p("same after a forced GC (`HeapProfiler.collectGarbage`). Every body is read whole by the client and checked for its");
+  p("length. \"Stores\" are catalog-edge's own counters for the load (`/__edge/api/cache/stats`, `store`).");
+  p();
+  p("| load | high-water: heap · ArrayBuffers · Wasm | high-water total | after GC | stores | < 64 MiB |");
+  p("| --- | --- | ---: | ---: | --- | --- |");
+  for (const r of memory) {
+    const stores = Object.entries(r.stores).map(([k, v]) => `${v} ${k}`).join(", ") || "–";
+    p(`| ${r.label} | ${mib(r.high.heap)} · ${mib(r.high.buffers)} · ${mib(r.wasm)} MiB | **${mib(r.highWater)} MiB** | ${mib(r.afterGc)} MiB | ${stores} | ${r.highWater < 64 * 2 ** 20 ? "yes" : "**no**"} |`);
+  }
+  p();
+  p(`The store budget's own high-water (bytes reserved at once by bodies being stored): ${mib(memory.at(-1)?.budgetHighWater)} MiB of 24 MiB.`);
+  p();
+  p("**CPU per request**, requests of one kind one after the other, while the V8 CPU profiler samples the edge isolate");
+  p("every 100 µs (bench/profile.mjs): the isolate's CPU time is its samples taken while it was not idle (JS, Wasm,");
+  p("built-ins, GC, the runtime's native work while the isolate is entered) times the sampling period measured while");
+  const ratios = cpu.map((r) => r.summedDeltasUs / r.isolateUs).filter(Number.isFinite);
+  p(`it runs (${cpu.map((r) => f0(r.samplingUs)).join(", ")} µs in these rows), background work (\`waitUntil\`: stores, the`);
+  p("copy counted) included, divided by the requests. V8 samples an isolate only while it is entered, so summing the");
+  p(`profile's time deltas instead counts the waits between requests as work (here ${f2(Math.min(...ratios))}–${f2(Math.max(...ratios))}× these figures). Checked`);
+  p("against a CPU-bound worker: within 10 % of its thread's CPU time read from /proc. The last column is the whole");
+  p("workerd process's CPU time from /proc over the same requests: an upper bound that also holds miniflare's cache");
+  p("service (JavaScript and SQLite writing every stored byte), KV, the control plane's object and SQLite, and the");
+  p("runtime's HTTP on both sides; workerd does not report a request's CPU time itself (a tail worker's `cpuTime` is 0");
+  p("locally).");
+  p();
+  p("| request | requests | isolate CPU per request | workerd process CPU per request | isolate < 10 ms |");
+  p("| --- | ---: | ---: | ---: | --- |");
+  for (const r of cpu) {
+    p(`| ${r.label} | ${f0(r.requests)} | **${msec(r.isolateUs)} ms** | ${msec(r.workerdUs)} ms | ${r.isolateUs < 10_000 ? "yes" : "**no**"} |`);
+  }
+  p();
 }
 
 (process.argv.includes("--report-only") ? Promise.resolve().then(reportOnly) : main()).catch(async (e) => {

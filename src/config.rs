@@ -6,6 +6,7 @@ use url::Url;
 use crate::admin::Operators;
 use crate::origin_url::{host_port, parse_origin_url};
 
+use crate::cache::body::DEFAULT_STORE_BUFFER_BYTES;
 use crate::cache::key::TrackingParams;
 use crate::cache::policy::DEFAULT_MAX_BODY_BYTES;
 use crate::cache::rules::RuleSet;
@@ -44,6 +45,8 @@ pub mod vars {
     pub const STATE_REFRESH_MS: &str = "STATE_REFRESH_MS";
     /// Bytes of the per-isolate in-memory tier in front of the Cache API (0 turns it off).
     pub const MEMORY_CACHE_BYTES: &str = "MEMORY_CACHE_BYTES";
+    /// Bytes an isolate may hold at once for bodies being stored (`cache::body`).
+    pub const STORE_BUFFER_BYTES: &str = "STORE_BUFFER_BYTES";
     /// The edge's own targeted cache-control field (RFC 9213), read before `CDN-Cache-Control`;
     /// set but empty turns it off.
     pub const EDGE_CACHE_CONTROL_FIELD: &str = "EDGE_CACHE_CONTROL_FIELD";
@@ -94,8 +97,16 @@ pub const DEFAULT_CONTROL_RECONCILE_MS: u64 = 60_000;
 pub const DEFAULT_STATE_REFRESH_MS: u64 = 5_000;
 /// Default size of the in-memory tier: 8 MiB of an isolate's 128 MB.
 pub const DEFAULT_MEMORY_CACHE_BYTES: u64 = 8 * 1024 * 1024;
-/// Largest in-memory tier accepted: 64 MiB, half an isolate's memory.
-pub const MAX_MEMORY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest in-memory tier accepted: 32 MiB, a quarter of an isolate's 128 MB (bench/findings.md,
+/// "Memory": what the tier holds costs about its size again in the isolate's heap at its
+/// high-water, and the rest of the isolate must keep room for the bodies being stored and the
+/// requests in flight).
+pub const MAX_MEMORY_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// Largest budget of bytes held for storing accepted: 32 MiB.
+pub const MAX_STORE_BUFFER_BYTES: u64 = 32 * 1024 * 1024;
+/// Largest sum of the memory tier and the store budget: 48 MiB, so that what the isolate holds
+/// on purpose stays well under half of its 128 MB (the collector needs the other half).
+pub const MAX_HELD_BYTES: u64 = 48 * 1024 * 1024;
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +133,8 @@ pub struct EdgeConfig {
     pub state_refresh_ms: u64,
     /// Bytes of the in-memory tier (0: off). Its entries live at most `state_refresh_ms`.
     pub memory_cache_bytes: u64,
+    /// Bytes an isolate may hold at once for bodies being stored.
+    pub store_buffer_bytes: u64,
     /// The admin API's operators (none: the admin API is closed).
     pub operators: Operators,
     /// Why `ADMIN_TOKENS` was refused, if it was: the admin API is closed (serving goes on).
@@ -413,6 +426,33 @@ impl EdgeConfig {
             DEFAULT_MEMORY_CACHE_BYTES,
             &mut errors,
         );
+        let store_buffer_bytes = parse_u64(
+            get(vars::STORE_BUFFER_BYTES),
+            vars::STORE_BUFFER_BYTES,
+            0..=MAX_STORE_BUFFER_BYTES,
+            DEFAULT_STORE_BUFFER_BYTES,
+            &mut errors,
+        );
+        if max_body_bytes > store_buffer_bytes {
+            errors.push(ConfigError::new(
+                vars::CACHE_MAX_BODY_BYTES,
+                format!(
+                    "{max_body_bytes} is over {} ({store_buffer_bytes}): no body that large could be stored",
+                    vars::STORE_BUFFER_BYTES
+                ),
+            ));
+        }
+        if memory_cache_bytes + store_buffer_bytes > MAX_HELD_BYTES {
+            errors.push(ConfigError::new(
+                vars::STORE_BUFFER_BYTES,
+                format!(
+                    "{} + {} is {} bytes, over {MAX_HELD_BYTES} (48 MiB)",
+                    vars::MEMORY_CACHE_BYTES,
+                    vars::STORE_BUFFER_BYTES,
+                    memory_cache_bytes + store_buffer_bytes
+                ),
+            ));
+        }
         // A bad ADMIN_TOKENS closes the admin API (and health says why) but never stops serving.
         let (operators, operators_problem) = match Operators::parse(
             get(vars::ADMIN_TOKEN).as_deref(),
@@ -486,6 +526,7 @@ impl EdgeConfig {
                 warmup_paths,
                 state_refresh_ms,
                 memory_cache_bytes,
+                store_buffer_bytes,
                 operators,
                 operators_problem,
                 edge_cache_control_field,
@@ -624,6 +665,7 @@ mod tests {
         assert_eq!(c.warmup_paths.len(), 9);
         assert_eq!(c.state_refresh_ms, 5_000);
         assert_eq!(c.memory_cache_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.store_buffer_bytes, 24 * 1024 * 1024);
         assert!(
             !format!("{c:?}").contains("t0ken"),
             "the token never shows in Debug"
@@ -652,6 +694,42 @@ mod tests {
                 "STATE_REFRESH_MS",
                 "MEMORY_CACHE_BYTES"
             ]
+        );
+    }
+
+    #[test]
+    fn what_an_isolate_holds_on_purpose_is_bounded() {
+        let ok = parse(&[
+            ("ORIGIN_URL", "http://a.rs"),
+            ("MEMORY_CACHE_BYTES", "16777216"),
+            ("STORE_BUFFER_BYTES", "33554432"),
+        ])
+        .unwrap();
+        assert_eq!(ok.store_buffer_bytes, 32 * 1024 * 1024);
+        let fields = |pairs: &[(&str, &str)]| -> Vec<String> {
+            let mut all = vec![("ORIGIN_URL", "http://a.rs")];
+            all.extend_from_slice(pairs);
+            parse(&all)
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            fields(&[("MEMORY_CACHE_BYTES", "67108864")]),
+            ["MEMORY_CACHE_BYTES: 67108864 is outside 0..=33554432"]
+        );
+        assert_eq!(
+            fields(&[("STORE_BUFFER_BYTES", "33554433")]),
+            ["STORE_BUFFER_BYTES: 33554433 is outside 0..=33554432"]
+        );
+        assert_eq!(
+            fields(&[("MEMORY_CACHE_BYTES", "33554432"), ("STORE_BUFFER_BYTES", "25165824")]),
+            ["STORE_BUFFER_BYTES: MEMORY_CACHE_BYTES + STORE_BUFFER_BYTES is 58720256 bytes, over 50331648 (48 MiB)"]
+        );
+        assert_eq!(
+            fields(&[("STORE_BUFFER_BYTES", "1048576")]),
+            ["CACHE_MAX_BODY_BYTES: 5242880 is over STORE_BUFFER_BYTES (1048576): no body that large could be stored"]
         );
     }
 

@@ -335,6 +335,51 @@ pub fn memory_exposition(m: &crate::cache::memory::MemoryStats) -> String {
     out
 }
 
+/// The budget of bytes held for storing (`cache::body`): its gauges, the bodies stored, and
+/// those refused or dropped after the store decision by reason, in the exposition format.
+pub fn store_exposition(s: &crate::cache::body::StoreStats) -> String {
+    let mut out = String::new();
+    for (name, kind, help, value) in [
+        (
+            "catalog_edge_store_buffer_bytes",
+            "gauge",
+            "Bytes reserved now by bodies being stored.",
+            s.held_bytes,
+        ),
+        (
+            "catalog_edge_store_buffer_high_water_bytes",
+            "gauge",
+            "Most bytes ever reserved at once by bodies being stored.",
+            s.high_water_bytes,
+        ),
+        (
+            "catalog_edge_store_buffer_capacity_bytes",
+            "gauge",
+            "The budget of bytes held for storing (STORE_BUFFER_BYTES).",
+            s.budget_bytes,
+        ),
+        (
+            "catalog_edge_stores_total",
+            "counter",
+            "Bodies stored in the Cache API.",
+            s.stored,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help} {SCOPE}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "# HELP catalog_edge_store_not_stored_total Storable bodies not stored, by reason. {SCOPE}\n# TYPE catalog_edge_store_not_stored_total counter\n"
+    ));
+    for (reason, n) in s.not_stored.by_reason() {
+        out.push_str(&format!(
+            "catalog_edge_store_not_stored_total{{reason=\"{reason}\"}} {n}\n"
+        ));
+    }
+    out
+}
+
 fn histogram(out: &mut String, name: &str, help: &str, series: &BTreeMap<Labels, Histogram>) {
     out.push_str(&format!(
         "# HELP {name} {help} {SCOPE}\n# TYPE {name} histogram\n"

@@ -3,6 +3,7 @@
 //! origin answer. Request `Cache-Control` policy, `Authorization`, `Range` and conditional
 //! requests are decided here.
 
+use catalog_edge::cache::body::StoreOutcome;
 use catalog_edge::cache::classify::Failure;
 use catalog_edge::cache::key::{self, CacheKey, KeyScope, TrackingParams};
 use catalog_edge::cache::lifecycle::{
@@ -208,6 +209,32 @@ fn a_fresh_memory_hit_is_served_from_memory_and_never_refilled() {
 }
 
 #[test]
+fn a_waiter_served_from_the_cache_api_is_coalesced_and_fills_memory_when_the_tier_takes_it() {
+    let LookupAction::Serve(s) = client(&[]).lookup(&entry(), Tier::SharedCoalesced, at(1)) else {
+        panic!("served")
+    };
+    assert!(s.report.coalesced && !s.report.memory && s.fill_memory);
+    assert_eq!(
+        s.report.cache_status(),
+        "catalog-edge; hit; ttl=59; detail=coalesced"
+    );
+    let mut big = entry();
+    big.body_bytes = Some(2 << 20);
+    let LookupAction::Serve(s) = client(&[]).lookup(&big, Tier::SharedCoalesced, at(1)) else {
+        panic!("served")
+    };
+    assert!(
+        s.report.coalesced && !s.fill_memory,
+        "2 MiB lives in the Cache API only"
+    );
+    // Judged as any Cache API entry: a stale one is not served from memory rules.
+    assert!(matches!(
+        client(&[]).lookup(&entry(), Tier::SharedCoalesced, at(75)),
+        LookupAction::ServeStaleAndRefresh(_)
+    ));
+}
+
+#[test]
 fn a_stale_or_purged_memory_copy_is_dropped_and_the_cache_api_decides() {
     let c = client(&[]);
     assert_eq!(
@@ -339,7 +366,7 @@ fn an_entry_without_validators_is_revalidated_unconditionally() {
 }
 
 #[test]
-fn a_miss_is_coalesced_when_the_memory_tier_is_on() {
+fn a_miss_is_coalesced_whether_or_not_the_memory_tier_could_hold_it() {
     let LookupAction::Fetch(f) = client(&[]).miss() else {
         panic!("fetch")
     };
@@ -350,7 +377,10 @@ fn a_miss_is_coalesced_when_the_memory_tier_is_on() {
     let LookupAction::Fetch(f) = off.miss() else {
         panic!("fetch")
     };
-    assert!(!f.coalesce, "the memory tier is the hand-over");
+    assert!(
+        f.coalesce,
+        "waiters read the Cache API when memory cannot hand it over"
+    );
     let vary = lifecycle::on_lookup(&off.facts(), Found::Nothing { vary_miss: true }, NOW);
     let LookupAction::Fetch(f) = vary else {
         panic!("fetch")
@@ -544,7 +574,6 @@ fn a_storable_answer_is_stored_and_served() {
         report.cache_status(),
         "catalog-edge; fwd=miss; fwd-status=200; ttl=60; stored"
     );
-    assert_eq!(lifecycle::release(&report), Release::Filled);
 }
 
 #[test]
@@ -580,7 +609,6 @@ fn a_canary_fallback_is_never_stored_whatever_its_headers_say() {
         report.cache_status(),
         "catalog-edge; fwd=miss; fwd-status=200; detail=canary-fallback"
     );
-    assert_eq!(lifecycle::release(&report), Release::Unfilled);
 }
 
 #[test]
@@ -681,7 +709,6 @@ fn a_304_that_forbids_storing_serves_the_entry_once_more_unstored() {
     };
     assert_eq!(meta, None);
     assert!(!report.stored);
-    assert_eq!(lifecycle::release(&report), Release::Unfilled);
 }
 
 #[test]
@@ -711,7 +738,11 @@ fn a_body_over_the_limit_is_served_unstored_whatever_content_length_said() {
         (report.stored, report.ttl_secs, report.not_stored),
         (false, None, Some(NoStoreReason::TooLarge))
     );
-    assert_eq!(lifecycle::release(&report), Release::Unfilled);
+    assert_eq!(
+        StoreOutcome::NotStored(NoStoreReason::TooLarge).release(),
+        Release::Unfilled,
+        "its waiters ask the origin themselves"
+    );
 }
 
 // ---- Age --------------------------------------------------------------------------------------

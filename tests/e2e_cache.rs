@@ -837,18 +837,27 @@ fn concurrently(stack: &Stack, path: &str, delays_ms: &[u64]) -> Vec<Resp> {
     })
 }
 
-#[test]
-fn concurrent_misses_of_one_key_reach_the_origin_once() {
-    let stack = Stack::start();
-    // The origin takes 1.5 s, so every request below arrives while the first is still there.
+/// `1 + waiters` concurrent misses of `path` (whose origin path is `counted`) while the origin
+/// takes 1.5 s, so that every waiter arrives while the first is still there: one origin
+/// request, one miss, every other request coalesced and given the same body. The replies.
+fn coalesced_misses(stack: &Stack, path: &str, counted: &str, waiters: usize) -> Vec<Resp> {
+    let prefix = if counted.starts_with("/echo/") {
+        "/echo/"
+    } else {
+        "/api/"
+    };
     stack
         .stable
-        .control("slow", json!({"delay_ms": 1500, "path_prefix": "/api/"}));
-    let replies = concurrently(&stack, ATTRS, &[0, 300, 300, 300, 300, 300, 300, 300]);
+        .control("slow", json!({"delay_ms": 1500, "path_prefix": prefix}));
+    let delays: Vec<u64> = std::iter::once(0)
+        .chain(std::iter::repeat_n(300, waiters))
+        .collect();
+    let replies = concurrently(stack, path, &delays);
     assert_eq!(
-        stack.stable.count(ATTRS),
+        stack.stable.count(counted),
         1,
-        "one origin request for eight misses"
+        "one origin request for {} misses",
+        waiters + 1
     );
     let outcomes: Vec<&str> = replies.iter().map(cache_status).collect();
     assert_eq!(
@@ -857,14 +866,166 @@ fn concurrent_misses_of_one_key_reach_the_origin_once() {
         "{outcomes:#?}"
     );
     for r in &replies {
-        assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(r.body, replies[0].body);
+        assert_eq!(r.status, 200, "{}", &r.body[..r.body.len().min(300)]);
+        assert!(r.body == replies[0].body, "the same body for every request");
     }
     let coalesced = outcomes
         .iter()
         .filter(|c| c.ends_with("detail=coalesced"))
         .count();
-    assert_eq!(coalesced, 7, "{outcomes:#?}");
+    assert_eq!(coalesced, waiters, "{outcomes:#?}");
+    replies
+}
+
+#[test]
+fn concurrent_misses_of_one_key_reach_the_origin_once() {
+    let stack = Stack::start();
+    coalesced_misses(&stack, ATTRS, ATTRS, 7);
+}
+
+#[test]
+fn concurrent_misses_of_one_2_mib_key_make_one_origin_request() {
+    let stack = Stack::start();
+    // 2 MiB: more than the memory tier's largest entry (1 MiB of its 8 MiB), so the waiters
+    // are served from the Cache API.
+    let path = "/echo/two?bytes=2097152&h=Cache-Control:max-age%3D600";
+    let replies = coalesced_misses(&stack, path, "/echo/two", 31);
+    assert!(replies[0].body == generated(2 * MIB), "the whole body");
+    for r in &replies {
+        assert_eq!(r.header("content-length"), Some("2097152"));
+        assert!(!cache_status(r).contains("memory"), "{}", cache_status(r));
+    }
+}
+
+/// The demo origin's generated body of `len` bytes (demo-origin/src/bulk.rs: a 37-byte pattern).
+fn generated(len: usize) -> String {
+    const PATTERN: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789\n";
+    (0..len)
+        .map(|i| char::from(PATTERN[i % PATTERN.len()]))
+        .collect()
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// Polls the isolate's store counters (`store` in the stats) until `done` holds for them:
+/// those counters.
+fn until_store(
+    stack: &Stack,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let stats = poll(
+        what,
+        || stack.admin("GET", "/__edge/api/cache/stats").send(),
+        |r| done(&r.json()["store"]),
+    );
+    stats.json()["store"].clone()
+}
+
+#[test]
+fn a_chunked_8_mib_body_is_delivered_whole_and_not_stored() {
+    let stack = Stack::start();
+    let path = "/echo/big?bytes=8388608&chunked=1&h=Cache-Control:max-age%3D600";
+    let first = get(&stack, path);
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.header("content-length"),
+        None,
+        "as the origin sent it"
+    );
+    assert_eq!(first.body.len(), 8 * MIB);
+    assert!(first.body == generated(8 * MIB), "delivered whole");
+    // The headers left before the length was known; the copy for the cache was dropped at
+    // CACHE_MAX_BODY_BYTES (5 MiB) and counted.
+    assert_eq!(
+        cache_status(&first),
+        "catalog-edge; fwd=miss; fwd-status=200; ttl=600; detail=store-pending"
+    );
+    let store = until_store(&stack, "the dropped copy counted", |s| s["in_flight"] == 0);
+    assert_eq!(store["not_stored"]["too-large"], 1, "{store}");
+    assert_eq!(
+        (store["stored"].clone(), store["held_bytes"].clone()),
+        (json!(0), json!(0))
+    );
+    let cached = get_with(&stack, path, &[("cache-control", "only-if-cached")]);
+    assert_eq!(cached.status, 504, "nothing stored");
+    let again = get(&stack, path);
+    assert_eq!(x_cache(&again), "MISS");
+    assert!(again.body == first.body);
+    assert_eq!(stack.stable.count("/echo/big"), 2);
+
+    // Within the limit, a chunked body is stored once it has ended, and served with its length.
+    let small = "/echo/small?bytes=3000000&chunked=1&h=Cache-Control:max-age%3D600";
+    assert!(cache_status(&get(&stack, small)).ends_with("detail=store-pending"));
+    let hit = poll(
+        "the counted copy stored",
+        || get(&stack, small),
+        |r| x_cache(r) == "HIT",
+    );
+    assert_eq!(hit.header("content-length"), Some("3000000"));
+    assert!(hit.body == generated(3_000_000));
+    assert_eq!(stack.stable.count("/echo/small"), 1);
+
+    // With a Content-Length over the limit it is known before the headers leave, and counted
+    // with the dropped copies.
+    let sized = get(
+        &stack,
+        "/echo/sized?bytes=6291456&h=Cache-Control:max-age%3D600",
+    );
+    assert_eq!(sized.body.len(), 6 * MIB);
+    assert_eq!(
+        cache_status(&sized),
+        "catalog-edge; fwd=miss; fwd-status=200; detail=too-large"
+    );
+    let store = until_store(&stack, "the refused body counted", |s| {
+        s["not_stored"]["too-large"] == 3
+    });
+    assert_eq!(store["stored"], 1, "{store}");
+}
+
+#[test]
+fn a_miss_that_finds_no_room_in_the_store_budget_streams_through_unstored_and_is_counted() {
+    // A budget of one CACHE_MAX_BODY_BYTES: a body of unknown length holds all of it while it
+    // streams (here 1 MiB in 16 chunks, 250 ms apart).
+    let stack = Stack::with(StackOptions::default().var("STORE_BUFFER_BYTES", "5242880"));
+    let slow =
+        "/echo/slow?bytes=1048576&chunked=1&chunk_delay_ms=250&h=Cache-Control:max-age%3D600";
+    std::thread::scope(|s| {
+        let holder = s.spawn(|| get(&stack, slow));
+        until_store(&stack, "the slow body holding the budget", |s| {
+            s["held_bytes"] == 5 * MIB
+        });
+        let refused = get(&stack, ATTRS);
+        assert_eq!(refused.status, 200);
+        assert_eq!(
+            cache_status(&refused),
+            "catalog-edge; fwd=miss; fwd-status=200; detail=store-budget"
+        );
+        assert!(refused.body.contains("success.getAttributes"));
+        let held = holder.join().unwrap();
+        assert!(held.body == generated(MIB), "the slow body, whole");
+    });
+    let store = until_store(&stack, "the slow body stored", |s| s["stored"] == 1);
+    assert_eq!(store["not_stored"]["store-budget"], 1, "{store}");
+    assert_eq!(store["high_water_bytes"], 5 * MIB);
+    let metrics = stack.admin("GET", "/__edge/metrics").send().body;
+    assert!(
+        metrics.contains("catalog_edge_store_not_stored_total{reason=\"store-budget\"} 1"),
+        "{metrics}"
+    );
+    // Nothing of the refused miss was stored; with the budget free the next one is.
+    let next = get(&stack, ATTRS);
+    assert_eq!(x_cache(&next), "MISS");
+    assert!(
+        cache_status(&next).ends_with("; stored"),
+        "{}",
+        cache_status(&next)
+    );
+    assert_eq!(x_cache(&get(&stack, ATTRS)), "HIT");
+    let hit = get(&stack, slow);
+    assert_eq!(x_cache(&hit), "HIT");
+    assert_eq!(hit.header("content-length"), Some("1048576"));
+    assert_eq!(stack.stable.count("/echo/slow"), 1);
 }
 
 #[test]

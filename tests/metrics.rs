@@ -3,8 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use catalog_edge::cache::body::{StoreBudget, StoreOutcome};
 use catalog_edge::cache::memory::MemoryStats;
-use catalog_edge::metrics::{memory_exposition, Registry, RequestRecord, BUCKETS_MS};
+use catalog_edge::cache::policy::NoStoreReason;
+use catalog_edge::metrics::{
+    memory_exposition, store_exposition, Registry, RequestRecord, BUCKETS_MS,
+};
 use catalog_edge::variant::Variant;
 use serde_json::json;
 
@@ -169,7 +173,15 @@ fn the_prometheus_exposition_parses_back() {
         misses: 2,
         evictions: 1,
     };
-    let samples = parse(&(reg.exposition() + &memory_exposition(&memory)));
+    let budget = StoreBudget::new(24 << 20);
+    let _held = budget.reserve(5 << 20);
+    budget.record(StoreOutcome::Stored { bytes: 9_000 });
+    budget.record(StoreOutcome::NotStored(NoStoreReason::TooLarge));
+    budget.record(StoreOutcome::NotStored(NoStoreReason::Budget));
+    budget.record(StoreOutcome::NotStored(NoStoreReason::Budget));
+    let samples = parse(
+        &(reg.exposition() + &memory_exposition(&memory) + &store_exposition(&budget.stats())),
+    );
     let get = |name: &str, labels: &[(&str, &str)]| {
         let key: BTreeMap<String, String> = labels
             .iter()
@@ -236,6 +248,29 @@ fn the_prometheus_exposition_parses_back() {
     assert_eq!(
         get("catalog_edge_memory_cache_capacity_bytes", &[]),
         Some(8_388_608.0)
+    );
+    assert_eq!(
+        get("catalog_edge_store_buffer_bytes", &[]),
+        Some(5_242_880.0)
+    );
+    assert_eq!(
+        get("catalog_edge_store_buffer_capacity_bytes", &[]),
+        Some(25_165_824.0)
+    );
+    assert_eq!(get("catalog_edge_stores_total", &[]), Some(1.0));
+    assert_eq!(
+        get(
+            "catalog_edge_store_not_stored_total",
+            &[("reason", "store-budget")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        get(
+            "catalog_edge_store_not_stored_total",
+            &[("reason", "too-large")]
+        ),
+        Some(1.0)
     );
 }
 

@@ -412,14 +412,17 @@ fn logged_events() -> std::collections::BTreeSet<String> {
     let mut events = std::collections::BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        for marker in ["\"event\": \"", "event: \""] {
+        // `json!({"event": "x"})`, `event: "x"`, and a hand-written `{\"event\":\"x\"`.
+        for marker in ["\"event\": \"", "event: \"", "\\\"event\\\":\\\""] {
             for (at, _) in text.match_indices(marker) {
                 let rest = &text[at + marker.len()..];
                 let name: String = rest
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
-                if !name.is_empty() && rest[name.len()..].starts_with('"') {
+                let closed =
+                    rest[name.len()..].starts_with('"') || rest[name.len()..].starts_with("\\\"");
+                if !name.is_empty() && closed {
                     events.insert(name);
                 }
             }

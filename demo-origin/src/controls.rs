@@ -210,7 +210,7 @@ impl Controls {
                     "GET|POST /__origin/fail {\"mode\":\"status|reset|off\",\"status\":503,\"path_prefix\":\"/api/\"}",
                     "GET|POST /__origin/etag {\"enabled\":bool}",
                     "GET /__origin/echo",
-                    "GET|POST|DELETE /__origin/echo/{name} {\"status\":200,\"headers\":[[\"Name\",\"Value\"]],\"body\":\"text\"}",
+                    "GET|POST|DELETE /__origin/echo/{name} {\"status\":200,\"headers\":[[\"Name\",\"Value\"]],\"body\":\"text\"} or {…,\"bytes\":N,\"chunked\":true}",
                     "POST /__origin/reset",
                 ],
             }),

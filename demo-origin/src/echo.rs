@@ -1,6 +1,7 @@
 //! Echo endpoints: `ANY /echo/{name}` answers with a programmed (or query-described) response,
 //! honouring `If-None-Match` / `If-Modified-Since` against the `ETag` / `Last-Modified` it
-//! carries, so the edge's revalidation can be exercised.
+//! carries, so the edge's revalidation can be exercised. A program may ask for a generated body
+//! of any size (`crate::bulk`), with `Content-Length` or chunked.
 
 use std::time::SystemTime;
 
@@ -8,6 +9,7 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::bulk::{self, Generated};
 use crate::etag::if_none_match_matches;
 use crate::query::Query;
 
@@ -20,10 +22,17 @@ pub struct EchoProgram {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Response body; `None` means the default `{"echo":"<name>"}`.
     pub body: Option<String>,
+    /// A generated body of this many bytes instead (`crate::bulk`).
+    pub bytes: Option<u64>,
+    /// Send the generated body chunked, without `Content-Length`.
+    pub chunked: bool,
+    /// Wait this long before each chunk of the generated body.
+    pub chunk_delay_ms: u64,
 }
 
 impl EchoProgram {
-    /// Parses `{"status":200,"headers":[["Name","Value"],…] | {"Name":"Value"},"body":"text"}`.
+    /// Parses `{"status":200,"headers":[["Name","Value"],…] | {"Name":"Value"},"body":"text"}`,
+    /// or `"bytes": N` (and `"chunked": true`) for a generated body.
     pub fn from_json(v: &Value) -> Result<EchoProgram, String> {
         let obj = v.as_object().ok_or("body must be a JSON object")?;
         let status = match obj.get("status") {
@@ -61,14 +70,31 @@ impl EchoProgram {
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => Some(other.to_string()),
         };
+        let bytes = match obj.get("bytes") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_bytes(&v.to_string())?),
+        };
+        let chunked = match obj.get("chunked") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err("chunked must be true or false".into()),
+        };
+        let chunk_delay_ms = match obj.get("chunk_delay_ms") {
+            None | Some(Value::Null) => 0,
+            Some(v) => parse_chunk_delay(&v.to_string())?,
+        };
         Ok(EchoProgram {
             status,
             headers,
             body,
+            bytes,
+            chunked,
+            chunk_delay_ms,
         })
     }
 
-    /// Parses `?status=200&h=Name:Value&h=…&body=…` (already percent-decoded).
+    /// Parses `?status=200&h=Name:Value&h=…&body=…` (already percent-decoded); `bytes=N` asks
+    /// for a generated body, `chunked=1` sends it chunked.
     pub fn from_query(q: &Query) -> Result<EchoProgram, String> {
         let status = match q.get("status").filter(|s| !s.is_empty()) {
             Some(s) => parse_status(s)?,
@@ -87,6 +113,13 @@ impl EchoProgram {
             status,
             headers,
             body: q.get("body").map(str::to_string),
+            bytes: q.get("bytes").map(parse_bytes).transpose()?,
+            chunked: q.get("chunked") == Some("1"),
+            chunk_delay_ms: q
+                .get("chunk_delay_ms")
+                .map(parse_chunk_delay)
+                .transpose()?
+                .unwrap_or(0),
         })
     }
 
@@ -103,8 +136,32 @@ impl EchoProgram {
                 .map(|(n, v)| vec![n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()])
                 .collect::<Vec<_>>(),
             "body": self.body,
+            "bytes": self.bytes,
+            "chunked": self.chunked,
+            "chunk_delay_ms": self.chunk_delay_ms,
         })
     }
+}
+
+fn parse_chunk_delay(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= bulk::MAX_CHUNK_DELAY_MS)
+        .ok_or_else(|| {
+            format!(
+                "invalid chunk_delay_ms {s:?}: expected 0-{}",
+                bulk::MAX_CHUNK_DELAY_MS
+            )
+        })
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= bulk::MAX_BYTES)
+        .ok_or_else(|| format!("invalid bytes {s:?}: expected 0-{}", bulk::MAX_BYTES))
 }
 
 fn parse_status(s: &str) -> Result<StatusCode, String> {
@@ -132,6 +189,8 @@ pub struct EchoResponse {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Body (empty for 304).
     pub body: Vec<u8>,
+    /// A generated body instead of `body`.
+    pub generated: Option<Generated>,
 }
 
 /// Builds the response of `program`, evaluating conditional request headers for GET/HEAD 200s.
@@ -157,6 +216,7 @@ pub fn respond(
             status: StatusCode::NOT_MODIFIED,
             headers,
             body: Vec::new(),
+            generated: None,
         };
     }
     let body = match &program.body {
@@ -167,6 +227,9 @@ pub fn respond(
         status: program.status,
         headers,
         body,
+        generated: program
+            .bytes
+            .map(|n| Generated::new(n, program.chunked, program.chunk_delay_ms)),
     }
 }
 
@@ -221,6 +284,10 @@ mod tests {
         assert_eq!(p.headers[0].1, "max-age=60");
         assert_eq!(p.body.as_deref(), Some("hi"));
         assert!(EchoProgram::from_query(&Query::parse("status=99")).is_err());
+        let big = EchoProgram::from_query(&Query::parse("bytes=67108864&chunked=1")).unwrap();
+        assert_eq!((big.bytes, big.chunked), (Some(64 << 20), true));
+        assert!(EchoProgram::from_query(&Query::parse("bytes=-1")).is_err());
+        assert!(EchoProgram::from_query(&Query::parse("bytes=1073741825")).is_err());
         assert!(EchoProgram::from_query(&Query::parse("h=novalue")).is_err());
     }
 
@@ -233,6 +300,19 @@ mod tests {
             EchoProgram::from_json(&serde_json::json!({"headers": [["bad name", "x"]]})).is_err()
         );
         assert!(EchoProgram::from_json(&serde_json::json!({"status": "x"})).is_err());
+        let big =
+            EchoProgram::from_json(&serde_json::json!({"bytes": 10, "chunked": true})).unwrap();
+        assert_eq!((big.bytes, big.chunked), (Some(10), true));
+        let generated = respond(&big, &Method::GET, &req(&[]), vec![]).generated;
+        assert_eq!(
+            generated.map(|g| hyper::body::Body::size_hint(&g).exact()),
+            Some(None),
+            "a chunked body hides its length"
+        );
+        let slow = EchoProgram::from_query(&Query::parse("bytes=1&chunk_delay_ms=250")).unwrap();
+        assert_eq!(slow.chunk_delay_ms, 250);
+        assert!(EchoProgram::from_query(&Query::parse("bytes=1&chunk_delay_ms=10001")).is_err());
+        assert!(EchoProgram::from_json(&serde_json::json!({"bytes": "lots"})).is_err());
     }
 
     #[test]

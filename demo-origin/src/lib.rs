@@ -3,6 +3,7 @@
 //! endpoints, request counters and log).
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod catalog;
 pub mod config;
 pub mod controls;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT_LANGUAGE, CONTENT_LANGUAGE, CONTENT_TYPE, COOKIE,
@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use crate::bulk::Generated;
 use crate::catalog;
 use crate::config::{Config, Flavour};
 use crate::controls::{self, Controls, FailAction, LoggedRequest};
@@ -45,8 +46,8 @@ pub const FLAVOUR_HEADER: &str = "x-origin-flavour";
 
 const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
-/// The response body type.
-pub type Body = Full<Bytes>;
+/// The response body type: bytes at hand, or a generated body streamed as it is read.
+pub type Body = Either<Full<Bytes>, Generated>;
 
 /// Returned by the service to make hyper drop the connection without answering.
 #[derive(Debug)]
@@ -197,7 +198,11 @@ impl App {
         };
         let default_body = self.body(&json!({ "echo": name }));
         let out = echo::respond(&program, method, headers, default_body);
-        let mut resp = Response::new(Full::new(Bytes::from(out.body)));
+        let body = match out.generated {
+            Some(generated) => Either::Right(generated),
+            None => Either::Left(Full::new(Bytes::from(out.body))),
+        };
+        let mut resp = Response::new(body);
         *resp.status_mut() = out.status;
         for (n, v) in out.headers {
             resp.headers_mut().append(n, v);
@@ -238,7 +243,7 @@ impl App {
                 body = Vec::new();
             }
         }
-        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        let mut resp = Response::new(Either::Left(Full::new(Bytes::from(body))));
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
         resp

@@ -557,6 +557,37 @@ fn echo_by_query_and_by_program() {
 }
 
 #[test]
+fn echo_generates_bodies_of_any_size_with_or_without_content_length() {
+    let o = Origin::start(&[]);
+    let expected: String = (0..100_000u64)
+        .map(|i| char::from(demo_origin::bulk::byte_at(i)))
+        .collect();
+    let sized = o.get("/echo/big?bytes=100000&h=Cache-Control:max-age%3D60");
+    assert_eq!(sized.status, 200);
+    assert_eq!(sized.header("content-length"), Some("100000"));
+    assert_eq!(sized.header("cache-control"), Some("max-age=60"));
+    assert!(sized.body == expected, "the pattern, whole");
+    let chunked = o.get("/echo/big?bytes=100000&chunked=1");
+    assert_eq!(chunked.header("content-length"), None);
+    assert_eq!(chunked.header("transfer-encoding"), Some("chunked"));
+    // Chunk framing ("10000\r\n…") around the same bytes.
+    let unframed: String = chunked
+        .body
+        .split("\r\n")
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, part)| part)
+        .collect();
+    assert!(unframed == expected, "the pattern, chunked");
+    let program = r#"{"headers":[["Cache-Control","max-age=60"]],"bytes":10,"chunked":true}"#;
+    assert_eq!(o.post("/__origin/echo/gen", program).status, 200);
+    let r = o.get("/echo/gen");
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert!(r.body.contains("abcdefghij"));
+    assert_eq!(o.get("/echo/big?bytes=lots").status, 400);
+}
+
+#[test]
 fn canary_flavour_marks_bodies() {
     let o = Origin::start(&["--flavour", "canary"]);
     let r = o.get("/api/v2/marketplace/categories/10101/attributes");

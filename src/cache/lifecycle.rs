@@ -11,8 +11,8 @@
 //!     │            ─ LookDeeper ─▶ (memory copy unusable) Cache API lookup ─▶ on_lookup
 //!     │            ─ Unavailable ─▶ 504 (only-if-cached)
 //!     │ Fetch{revalidate?, coalesce}
-//!     ▼                        (waiters: lock::on_wait ─▶ Lookup ─▶ on_lookup, or Fetch)
-//! on_origin(outcome) ─ StoreAndServe ─▶ admit_body ─▶ store + serve (or serve, too large)
+//!     ▼      (waiters: lock::on_wait ─▶ Lookup in memory, then the Cache API ─▶ on_lookup, or Fetch)
+//! on_origin(outcome) ─ StoreAndServe ─▶ body::plan ─▶ Buffer | Stream | Count | Pass
 //!                    ─ Revalidated ─▶ store the merged entry, serve the stored body
 //!                    ─ ServeStale ─▶ stored response (stale-if-error)
 //!                    ─ Pass ─▶ the origin's response, unstored
@@ -20,7 +20,8 @@
 //! ```
 //!
 //! The store decision needs headers only (`Content-Length` when sent); the body is judged by
-//! [`admit_body`] once its length is known, so a streaming byte counter can take its place.
+//! [`admit_body`] once its length is known, or chunk by chunk by the byte counter
+//! (`cache::body`) when it is not, so that no body is ever read whole before it is judged.
 
 use http::{Method, StatusCode};
 
@@ -28,7 +29,6 @@ use super::cache_control::RequestDirectives;
 use super::classify::{classify_status, Failure};
 use super::freshness::{self, Freshness};
 use super::key::CacheKey;
-use super::lock::Release;
 use super::meta::EntryMeta;
 use super::policy::{self, decide_store, BypassReason, NoStoreReason, StoreDecision, StoreInput};
 use super::purge::Purged;
@@ -79,7 +79,7 @@ pub struct RequestFacts<'a> {
     pub max_body_bytes: u64,
     /// The edge's own targeted cache-control field (lowercase), if configured.
     pub edge_field: Option<&'a str>,
-    /// Largest body the memory tier holds (0: the tier is off, and so is coalescing).
+    /// Largest body the memory tier holds (0: the tier is off).
     pub memory_entry_limit: u64,
 }
 
@@ -114,6 +114,21 @@ pub enum Tier {
     Coalesced,
     /// The data centre's Cache API.
     Shared,
+    /// The Cache API, after waiting for a concurrent miss of the key whose entry the memory tier
+    /// does not hold (coalescing for any size).
+    SharedCoalesced,
+}
+
+impl Tier {
+    /// Whether the entry is the memory tier's.
+    pub fn is_memory(self) -> bool {
+        matches!(self, Tier::Memory | Tier::Coalesced)
+    }
+
+    /// Whether the request waited for a concurrent miss to store it.
+    pub fn is_coalesced(self) -> bool {
+        matches!(self, Tier::Coalesced | Tier::SharedCoalesced)
+    }
 }
 
 /// A stored entry found by a lookup.
@@ -261,7 +276,7 @@ pub fn on_lookup(req: &RequestFacts<'_>, found: Found<'_>, now: UnixMillis) -> L
         Found::Entry(s) => s,
     };
     let meta = stored.meta;
-    let in_memory = stored.tier != Tier::Shared;
+    let in_memory = stored.tier.is_memory();
     // RFC 9111 §3.5: only an entry whose response allowed it answers an authorized request.
     let usable = stored.purged != Purged::Hard && (meta.auth_ok || !req.authorized);
     let freshness = freshness::evaluate(meta, now);
@@ -350,12 +365,12 @@ fn hit(req: &RequestFacts<'_>, stored: &Stored<'_>, ttl_secs: u64) -> Serve {
     let meta = stored.meta;
     let mut report = CacheReport::new(Outcome::Hit);
     report.ttl_secs = Some(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
-    report.memory = stored.tier != Tier::Shared;
-    report.coalesced = stored.tier == Tier::Coalesced;
+    report.memory = stored.tier.is_memory();
+    report.coalesced = stored.tier.is_coalesced();
     Serve {
         report,
         form: form(req, meta.status, meta.body_bytes, stored.validators),
-        fill_memory: stored.tier == Tier::Shared
+        fill_memory: !stored.tier.is_memory()
             && meta.body_bytes.is_some_and(|n| n < req.memory_entry_limit),
     }
 }
@@ -366,8 +381,9 @@ fn unavailable() -> CacheReport {
     report
 }
 
-/// Nothing servable was found: fetch (coalesced when the memory tier can hand the entry over
-/// and the request is one any waiter may share), or 504 for `only-if-cached`.
+/// Nothing servable was found: fetch (coalesced when the request is one any waiter may share:
+/// the waiters then find what it stored in memory or in the Cache API, whatever its size), or
+/// 504 for `only-if-cached`.
 fn nothing(req: &RequestFacts<'_>, vary_miss: bool) -> LookupAction {
     if req.directives.only_if_cached {
         return LookupAction::Unavailable(unavailable());
@@ -377,7 +393,7 @@ fn nothing(req: &RequestFacts<'_>, vary_miss: bool) -> LookupAction {
     LookupAction::Fetch(Fetch {
         report,
         revalidate: None,
-        coalesce: req.memory_entry_limit > 0 && !req.authorized && !req.directives.no_store,
+        coalesce: !req.authorized && !req.directives.no_store,
     })
 }
 
@@ -685,21 +701,19 @@ pub fn with_body(
             Some(meta)
         }
         BodyVerdict::TooLarge => {
-            report.stored = false;
-            report.ttl_secs = None;
-            report.not_stored = Some(NoStoreReason::TooLarge);
+            unstored(report, NoStoreReason::TooLarge);
             None
         }
     }
 }
 
-/// How a request that held the key's claim releases it: filled when it stored an entry.
-pub fn release(report: &CacheReport) -> Release {
-    if report.stored {
-        Release::Filled
-    } else {
-        Release::Unfilled
-    }
+/// A `StoreAndServe` report once the body is not stored after all (too large, no room in the
+/// budget, broken off).
+pub fn unstored(report: &mut CacheReport, reason: NoStoreReason) {
+    report.stored = false;
+    report.ttl_secs = None;
+    report.store_pending = false;
+    report.not_stored = Some(reason);
 }
 
 /// RFC 9111 §5.1 `Age`, decided once for every response the cache answers: a stored response

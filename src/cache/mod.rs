@@ -1,7 +1,9 @@
 //! The edge cache's decisions: route rules, keys, storability and freshness, the lifecycle of a
-//! cacheable request ([`lifecycle`]), claims ([`lock`]), outcomes and their headers, purges and
-//! stats. No I/O here; the glue carries out what these functions decide.
+//! cacheable request ([`lifecycle`]), claims ([`lock`]), how a body is stored within the
+//! isolate's memory ([`body`]), outcomes and their headers, purges and stats. No I/O here; the
+//! glue carries out what these functions decide.
 
+pub mod body;
 pub mod cache_control;
 pub mod classify;
 pub mod entry;

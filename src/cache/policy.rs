@@ -86,6 +86,10 @@ pub enum NoStoreReason {
     Authorization,
     /// The request said `Cache-Control: no-store` (RFC 9111 §5.2.1.5).
     RequestNoStore,
+    /// The isolate's budget of bytes held for storing (`STORE_BUFFER_BYTES`) had no room.
+    Budget,
+    /// The body broke off, or the Cache API refused it, before it was stored.
+    Broken,
 }
 
 impl NoStoreReason {
@@ -104,6 +108,8 @@ impl NoStoreReason {
             NoStoreReason::Fallback => "fallback",
             NoStoreReason::Authorization => "authorization",
             NoStoreReason::RequestNoStore => "request-no-store",
+            NoStoreReason::Budget => "store-budget",
+            NoStoreReason::Broken => "body-broken",
         }
     }
 

@@ -93,6 +93,9 @@ pub struct CacheReport {
     pub coalesced: bool,
     /// `only-if-cached` found nothing servable: answered 504 without the origin.
     pub unavailable: bool,
+    /// The body's length was unknown when the headers left: whether it is stored is decided as
+    /// it streams (`cache::body::BodyPlan::Count`), and counted in the stats.
+    pub store_pending: bool,
 }
 
 impl CacheReport {
@@ -109,6 +112,7 @@ impl CacheReport {
             memory: false,
             coalesced: false,
             unavailable: false,
+            store_pending: false,
         }
     }
 
@@ -150,6 +154,7 @@ impl CacheReport {
             (Outcome::Hit, _) if self.memory => Some("memory"),
             (_, _) if self.unavailable => Some("only-if-cached"),
             (_, Some(r)) => Some(r.as_str()),
+            _ if self.store_pending => Some("store-pending"),
             _ => None,
         };
         match (detail, self.fallback) {
@@ -188,6 +193,23 @@ mod tests {
         assert_eq!(
             r.cache_status(),
             "catalog-edge; fwd=miss; fwd-status=200; stored"
+        );
+
+        let mut r = CacheReport::new(Outcome::Miss);
+        r.fwd_status = Some(200);
+        r.ttl_secs = Some(600);
+        r.store_pending = true;
+        assert_eq!(
+            r.cache_status(),
+            "catalog-edge; fwd=miss; fwd-status=200; ttl=600; detail=store-pending"
+        );
+
+        let mut r = CacheReport::new(Outcome::Miss);
+        r.fwd_status = Some(200);
+        r.not_stored = Some(NoStoreReason::Budget);
+        assert_eq!(
+            r.cache_status(),
+            "catalog-edge; fwd=miss; fwd-status=200; detail=store-budget"
         );
 
         let mut r = CacheReport::new(Outcome::Miss);

@@ -152,6 +152,10 @@ fn cache_stats(config: &EdgeConfig, now: UnixMillis) -> Reply {
             "memory".into(),
             json!(super::memory::stats(config.memory_cache_bytes)),
         );
+        map.insert(
+            "store".into(),
+            json!(super::memory::store_budget(config.store_buffer_bytes).stats()),
+        );
     }
     Reply::json(200, body.to_string())
 }

@@ -17,7 +17,8 @@ use super::memory::{self, Held, Limits};
 use super::origin::{OriginCall, OriginChoice, OriginError, OriginReply};
 use super::platform::{self, Waiter};
 use super::reply::{BaseHeaders, Body, Reply};
-use super::store;
+use super::store::{self, Counted};
+use crate::cache::body::{self, BodyCounter, BodyFacts, BodyPlan, Reservation, StoreOutcome};
 use crate::cache::classify::{self, Failure};
 use crate::cache::entry::{self, VaryIndex};
 use crate::cache::freshness;
@@ -26,9 +27,9 @@ use crate::cache::lifecycle::{
     self, Fetch, Form, Found, LookupAction, OriginAction, OriginOutcome, RequestFacts,
     Revalidating, Revalidation, Serve, Stored as FoundEntry, Tier,
 };
-use crate::cache::lock::{self, Claim, LockWatch, WaitAction};
+use crate::cache::lock::{self, Claim, LockGuard, LockWatch, Release, WaitAction};
 use crate::cache::meta::EntryMeta;
-use crate::cache::policy;
+use crate::cache::policy::{self, NoStoreReason};
 use crate::cache::purge::{PurgeState, Purged};
 use crate::cache::rules::RouteRule;
 use crate::cache::status::{CacheReport, Outcome};
@@ -118,11 +119,11 @@ impl Stored {
         header_pairs(&Headers(self.response.headers()))
     }
 
-    fn found(&self) -> FoundEntry<'_> {
+    fn found(&self, tier: Tier) -> FoundEntry<'_> {
         FoundEntry {
             meta: &self.meta,
             validators: &self.validators,
-            tier: Tier::Shared,
+            tier,
             purged: self.purged,
         }
     }
@@ -165,7 +166,7 @@ pub async fn serve(
     let cache_ms = platform::now().since(lookup_started);
     let facts = req.facts();
     let found = match &stored {
-        Some(s) => Found::Entry(s.found()),
+        Some(s) => Found::Entry(s.found(Tier::Shared)),
         None => Found::Nothing {
             vary_miss: vary.miss,
         },
@@ -211,8 +212,9 @@ fn internal(detail: &str) -> Reply {
 }
 
 /// A request whose key another request is fetching: waits for that one (at most the origin
-/// timeout), then is served what it stored, from memory. `None` when it stored nothing this
-/// request may have (the caller then asks the origin itself).
+/// timeout), then is served what it stored: from memory when the tier holds it, else from the
+/// Cache API (an entry of any size). `None` when it stored nothing this request may have (the
+/// caller then asks the origin itself).
 async fn wait_for(req: &CacheRequest, purge: &PurgeState, watch: LockWatch) -> Option<Reply> {
     let started = platform::now();
     loop {
@@ -224,7 +226,20 @@ async fn wait_for(req: &CacheRequest, purge: &PurgeState, watch: LockWatch) -> O
             WaitAction::Wait => {
                 worker::Delay::from(std::time::Duration::from_millis(FOLLOW_POLL_MS)).await;
             }
-            WaitAction::Lookup => return from_memory(req, purge, platform::now(), Tier::Coalesced),
+            WaitAction::Lookup => {
+                let now = platform::now();
+                if let Some(reply) = from_memory(req, purge, now, Tier::Coalesced) {
+                    return Some(reply);
+                }
+                let (Some(stored), _) = lookup(req, purge).await else {
+                    return None;
+                };
+                let found = Found::Entry(stored.found(Tier::SharedCoalesced));
+                return match lifecycle::on_lookup(&req.facts(), found, now) {
+                    LookupAction::Serve(serve) => Some(serve_stored(req, stored, serve, now).await),
+                    _ => None,
+                };
+            }
             WaitAction::Fetch(end) => {
                 worker::console_log!("coalesced miss: {}; asking the origin", end.as_str());
                 return None;
@@ -446,12 +461,10 @@ async fn fetch_origin(
     let epoch = stored
         .as_ref()
         .map_or(vary.epoch, |s| s.vary.as_ref().map(|v| v.epoch));
-    let reply = from_origin(req, &call, &fetch, stored, stale, origin, epoch, now, ctx).await;
-    // The entry is held in memory by now (put_entry holds before it returns): release waiters.
-    if let (Some(guard), Some(report)) = (claim, &reply.cache) {
-        guard.release(lifecycle::release(report));
-    }
-    reply
+    from_origin(
+        req, claim, &call, &fetch, stored, stale, origin, epoch, now, ctx,
+    )
+    .await
 }
 
 /// Header pairs, lowercase names.
@@ -486,10 +499,12 @@ fn outcome_of<'a>(origin: &OriginReply, headers: &'a [(String, String)]) -> Orig
     }
 }
 
-/// Carries out `on_origin` for a fetch (a miss, or the revalidation of `stored`).
+/// Carries out `on_origin` for a fetch (a miss, or the revalidation of `stored`); `claim` is
+/// the key's claim when this request holds it.
 #[allow(clippy::too_many_arguments)]
 async fn from_origin(
     req: &CacheRequest,
+    mut claim: Option<LockGuard>,
     call: &OriginCall,
     fetch: &Fetch,
     stored: Option<Stored>,
@@ -529,22 +544,24 @@ async fn from_origin(
             },
             Ok(resp),
         ) => {
-            let Some(body) = read_body(&resp).await else {
+            let job = StoreJob {
+                req: req.clone(),
+                meta,
+                headers: origin_headers.clone(),
+                vary_epoch,
+                claim: claim.take(),
+            };
+            let Some((body, form)) = store_body(Some(ctx), job, &resp, form, &mut report).await
+            else {
                 let mut reply =
                     Reply::problem(&Problem::origin_unreachable("the response body broke off"));
                 reply.cache = Some(report);
                 reply.origin_error = true;
                 return reply;
             };
-            let len = u64::from(body.byte_length());
-            if let Some(meta) = lifecycle::with_body(&meta, &mut report, len, req.max_body_bytes) {
-                put_entry(ctx, req, &meta, &origin_headers, body.clone(), vary_epoch).await;
-            }
             let mut headers = origin_headers;
             form.apply_to(&mut headers);
-            let status = form.status(resp.status());
-            let body = shaped_body(form, Some(&body), || Body::Buffer(body.clone()));
-            let mut reply = Reply::new(status, headers, body);
+            let mut reply = Reply::new(form.status(resp.status()), headers, body);
             reply.cache = Some(report);
             reply
         }
@@ -560,21 +577,30 @@ async fn from_origin(
             let Some(stored) = stored else {
                 return internal("a revalidation without a stored entry");
             };
-            let serve = Serve {
+            let mut serve = Serve {
                 report,
                 form,
                 fill_memory: false,
             };
             match meta {
-                Some(meta) => match read_body(&stored.response).await {
-                    Some(body) => {
-                        put_entry(ctx, req, &meta, &headers, body.clone(), vary_epoch).await;
-                        let pairs = entry::storage_headers(&headers, &meta);
-                        let body = shaped_body(form, Some(&body), || Body::Buffer(body.clone()));
-                        stored_reply(&meta, None, pairs, body, serve, now)
+                Some(meta) => {
+                    let job = StoreJob {
+                        req: req.clone(),
+                        meta: meta.clone(),
+                        headers: headers.clone(),
+                        vary_epoch,
+                        claim: None,
+                    };
+                    let source = &stored.response;
+                    match store_body(Some(ctx), job, source, serve.form, &mut serve.report).await {
+                        Some((body, form)) => {
+                            serve.form = form;
+                            let pairs = entry::storage_headers(&headers, &meta);
+                            stored_reply(&meta, None, pairs, body, serve, now)
+                        }
+                        None => internal("the stored body could not be read"),
                     }
-                    None => internal("the stored body could not be read"),
-                },
+                }
                 // The 304 made the entry unstorable (e.g. it now says no-store): serve the
                 // stored body once more, unstored.
                 None => serve_stored(req, stored, serve, now).await,
@@ -592,6 +618,7 @@ async fn from_origin(
             None => internal("stale-if-error without a stored entry"),
         },
         (OriginAction::Pass { report, form }, Ok(resp)) => {
+            count_unstored(req, &report);
             let body = match form {
                 Form::Head => Body::Empty,
                 _ => Body::Stream(resp.body()),
@@ -611,10 +638,22 @@ async fn from_origin(
             reply
         }
     };
+    // A claim still held here is one whose request stored nothing for its waiters.
+    if let Some(claim) = claim {
+        claim.release(Release::Unfilled);
+    }
     reply.origin_error = origin_failed;
     reply.origin_ms = Some(origin.dur_ms);
     reply.trace_id = Some(call.trace_id.clone());
     reply
+}
+
+/// Counts a response passed through unstored for its body (too large by `Content-Length`) with
+/// the bodies the store dropped (`cache::body::StoreBudget::record` keeps only those reasons).
+fn count_unstored(req: &CacheRequest, report: &CacheReport) {
+    if let Some(reason) = report.not_stored {
+        req.memory.budget().record(StoreOutcome::NotStored(reason));
+    }
 }
 
 /// The JSON problem for an origin failure; logged without the query (it may hold personal data).
@@ -632,7 +671,8 @@ pub fn origin_problem(error: &OriginError, timeout_ms: u64, url: &str) -> Proble
     }
 }
 
-/// Reads a response body into an `ArrayBuffer` (JS memory; no copy into Wasm).
+/// Reads a response body into an `ArrayBuffer` (JS memory; no copy into Wasm). Only for a
+/// body whose length is known and bounded (`cache::body::BodyPlan::Buffer`, a stored body).
 async fn read_body(resp: &web_sys::Response) -> Option<ArrayBuffer> {
     let promise = resp.array_buffer().ok()?;
     JsFuture::from(promise)
@@ -642,24 +682,206 @@ async fn read_body(resp: &web_sys::Response) -> Option<ArrayBuffer> {
         .ok()
 }
 
-/// Stores an entry, in the background (`wait_until`) unless the request asks for it inline.
-/// `vary_epoch`: the epoch of the vary index the lookup found, if any.
-async fn put_entry(
-    ctx: &Waiter<'_>,
-    req: &CacheRequest,
-    meta: &EntryMeta,
-    origin_headers: &[(String, String)],
-    body: ArrayBuffer,
+/// One entry on its way into the cache, owned so that its store can outlive the request.
+struct StoreJob {
+    req: CacheRequest,
+    /// The entry's meta (its `body_bytes`: the length, when known).
+    meta: EntryMeta,
+    /// The response's headers as they are served and stored.
+    headers: Vec<(String, String)>,
+    /// The epoch of the vary index the lookup found, if any.
     vary_epoch: Option<u64>,
-) {
-    // Held in memory before this returns, so that a request coalesced behind this one finds it.
-    hold_entry(req, meta, origin_headers, &body, vary_epoch);
-    if req.store_inline {
-        store_entry(req, meta, origin_headers, body, vary_epoch).await;
-        return;
+    /// The key's claim, when this request holds it: released when the store ends.
+    claim: Option<LockGuard>,
+}
+
+/// Carries a storable body as the core plans it (`cache::body::plan`): read whole, or streamed to
+/// the client while a tee's copy goes into the Cache API (counted first when its length is
+/// unknown). Returns the client's body and the form it is sent in; `None` when a body read whole
+/// broke off. The store runs in `ctx`'s `waitUntil`, or before this returns when there is no
+/// `ctx` (a background refresh) or the request stores inline (warmup).
+async fn store_body(
+    ctx: Option<&Waiter<'_>>,
+    mut job: StoreJob,
+    source: &web_sys::Response,
+    form: Form,
+    report: &mut CacheReport,
+) -> Option<(Body, Form)> {
+    let facts = BodyFacts {
+        length: job.meta.body_bytes,
+        max_body_bytes: job.req.max_body_bytes,
+        memory_entry_limit: job.req.memory.entry_limit(),
+    };
+    let planned = body::plan(facts, form, &job.req.memory.budget());
+    planned.plan.report(report);
+    let form = planned.form;
+    let reservation = match (planned.plan, planned.reservation) {
+        (_, Some(r)) => r,
+        (plan, None) => {
+            let reason = match plan {
+                BodyPlan::Pass(reason) => reason,
+                _ => NoStoreReason::Budget,
+            };
+            job.finish(StoreOutcome::NotStored(reason));
+            return Some((client_body(source.body(), form), form));
+        }
+    };
+    let inline = ctx.is_none() || job.req.store_inline;
+    let stream = match (planned.plan, source.body()) {
+        (BodyPlan::Buffer, _) | (_, None) => {
+            let Some(buffer) = read_body(source).await else {
+                lifecycle::unstored(report, NoStoreReason::Broken);
+                job.finish(StoreOutcome::NotStored(NoStoreReason::Broken));
+                return None;
+            };
+            let len = u64::from(buffer.byte_length());
+            match lifecycle::with_body(&job.meta, report, len, job.req.max_body_bytes) {
+                Some(meta) => {
+                    job.meta = meta;
+                    job.hold(&buffer);
+                    let put = job.put(Payload::Buffer(buffer.clone()), len, reservation);
+                    run(ctx, inline, Box::pin(put)).await;
+                }
+                None => job.finish(StoreOutcome::NotStored(NoStoreReason::TooLarge)),
+            }
+            let body = shaped_body(form, Some(&buffer), || Body::Buffer(buffer.clone()));
+            return Some((body, form));
+        }
+        (_, Some(stream)) => stream,
+    };
+    // The client's branch and the cache's: a tee only when a client gets a body (a request that
+    // stores inline is the warmup's, whose answer nobody reads: an unread branch would hold the
+    // whole body).
+    let (client, copy) = if form.has_body() && !job.req.store_inline {
+        match store::tee(&stream) {
+            Some((client, copy)) => (Some(client), copy),
+            None => {
+                job.finish(StoreOutcome::NotStored(NoStoreReason::Broken));
+                return Some((client_body(Some(stream), form), form));
+            }
+        }
+    } else {
+        (None, stream)
+    };
+    if planned.plan == BodyPlan::Count {
+        run(ctx, inline, Box::pin(job.count(copy, reservation))).await;
+    } else {
+        let bytes = job.meta.body_bytes.unwrap_or(0);
+        let put = job.put(Payload::Stream(copy), bytes, reservation);
+        run(ctx, inline, Box::pin(put)).await;
     }
-    let (req, meta, headers) = (req.clone(), meta.clone(), origin_headers.to_vec());
-    ctx.wait_until(async move { store_entry(&req, &meta, &headers, body, vary_epoch).await });
+    Some((client_body(client, form), form))
+}
+
+/// The client's body in `form`: none, or the stream.
+fn client_body(stream: Option<web_sys::ReadableStream>, form: Form) -> Body {
+    match stream {
+        Some(stream) if form.has_body() => Body::Stream(Some(stream)),
+        _ => Body::Empty,
+    }
+}
+
+/// Runs a store before returning (`inline`, or without a `ctx`) or in `ctx`'s `waitUntil`
+/// (boxed: one instantiation of the task machinery for every kind of store).
+async fn run(
+    ctx: Option<&Waiter<'_>>,
+    inline: bool,
+    work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) {
+    match ctx {
+        Some(ctx) if !inline => ctx.wait_until(work),
+        _ => work.await,
+    }
+}
+
+/// A body for the Cache API.
+enum Payload {
+    /// Bytes in JS memory.
+    Buffer(ArrayBuffer),
+    /// A stream the runtime pipes into the cache.
+    Stream(web_sys::ReadableStream),
+}
+
+impl StoreJob {
+    /// Holds the entry in this isolate's memory tier (synchronously).
+    fn hold(&self, body: &ArrayBuffer) {
+        let (index, target) = entry_target(&self.req, &self.meta, self.vary_epoch);
+        memory::hold(
+            self.req.memory,
+            &self.req.key.primary,
+            &target,
+            index.as_ref(),
+            &self.meta,
+            &self.headers,
+            body,
+            UnixMillis(self.meta.stored_at_ms),
+        );
+    }
+
+    /// Puts the entry into the Cache API, then ends the store.
+    async fn put(self, payload: Payload, bytes: u64, reservation: Reservation) {
+        let stored = store_entry(
+            &self.req,
+            &self.meta,
+            &self.headers,
+            payload,
+            self.vary_epoch,
+        )
+        .await;
+        drop(reservation);
+        self.finish(if stored {
+            StoreOutcome::Stored { bytes }
+        } else {
+            StoreOutcome::NotStored(NoStoreReason::Broken)
+        });
+    }
+
+    /// Counts a copy of unknown length as it arrives (dropping it the moment it passes the
+    /// limit), then stores it: held in memory too when the tier takes it.
+    async fn count(mut self, copy: web_sys::ReadableStream, mut reservation: Reservation) {
+        let counter = BodyCounter::new(self.req.max_body_bytes);
+        let (chunks, bytes) = match store::read_counted(copy, counter).await {
+            Counted::Complete { chunks, bytes } => (chunks, bytes),
+            Counted::Dropped(reason) => {
+                drop(reservation);
+                return self.finish(StoreOutcome::NotStored(reason));
+            }
+        };
+        reservation.shrink_to(bytes);
+        self.meta.body_bytes = Some(bytes);
+        let payload = if bytes < self.req.memory.entry_limit() {
+            let buffer = store::concat(&chunks, bytes);
+            self.hold(&buffer);
+            Payload::Buffer(buffer)
+        } else {
+            match store::stream_of(chunks) {
+                Some(stream) => Payload::Stream(stream),
+                None => {
+                    drop(reservation);
+                    return self.finish(StoreOutcome::NotStored(NoStoreReason::Broken));
+                }
+            }
+        };
+        self.put(payload, bytes, reservation).await;
+    }
+
+    /// Ends the store: counts it in the isolate's stats, logs a body that was not stored (with
+    /// its reason), and releases the key's waiters to look it up or to ask the origin.
+    fn finish(self, outcome: StoreOutcome) {
+        self.req.memory.budget().record(outcome);
+        if let StoreOutcome::NotStored(reason) = outcome {
+            // One JSON line (never the query): the route and path are escaped as JSON strings.
+            worker::console_log!(
+                "{{\"event\":\"store_dropped\",\"reason\":\"{}\",\"route\":{},\"path\":{}}}",
+                reason.as_str(),
+                serde_json::Value::from(self.req.rule.id.as_str()),
+                serde_json::Value::from(self.req.url.path())
+            );
+        }
+        if let Some(claim) = self.claim {
+            claim.release(outcome.release());
+        }
+    }
 }
 
 /// Where an entry goes: at the primary key, or, when the response varies, at the second-level
@@ -688,61 +910,49 @@ fn entry_target(
     (index, target)
 }
 
-/// Holds an entry in this isolate's memory tier (synchronously).
-fn hold_entry(
-    req: &CacheRequest,
-    meta: &EntryMeta,
-    origin_headers: &[(String, String)],
-    body: &ArrayBuffer,
-    vary_epoch: Option<u64>,
-) {
-    let (index, target) = entry_target(req, meta, vary_epoch);
-    memory::hold(
-        req.memory,
-        &req.key.primary,
-        &target,
-        index.as_ref(),
-        meta,
-        origin_headers,
-        body,
-        UnixMillis(meta.stored_at_ms),
-    );
-}
-
-/// Stores an entry in the Cache API (see [`entry_target`] for where).
+/// Stores an entry in the Cache API (see [`entry_target`] for where); false when the put failed.
 async fn store_entry(
     req: &CacheRequest,
     meta: &EntryMeta,
     origin_headers: &[(String, String)],
-    body: ArrayBuffer,
+    payload: Payload,
     vary_epoch: Option<u64>,
-) {
+) -> bool {
     let stored_headers = entry::storage_headers(origin_headers, meta);
     let (index, target) = entry_target(req, meta, vary_epoch);
     let init = web_sys::ResponseInit::new();
     init.set_status(meta.status);
     init.set_headers(&convert::to_headers(&stored_headers).0);
-    let built = web_sys::Response::new_with_opt_buffer_source_and_init(
-        Some(&Uint8Array::new(&body)),
-        &init,
-    );
-    match built {
+    let built = match &payload {
+        Payload::Buffer(body) => web_sys::Response::new_with_opt_buffer_source_and_init(
+            Some(&Uint8Array::new(body)),
+            &init,
+        ),
+        Payload::Stream(body) => {
+            web_sys::Response::new_with_opt_readable_stream_and_init(Some(body), &init)
+        }
+    };
+    let stored = match built {
         Ok(resp) => store::put(target, resp).await,
         Err(e) => {
             worker::console_warn!(
                 "could not build the stored response: {}",
                 convert::js_error_message(&e)
             );
-            return;
+            if let Payload::Stream(body) = &payload {
+                let _ = body.cancel();
+            }
+            return false;
         }
-    }
-    if let Some(index) = &index {
+    };
+    if let (true, Some(index)) = (stored, &index) {
         let retention = meta.retention_secs(policy::has_validators(origin_headers));
         let index = entry::vary_index_headers(index, retention);
         if let Ok(resp) = convert::response(200, &convert::to_headers(&index), None) {
             store::put(req.key.primary.clone(), resp).await;
         }
     }
+    stored
 }
 
 /// RFC 5861 stale-while-revalidate: when this request wins the entry's refresh claim, refresh
@@ -766,7 +976,8 @@ fn refresh_later(req: &CacheRequest, stored: &Stored, now: UnixMillis, ctx: &Wai
 }
 
 /// The background refresh: a fetch revalidating the stale entry, whose answer is stored when
-/// `on_origin` says so. Failures leave the stale entry for the next request to try again.
+/// `on_origin` says so, within the same limits as a miss (`store_body`, inline: the refresh is
+/// already in `waitUntil`). Failures leave the stale entry for the next request to try again.
 async fn refresh(
     req: CacheRequest,
     meta: EntryMeta,
@@ -805,26 +1016,15 @@ async fn refresh(
         outcome_of(&origin, &judged),
         now,
     );
-    match (action, origin.result) {
-        (
-            OriginAction::StoreAndServe {
-                meta, mut report, ..
-            },
-            Ok(resp),
-        ) => {
-            let Some(body) = read_body(&resp).await else {
-                return;
-            };
-            let len = u64::from(body.byte_length());
-            if let Some(meta) = lifecycle::with_body(&meta, &mut report, len, req.max_body_bytes) {
-                hold_entry(&req, &meta, &headers, &body, vary_epoch);
-                store_entry(&req, &meta, &headers, body, vary_epoch).await;
-            }
+    let (meta, headers, source, mut report) = match (action, origin.result) {
+        (OriginAction::StoreAndServe { meta, report, .. }, Ok(resp)) => {
+            (meta, headers, resp, report)
         }
         (
             OriginAction::Revalidated {
                 meta: Some(meta),
                 headers: merged,
+                report,
                 ..
             },
             _,
@@ -833,13 +1033,20 @@ async fn refresh(
             let Some(response) = store::lookup(&key).await else {
                 return;
             };
-            if let Some(body) = read_body(&response).await {
-                hold_entry(&req, &meta, &merged, &body, vary_epoch);
-                store_entry(&req, &meta, &merged, body, vary_epoch).await;
-            }
+            (meta, merged, response, report)
         }
-        _ => {}
-    }
+        (OriginAction::Pass { report, .. }, _) => return count_unstored(&req, &report),
+        _ => return,
+    };
+    let job = StoreJob {
+        req: req.clone(),
+        meta,
+        headers,
+        vary_epoch,
+        claim: None,
+    };
+    // Nobody gets this body: only the store reads it.
+    let _ = store_body(None, job, &source, Form::Head, &mut report).await;
 }
 
 /// A cacheable request: its key under the current purge generation, and what the origin call

@@ -144,6 +144,10 @@ fn metrics_endpoint(req: &Request, config: Option<&EdgeConfig>, now: UnixMillis)
                 + &crate::metrics::memory_exposition(&super::memory::stats(
                     config.map_or(0, |c| c.memory_cache_bytes),
                 ))
+                + &crate::metrics::store_exposition(
+                    &super::memory::store_budget(config.map_or(0, |c| c.store_buffer_bytes))
+                        .stats(),
+                )
         }),
     )
 }

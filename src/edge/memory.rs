@@ -1,6 +1,7 @@
 //! The in-memory tier (L1) of this isolate: the core's [`MemoryCache`] holding the bodies as
 //! JavaScript `ArrayBuffer`s (outside the Wasm heap) and the served headers as a ready
-//! `Headers` object, so that a hit copies them in the runtime, not through Wasm.
+//! `Headers` object, so that a hit copies them in the runtime, not through Wasm. Also what else
+//! the isolate keeps on purpose: its claims on keys and its budget of bytes held for storing.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,6 +10,7 @@ use js_sys::ArrayBuffer;
 use worker::web_sys;
 
 use super::convert;
+use crate::cache::body::StoreBudget;
 use crate::cache::entry::{self, VaryIndex};
 use crate::cache::freshness;
 use crate::cache::key;
@@ -32,25 +34,33 @@ pub struct Held {
     pub validators: Vec<(String, String)>,
 }
 
-/// The tier's size and the longest an entry may live in it.
+/// What the isolate holds in memory on purpose: the tier's size, the longest an entry may live
+/// in it, and the budget of bytes held for storing.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Capacity in bytes (0: off).
     pub bytes: u64,
     /// Longest life of an entry, in milliseconds (the purge state's refresh period).
     pub max_age_ms: u64,
+    /// The budget of bytes held for bodies being stored (`STORE_BUFFER_BYTES`).
+    pub store_bytes: u64,
 }
 
-/// The tier's limits from the configuration: entries live at most the purge state's refresh
-/// period.
+/// The limits from the configuration: entries live at most the purge state's refresh period.
 pub fn limits(config: &EdgeConfig) -> Limits {
     Limits {
         bytes: config.memory_cache_bytes,
         max_age_ms: config.state_refresh_ms,
+        store_bytes: config.store_buffer_bytes,
     }
 }
 
 impl Limits {
+    /// This isolate's budget of bytes held for storing.
+    pub fn budget(&self) -> StoreBudget {
+        store_budget(self.store_bytes)
+    }
+
     /// Whether the tier is on.
     pub fn on(&self) -> bool {
         self.bytes > 0 && self.max_age_ms > 0
@@ -72,6 +82,17 @@ thread_local! {
     static TIER: RefCell<Option<MemoryCache<Rc<Held>>>> = const { RefCell::new(None) };
     static MISSES: Locks = Locks::default();
     static REFRESHES: Locks = Locks::default();
+    static BUDGET: RefCell<Option<StoreBudget>> = const { RefCell::new(None) };
+}
+
+/// This isolate's budget of bytes held for storing (`STORE_BUFFER_BYTES`, fixed for the life of
+/// the isolate like every var).
+pub fn store_budget(capacity_bytes: u64) -> StoreBudget {
+    BUDGET.with(|b| {
+        b.borrow_mut()
+            .get_or_insert_with(|| StoreBudget::new(capacity_bytes))
+            .clone()
+    })
 }
 
 /// This isolate's claims on misses in flight (request coalescing).
@@ -221,6 +242,7 @@ mod tests {
     const LIMITS: Limits = Limits {
         bytes: 1 << 20,
         max_age_ms: 5_000,
+        store_bytes: 24 << 20,
     };
     const T0: UnixMillis = UnixMillis(1_795_700_000_000);
 
@@ -351,6 +373,7 @@ mod tests {
         let off = Limits {
             bytes: 0,
             max_age_ms: 5_000,
+            store_bytes: 24 << 20,
         };
         assert!(!off.on() && off.entry_limit() == 0);
         hold(

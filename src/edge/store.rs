@@ -1,13 +1,18 @@
 //! The Workers Cache API (`caches.default`), with every failure turned into a value: a lookup
 //! that fails is a miss, a put that fails is logged. Per data centre; see `cache::purge` for how
-//! purges reach every data centre.
+//! purges reach every data centre. Also the body streams a store needs: the tee that gives the
+//! client and the cache each their copy, and the counted read of a copy (`cache::body`).
 
+use js_sys::{ArrayBuffer, Uint8Array};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys;
+use worker::web_sys::{self, ReadableStream};
 use worker::worker_sys::ext::CacheStorageExt;
 
 use super::convert::js_error_message;
+use crate::cache::body::{BodyCounter, ChunkVerdict};
+use crate::cache::policy::NoStoreReason;
 
 fn default_cache() -> Result<web_sys::Cache, JsValue> {
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
@@ -28,17 +33,19 @@ pub async fn lookup(key: &str) -> Option<web_sys::Response> {
     }
 }
 
-/// Stores `response` under `key`.
-pub async fn put(key: String, response: web_sys::Response) {
+/// Stores `response` under `key`; false (and a log line) when the put failed: the Cache API
+/// refused it, or its body broke off on the way in.
+pub async fn put(key: String, response: web_sys::Response) -> bool {
     let result = match default_cache() {
         Ok(cache) => JsFuture::from(cache.put_with_str(&key, &response))
             .await
             .map(|_| ()),
         Err(e) => Err(e),
     };
-    if let Err(e) = result {
-        worker::console_warn!("cache put failed: {}", js_error_message(&e));
+    if let Err(e) = &result {
+        worker::console_warn!("cache put failed: {}", js_error_message(e));
     }
+    result.is_ok()
 }
 
 /// Deletes the entry under `key`; true when one was there.
@@ -53,4 +60,129 @@ pub async fn delete(key: &str) -> bool {
             false
         }
     }
+}
+
+/// Two branches of `body` (`ReadableStream.tee()`): the runtime reads the source once and feeds
+/// both; a branch that is cancelled (a copy dropped at the limit) never stalls the other
+/// (measured: bench/findings.md).
+pub fn tee(body: &ReadableStream) -> Option<(ReadableStream, ReadableStream)> {
+    let branches = body.tee();
+    let first = branches.get(0).dyn_into::<ReadableStream>().ok()?;
+    let second = branches.get(1).dyn_into::<ReadableStream>().ok()?;
+    Some((first, second))
+}
+
+/// How a counted read of a copy ended.
+pub enum Counted {
+    /// The whole body, as the chunks the runtime delivered (no copy), and its length.
+    Complete {
+        /// `Uint8Array`s, in order.
+        chunks: js_sys::Array,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// Dropped (and its stream cancelled): too large, or broken off.
+    Dropped(NoStoreReason),
+}
+
+/// The first read of a counted copy: most bodies are small.
+const FIRST_READ_BYTES: u32 = 16 * 1024;
+/// Every later read: few reads (each is a JS↔Wasm round trip) for a large body, and at most
+/// this much allocated beyond the body's length.
+const READ_BYTES: u32 = 256 * 1024;
+
+/// Calls `obj[name](...args)`.
+fn call(obj: &JsValue, name: &str, args: &[&JsValue]) -> Option<JsValue> {
+    let f = js_sys::Reflect::get(obj, &JsValue::from_str(name))
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
+    let args: js_sys::Array = args.iter().copied().collect();
+    f.apply(obj, &args).ok()
+}
+
+/// Reads `stream` into buffers of our own (a BYOB reader's `readAtLeast`: 16 KiB, then 256 KiB
+/// a read, where a default reader hands over the runtime's small chunks one promise each),
+/// asking `counter` after each read; the moment it says drop, the buffers go and the stream is
+/// cancelled (which does not stall a tee's other branch).
+pub async fn read_counted(stream: ReadableStream, mut counter: BodyCounter) -> Counted {
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(
+        &options,
+        &JsValue::from_str("mode"),
+        &JsValue::from_str("byob"),
+    );
+    let Some(reader) = call(&stream, "getReader", &[&options]) else {
+        let _ = stream.cancel();
+        return Counted::Dropped(NoStoreReason::Broken);
+    };
+    let chunks = js_sys::Array::new();
+    let mut size = FIRST_READ_BYTES;
+    loop {
+        let view = Uint8Array::new_with_length(size);
+        let read = call(&reader, "readAtLeast", &[&JsValue::from(size), &view])
+            .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
+        let Some(Ok(result)) = (match read {
+            Some(promise) => Some(JsFuture::from(promise).await),
+            None => None,
+        }) else {
+            let _ = call(&reader, "cancel", &[]);
+            return Counted::Dropped(NoStoreReason::Broken);
+        };
+        let done = js_sys::Reflect::get(&result, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        let chunk = js_sys::Reflect::get(&result, &JsValue::from_str("value"))
+            .ok()
+            .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+            .filter(|c| c.byte_length() > 0);
+        if let Some(chunk) = chunk {
+            match counter.on_chunk(u64::from(chunk.byte_length())) {
+                ChunkVerdict::Keep => {
+                    chunks.push(&chunk);
+                }
+                ChunkVerdict::Drop(reason) => {
+                    // A promise nobody awaits: the cancel itself cannot fail in a way that matters.
+                    let _ = call(&reader, "cancel", &[&JsValue::from_str(reason.as_str())]);
+                    return Counted::Dropped(reason);
+                }
+            }
+        }
+        if done {
+            return Counted::Complete {
+                chunks,
+                bytes: counter.seen(),
+            };
+        }
+        size = READ_BYTES;
+    }
+}
+
+/// A stream that yields `chunks` as they are (no copy), for the Cache API.
+pub fn stream_of(chunks: js_sys::Array) -> Option<ReadableStream> {
+    let start = Closure::once_into_js(move |controller: JsValue| {
+        for chunk in chunks.iter() {
+            call(&controller, "enqueue", &[&chunk]);
+        }
+        call(&controller, "close", &[]);
+    });
+    let source = js_sys::Object::new();
+    js_sys::Reflect::set(&source, &JsValue::from_str("start"), &start).ok()?;
+    ReadableStream::new_with_underlying_source(&source).ok()
+}
+
+/// `chunks` joined into one `ArrayBuffer` of `bytes` (what the memory tier holds).
+pub fn concat(chunks: &js_sys::Array, bytes: u64) -> ArrayBuffer {
+    let out = Uint8Array::new_with_length(u32::try_from(bytes).unwrap_or(u32::MAX));
+    let mut at = 0u32;
+    for chunk in chunks.iter() {
+        let chunk: Uint8Array = chunk.unchecked_into();
+        if at.saturating_add(chunk.length()) > out.length() {
+            break;
+        }
+        out.set(&chunk, at);
+        at += chunk.length();
+    }
+    out.buffer()
 }

@@ -1,0 +1,264 @@
+// The isolate's memory and CPU within the Workers limits (issue 16): 128 MB per isolate (JS heap
+// + ArrayBuffers + Wasm, shared by every request it serves at once) and 10 ms of CPU per request
+// on the free plan. Run by bench/run.mjs after the load benchmark, in its own workerd (through
+// miniflare) with the V8 inspector on:
+//
+// - catalog-edge ("edge") as the built bundle, its control plane's Durable Objects in a second
+//   worker of the same bundle ("control"), so that the edge isolate's figures hold only the
+//   edge's own work, as on Cloudflare (where a Durable Object runs elsewhere);
+// - memory: `Runtime.getHeapUsage` (JS heap used + ArrayBuffer backing stores) sampled as fast
+//   as the inspector answers while each load runs (the high-water), the Wasm memory read from
+//   the instance (`Runtime.queryObjects` of `WebAssembly.Memory`; it only grows, so its last
+//   value is its high-water), and the same after a forced GC (`HeapProfiler.collectGarbage`);
+// - CPU: a V8 CPU profile of the edge isolate (bench/profile.mjs, 100 µs sampling) while one
+//   request of a kind runs after another: the isolate's CPU time (JS, Wasm, built-ins, GC),
+//   background work (`waitUntil`) included, estimated from its samples (see profile.mjs), divided
+//   by the requests; and the whole workerd process's CPU time (from /proc: the cache service,
+//   KV and the control plane too, and the runtime's HTTP) as an upper bound.
+
+import { Miniflare, convertV4MiniflareOptions, Log, LogLevel } from "miniflare";
+import { connect, profile } from "./profile.mjs";
+
+const MIB = 1024 * 1024;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const HIT_PATH = "/api/v2/marketplace/categories/10101/attributes";
+const echo = (name, bytes, chunked) =>
+  `/echo/${name}?bytes=${bytes}${chunked ? "&chunked=1" : ""}&h=Cache-Control:max-age%3D600`;
+
+/** Runs `jobs` (async functions) with at most `n` at once; their results, in order. */
+async function pool(n, jobs) {
+  const results = new Array(jobs.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, jobs.length) }, async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        results[i] = await jobs[i]();
+      }
+    }),
+  );
+  return results;
+}
+
+/** GETs `url` and reads the whole body, counting its bytes (never holding it). */
+async function drain(url, headers = {}) {
+  const r = await fetch(url, { headers });
+  let bytes = 0;
+  for await (const chunk of r.body) bytes += chunk.byteLength;
+  return { status: r.status, bytes, cacheStatus: r.headers.get("cache-status") ?? "" };
+}
+
+/** A deterministic shuffle (LCG), so that every run sends the same order. */
+function shuffled(xs) {
+  const out = [...xs];
+  let seed = 16;
+  for (let i = out.length - 1; i > 0; i--) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    const j = seed % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/**
+ * Measures; returns `{ memory: rows, cpu: rows }`. `worker(name, modules, extra)` builds a
+ * miniflare worker from bench/run.mjs's copy of the bundle; `headers` go with every request (a
+ * client in the stable bucket); `workerdCpuUs()` reads the workerd process's CPU time.
+ */
+export async function limits({ worker, vars, headers, freePort, log, workerdCpuUs }) {
+  const inspectorPort = await freePort();
+  const port = await freePort();
+  const bundle = ["index.js", "index_bg.wasm"];
+  const objects = (scriptName) => ({
+    CONTROL: { className: "ControlPlane", scriptName, useSQLite: true },
+    METRICS: { className: "MetricsShard", scriptName, useSQLite: true },
+  });
+  const kv = { EDGE_CONFIG: "bench-limits-config" };
+  const edge = worker("edge", bundle, { bindings: vars, kvNamespaces: kv, durableObjects: objects("control") });
+  edge.unsafeDirectSockets = [{ host: "127.0.0.1", port }];
+  const control = worker("control", bundle, { bindings: vars, kvNamespaces: kv, durableObjects: objects(undefined) });
+  delete control.unsafeDirectSockets;
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      host: "127.0.0.1",
+      port: await freePort(),
+      inspectorPort,
+      cf: false,
+      log: new Log(LogLevel.WARN),
+      handleStructuredLogs: () => {},
+      workers: [edge, control],
+    }),
+  );
+  await mf.ready;
+  const base = `http://127.0.0.1:${port}`;
+  const admin = { Authorization: `Bearer ${vars.ADMIN_TOKEN}` };
+  const json = async (path, init = {}) => (await fetch(base + path, { ...init, headers: { ...admin, ...init.headers } })).json();
+  const poke = async () => (await fetch(`${base}/__edge/health`)).arrayBuffer();
+  const store = async () => (await json("/__edge/api/cache/stats")).store;
+  try {
+    const memory = await measureMemory({ inspectorPort, base, headers, poke, store, log });
+    const cpu = await measureCpu({ inspectorPort, base, headers, json, poke, log, workerdCpuUs });
+    return { memory, cpu };
+  } finally {
+    await mf.dispose();
+  }
+}
+
+/** The memory table: one row per load, sampled while it runs and measured after a GC. */
+async function measureMemory({ inspectorPort, base, headers, poke, store, log }) {
+  const contexts = [];
+  const insp = await connect(inspectorPort, "edge", (m) => {
+    if (m.method === "Runtime.executionContextCreated") contexts.push(m.params.context.id);
+  });
+  // Commands that need the isolate's lock run when it next handles an event: poke it.
+  const locked = async (method, params) => {
+    const reply = insp.send(method, params);
+    for (let i = 0; i < 50; i++) {
+      const done = await Promise.race([reply.then(() => true), sleep(100).then(() => false)]);
+      if (done) return reply;
+      await poke();
+    }
+    throw new Error(`the inspector did not answer ${method}`);
+  };
+  await locked("Runtime.enable");
+  await locked("HeapProfiler.enable");
+  const wasmBytes = async () => {
+    const proto = await locked("Runtime.evaluate", { expression: "WebAssembly.Memory.prototype", contextId: contexts[0] });
+    const found = await locked("Runtime.queryObjects", { prototypeObjectId: proto.result.objectId });
+    const sizes = await locked("Runtime.callFunctionOn", {
+      objectId: found.objects.objectId,
+      functionDeclaration: "function () { return this.map((m) => m.buffer.byteLength); }",
+      returnByValue: true,
+    });
+    return sizes.result.value.reduce((a, b) => a + b, 0);
+  };
+  const usage = async () => {
+    const u = await insp.send("Runtime.getHeapUsage");
+    return { heap: u.usedSize, buffers: u.backingStorageSize ?? 0 };
+  };
+  const row = async (label, load) => {
+    const before = await store();
+    let high = { heap: 0, buffers: 0 };
+    let samples = 0;
+    let running = true;
+    const sampler = (async () => {
+      while (running) {
+        const u = await usage();
+        samples++;
+        if (u.heap + u.buffers > high.heap + high.buffers) high = u;
+        await sleep(2);
+      }
+    })();
+    const started = Date.now();
+    const detail = await load();
+    const ms = Date.now() - started;
+    running = false;
+    await sampler;
+    await sleep(300); // stores in waitUntil finish
+    const wasm = await wasmBytes();
+    await locked("HeapProfiler.collectGarbage");
+    const after = await usage();
+    const now = await store();
+    const counted = (s) => ({ stored: s.stored, ...s.not_stored });
+    const delta = Object.fromEntries(
+      Object.entries(counted(now)).map(([k, v]) => [k, v - (counted(before)[k] ?? 0)]).filter(([, v]) => v),
+    );
+    const r = { label, ms, samples, high, wasm, after, highWater: high.heap + high.buffers + wasm, afterGc: after.heap + after.buffers + wasm, stores: delta, budgetHighWater: now.high_water_bytes, ...detail };
+    log(`memory ${label}: high-water ${(r.highWater / MIB).toFixed(1)} MiB (${samples} samples), after GC ${(r.afterGc / MIB).toFixed(1)} MiB, ${ms} ms, stores ${JSON.stringify(delta)}`);
+    return r;
+  };
+  const get = (path) => drain(base + path, headers);
+  const check = (results, bytes) => {
+    const wrong = results.filter((r) => r.status !== 200 || r.bytes !== bytes);
+    if (wrong.length) throw new Error(`${wrong.length} responses were not ${bytes} bytes: ${JSON.stringify(wrong[0])}`);
+    return { requests: results.length, bytes: results.reduce((a, r) => a + r.bytes, 0) };
+  };
+  await get(HIT_PATH);
+  const hitBytes = (await get(HIT_PATH)).bytes;
+  const rows = [];
+  rows.push(await row("hits (one 9 KB key, 3,000 requests, 32 at once)", async () =>
+    check(await pool(32, Array.from({ length: 3000 }, () => () => get(HIT_PATH))), hitBytes)));
+  const urls = Array.from({ length: 1000 }, (_, i) => `${HIT_PATH}?n=mix-${i}`);
+  const mix = shuffled([...urls, ...urls, ...urls]);
+  rows.push(await row("1,000-URL mix (3,000 requests: each URL a miss, then hits from memory or the Cache API; 32 at once)", async () =>
+    check(await pool(32, mix.map((u) => () => get(u))), hitBytes)));
+  rows.push(await row("32 concurrent 4.5 MiB misses (Content-Length)", async () =>
+    check(await Promise.all(Array.from({ length: 32 }, (_, i) => () => get(echo(`mem-big-${i}`, 4.5 * MIB))).map((f) => f())), 4.5 * MIB)));
+  rows.push(await row("32 concurrent chunked 64 MiB misses", async () =>
+    check(await Promise.all(Array.from({ length: 32 }, (_, i) => () => get(echo(`mem-huge-${i}`, 64 * MIB, true))).map((f) => f())), 64 * MIB)));
+  insp.close();
+  return rows;
+}
+
+/** The CPU table: requests of one kind after another, profiled. */
+async function measureCpu({ inspectorPort, base, headers, json, poke, log, workerdCpuUs }) {
+  const purge = (urls) => json("/__edge/api/cache/purge", { method: "POST", body: JSON.stringify({ urls, reason: "bench" }) });
+  const purgeUrls = (tag, n) => Array.from({ length: n }, (_, i) => `/api/v1/marketplace/categories?purge=${tag}-${i}`);
+  const bans = async () => (await (await fetch(`${base}/__edge/health`)).json()).purge.bans;
+  const rows = [];
+  const row = async (label, n, one, { settleMs = 300 } = {}) => {
+    const p = await profile({
+      inspectorPort,
+      workerName: "edge",
+      intervalUs: 100,
+      load: async () => {
+        const cpuBefore = workerdCpuUs();
+        for (let i = 0; i < n; i++) await one(i);
+        await sleep(settleMs); // what the last request left in waitUntil
+        return { requests: n, workerdUs: workerdCpuUs() - cpuBefore };
+      },
+    });
+    const r = {
+      label,
+      requests: n,
+      isolateUs: p.cpuUs / n,
+      // What summing the profile's time deltas would say (counts the waits between requests).
+      summedDeltasUs: Object.entries(p.byCategory).filter(([c]) => c !== "idle").reduce((a, [, us]) => a + us, 0) / n,
+      samplingUs: p.samplingUs,
+      samples: Object.fromEntries(Object.entries(p.sampleCount).map(([k, v]) => [k, v / n])),
+      workerdUs: p.load.workerdUs / n,
+      top: p.top.slice(0, 5).map(([f, us]) => [f, us / n]),
+    };
+    log(`cpu ${label}: isolate ${(r.isolateUs / 1000).toFixed(2)} ms/request, workerd ${(r.workerdUs / 1000).toFixed(2)} ms/request (${n} requests)`);
+    rows.push(r);
+  };
+  const expect = (what, r, ok) => {
+    if (!ok) throw new Error(`${what}: ${JSON.stringify(r)}`);
+  };
+  await drain(base + HIT_PATH, headers);
+  await row("hit (memory tier, 9 KB)", 300, async () => {
+    const r = await drain(base + HIT_PATH, headers);
+    expect("a hit", r, /detail=memory/.test(r.cacheStatus));
+  });
+  await row("miss + store, 9 KB (read whole, held in memory, put)", 100, async (i) => {
+    const r = await drain(`${base}${HIT_PATH}?n=cpu-miss-${i}`, headers);
+    expect("a stored miss", r, /fwd=miss.*stored/.test(r.cacheStatus));
+  });
+  await row("miss + store, 4.5 MiB with Content-Length (tee into the Cache API)", 10, async (i) => {
+    const r = await drain(base + echo(`cpu-big-${i}`, 4.5 * MIB), headers);
+    expect("a stored 4.5 MiB miss", r, r.bytes === 4.5 * MIB && /stored/.test(r.cacheStatus));
+  }, { settleMs: 1000 });
+  await row("miss + store, 4.5 MiB chunked (the copy counted chunk by chunk)", 10, async (i) => {
+    const r = await drain(base + echo(`cpu-chunked-${i}`, 4.5 * MIB, true), headers);
+    expect("a counted 4.5 MiB miss", r, r.bytes === 4.5 * MIB && /store-pending/.test(r.cacheStatus));
+  }, { settleMs: 1000 });
+  await row("purge of 1 URL (the control plane's Durable Object answers)", 20, async (i) => {
+    const r = await purge(purgeUrls(`one-${i}`, 1));
+    expect("a purge", r, r.purged === "urls");
+  });
+  await row("purge of 100 URLs", 4, async (i) => {
+    const r = await purge(purgeUrls(`hundred-${i}`, 100));
+    expect("a purge", r, r.purged === "urls");
+  });
+  // Up to 500 bans (purge::MAX_BANS), unprofiled: 20 + 4 × 100 so far.
+  await purge(purgeUrls("fill", 500 - (await bans())));
+  const banned = await bans();
+  expect("500 bans", { banned }, banned === 500);
+  await drain(base + HIT_PATH, headers);
+  await row("hit with 500 bans (memory tier, 9 KB)", 300, async () => {
+    const r = await drain(base + HIT_PATH, headers);
+    expect("a hit", r, /detail=memory/.test(r.cacheStatus));
+  });
+  await poke();
+  return rows;
+}
