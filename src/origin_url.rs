@@ -12,9 +12,20 @@ pub fn host_port(url: &Url) -> Option<String> {
     })
 }
 
-/// An origin base URL: absolute http(s), a host, no query, fragment or credentials.
+/// An origin base URL: absolute http(s), a host, no query, fragment or credentials. A host
+/// with non-ASCII letters is refused with a hint: the worker is built without Unicode IDNA
+/// tables (`idna_adapter` 1.0, Cargo.toml), so an international domain name is written in
+/// punycode (`xn--…`).
 pub fn parse_origin_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    let url = Url::parse(raw).map_err(|e| {
+        if raw.is_ascii() {
+            format!("{raw:?} is not a URL ({e})")
+        } else {
+            format!(
+                "{raw:?} is not a URL ({e}): write an international domain name in punycode (xn--…)"
+            )
+        }
+    })?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!("{raw:?} is not an http(s) URL"));
     }
@@ -50,5 +61,17 @@ mod tests {
         assert_eq!(host_port(&u).as_deref(), Some("127.0.0.1:8787"));
         let u = Url::parse("https://edge.rs").unwrap();
         assert_eq!(host_port(&u).as_deref(), Some("edge.rs"));
+    }
+
+    #[test]
+    fn international_origins_are_written_in_punycode() {
+        // Built without Unicode IDNA tables (idna_adapter 1.0): a Unicode host is refused with
+        // the fix in the message, its punycode form works, and ASCII hosts are still lowercased.
+        let err = parse_origin_url("https://bücher.example").unwrap_err();
+        assert!(err.contains("punycode (xn--"), "{err}");
+        let u = parse_origin_url("https://xn--bcher-kva.example/api").unwrap();
+        assert_eq!(u.host_str(), Some("xn--bcher-kva.example"));
+        let u = parse_origin_url("https://API.Example.rs").unwrap();
+        assert_eq!(u.host_str(), Some("api.example.rs"));
     }
 }
