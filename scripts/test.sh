@@ -20,9 +20,12 @@ cargo fmt --all -- --check
 step "clippy (native, all targets)"
 cargo clippy --workspace --all-targets --features catalog-edge/e2e,preflight/e2e -- -D warnings
 
+# The edge worker as built (default features), and both workers' glue at once (`--features
+# objects`, where neither's code is dead: see src/edge/mod.rs).
 step "clippy (wasm32, and the Wasm glue's tests)"
 cargo clippy -p catalog-edge --lib --target wasm32-unknown-unknown -- -D warnings
-cargo clippy -p catalog-edge --lib --target wasm32-unknown-unknown --profile test -- -D warnings
+cargo clippy -p catalog-edge --lib --target wasm32-unknown-unknown --features objects -- -D warnings
+cargo clippy -p catalog-edge --lib --target wasm32-unknown-unknown --features objects --profile test -- -D warnings
 
 step "native tests (core and demo origin)"
 cargo test --workspace
@@ -33,7 +36,7 @@ cargo test --workspace
 step "Wasm glue tests (wasm-bindgen-test in Node $(node --version))"
 cargo test -p catalog-edge --lib --target wasm32-unknown-unknown --profile dev-worker
 
-step "wasm build"
+step "wasm build (the edge and the objects worker)"
 bash scripts/build.sh
 cargo build -p demo-origin
 

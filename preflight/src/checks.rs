@@ -279,6 +279,81 @@ pub fn durable_objects(deploy: &Deploy) -> Vec<Finding> {
         .collect()
 }
 
+/// The worker that holds the edge's Durable Objects (`script_name` in the edge's bindings), if
+/// any: its name, for the objects worker's checks ([`objects_worker`]).
+pub fn objects_script(edge: &Deploy) -> Option<&str> {
+    edge.durable_objects
+        .iter()
+        .find_map(|b| b.script_name.as_deref())
+        .filter(|s| *s != edge.name)
+}
+
+/// The objects worker (wrangler.objects.toml) against the edge that binds its classes: it is the
+/// worker the bindings name, it defines (and migrates) every class they bind, and its vars are
+/// the edge's (the control plane decides with the same configuration as the edges: origins,
+/// rules, canary defaults, thresholds). Its KV ids and migrations are checked by the other
+/// checks, run on it too.
+pub fn objects_worker(edge: &Deploy, objects: &Deploy) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let subject = format!("worker {}", objects.name);
+    for b in edge
+        .durable_objects
+        .iter()
+        .filter(|b| b.script_name.is_some())
+    {
+        let script = b.script_name.as_deref().unwrap_or_default();
+        if script != objects.name {
+            out.push(Finding::new(
+                Verdict::Refuse,
+                format!("durable object {}", b.name),
+                format!(
+                    "binds class {} in worker {script}, but the objects configuration is worker {}",
+                    b.class_name, objects.name
+                ),
+            ));
+        } else if !objects
+            .durable_objects
+            .iter()
+            .any(|o| o.class_name == b.class_name && o.script_name.is_none())
+        {
+            out.push(Finding::new(
+                Verdict::Refuse,
+                format!("durable object {}", b.name),
+                format!(
+                    "class {} is not defined by worker {script} (no binding without script_name)",
+                    b.class_name
+                ),
+            ));
+        }
+    }
+    let differing: Vec<String> = edge
+        .vars
+        .keys()
+        .chain(objects.vars.keys())
+        .filter(|k| edge.vars.get(*k) != objects.vars.get(*k))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    out.push(if differing.is_empty() {
+        Finding::new(
+            Verdict::Pass,
+            subject,
+            format!("defines the objects; its {} vars are the edge's", objects.vars.len()),
+        )
+    } else {
+        Finding::new(
+            Verdict::Refuse,
+            subject,
+            format!(
+                "its vars differ from the edge's ({}): the control plane would decide with another configuration; make wrangler.objects.toml [vars] the same as wrangler.toml's (`npm run deploy -- --var` passes each override to both)",
+                differing.join(", ")
+            ),
+        )
+    });
+    out
+}
+
 /// Secrets. Offline, preflight cannot list the account's secrets (`wrangler secret list` needs
 /// the API); what it can make sure of is that the deploy itself refuses when one is missing:
 /// with `[secrets] required = [...]` in wrangler.toml, `wrangler deploy` binds each required
@@ -392,6 +467,48 @@ mod tests {
 
     fn verdicts(f: &[Finding]) -> Vec<(String, Verdict)> {
         f.iter().map(|f| (f.subject.clone(), f.verdict)).collect()
+    }
+
+    #[test]
+    fn the_objects_worker_must_define_the_bound_classes_with_the_edges_vars() {
+        let binding = |class: &str, script: Option<&str>| DurableObjectBinding {
+            name: class.to_uppercase(),
+            class_name: class.into(),
+            script_name: script.map(str::to_string),
+        };
+        let mut edge = deploy(&[("ORIGIN_URL", "https://api.example.rs")]);
+        edge.durable_objects = vec![binding("ControlPlane", Some("catalog-edge-objects"))];
+        let mut objects = deploy(&[("ORIGIN_URL", "https://api.example.rs")]);
+        objects.name = "catalog-edge-objects".into();
+        objects.durable_objects = vec![binding("ControlPlane", None)];
+        assert_eq!(objects_script(&edge), Some("catalog-edge-objects"));
+        assert_eq!(
+            verdicts(&objects_worker(&edge, &objects)),
+            [("worker catalog-edge-objects".into(), Verdict::Pass)]
+        );
+        // A var that differs, or is missing on one side, is refused by name.
+        objects
+            .vars
+            .insert("ORIGIN_URL".into(), "https://other.example.rs".into());
+        objects.vars.insert("EXTRA".into(), "1".into());
+        let f = objects_worker(&edge, &objects);
+        assert_eq!(f[0].verdict, Verdict::Refuse);
+        assert!(
+            f[0].message.contains("(EXTRA, ORIGIN_URL)"),
+            "{}",
+            f[0].message
+        );
+        // A class the objects worker does not define, or another worker's name.
+        objects.vars = edge.vars.clone();
+        objects.durable_objects.clear();
+        assert_eq!(objects_worker(&edge, &objects)[0].verdict, Verdict::Refuse);
+        objects.name = "elsewhere".into();
+        assert!(objects_worker(&edge, &objects)[0]
+            .message
+            .contains("but the objects configuration is worker elsewhere"));
+        // An edge that defines its own objects has no objects worker.
+        edge.durable_objects = vec![binding("ControlPlane", None)];
+        assert_eq!(objects_script(&edge), None);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! `preflight [--env NAME] [--var NAME:VALUE]... [--secrets-file PATH] [--config PATH] [--force]
-//! [--no-size]`: the deploy checks, printed one line each; exit 1 when any refuses (0 with
-//! `--force`, which prints the reasons it overrides). Other `wrangler deploy` options are accepted
-//! and ignored, so that `npm run deploy` can pass its arguments to both.
+//! `preflight [--env NAME] [--var NAME:VALUE]... [--secrets-file PATH] [--config PATH]
+//! [--objects-config PATH] [--force] [--no-size]`: the deploy checks of the edge worker
+//! (`--config`, wrangler.toml) and, when its Durable Object bindings name another worker, of that
+//! objects worker (`--objects-config`, wrangler.objects.toml), printed one line each; exit 1 when
+//! any refuses (0 with `--force`, which prints the reasons it overrides). Other `wrangler deploy`
+//! options are accepted and ignored, so that `npm run deploy` can pass its arguments to both.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use preflight::checks::{self, Finding, Verdict};
 use preflight::size;
 use preflight::wrangler;
 
-const USAGE: &str = "usage: npm run preflight -- [--env NAME] [--var NAME:VALUE]... [--secrets-file PATH] [--config PATH] [--force] [--no-size]";
+const USAGE: &str = "usage: npm run preflight -- [--env NAME] [--var NAME:VALUE]... [--secrets-file PATH] [--config PATH] [--objects-config PATH] [--force] [--no-size]";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -19,6 +21,7 @@ struct Args {
     vars: Vec<(String, String)>,
     secrets_file: Option<PathBuf>,
     config: Option<PathBuf>,
+    objects_config: Option<PathBuf>,
     force: bool,
     no_size: bool,
     ignored: Vec<String>,
@@ -44,6 +47,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--var" => a.vars.push(wrangler::parse_var(&take(&mut it)?)?),
             "--secrets-file" => a.secrets_file = Some(take(&mut it)?.into()),
             "--config" | "-c" => a.config = Some(take(&mut it)?.into()),
+            "--objects-config" => a.objects_config = Some(take(&mut it)?.into()),
             "--force" => a.force = true,
             "--no-size" => a.no_size = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
@@ -64,11 +68,16 @@ fn tool(name: &str) -> PathBuf {
     }
 }
 
-/// Runs `wrangler deploy --dry-run --outdir DIR` with the deploy's options; returns the upload
-/// line (parsed) and the Wasm module's gzip size, printing wrangler's output when it fails.
-fn measure(args: &Args) -> (Option<size::Upload>, Option<u64>) {
-    let outdir =
-        std::env::temp_dir().join(format!("catalog-edge-preflight-{}", std::process::id()));
+/// Runs `wrangler deploy --dry-run --outdir DIR` for the worker of `config` with the deploy's
+/// options; returns the upload line (parsed) and the Wasm module's gzip size, printing
+/// wrangler's output when it fails.
+fn measure(args: &Args, config: Option<&Path>) -> (Option<size::Upload>, Option<u64>) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let outdir = std::env::temp_dir().join(format!(
+        "catalog-edge-preflight-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
     let _ = std::fs::remove_dir_all(&outdir);
     let mut cmd = Command::new(tool("wrangler"));
     cmd.args(["deploy", "--dry-run", "--outdir"])
@@ -78,7 +87,7 @@ fn measure(args: &Args) -> (Option<size::Upload>, Option<u64>) {
     if let Some(e) = &args.env {
         cmd.args(["--env", e]);
     }
-    if let Some(c) = &args.config {
+    if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
     for (k, v) in &args.vars {
@@ -139,6 +148,19 @@ fn print(findings: &[Finding]) {
     }
 }
 
+/// Reads a wrangler configuration for `--env` with the `--var` overrides; exit code 2 and the
+/// reason when it cannot.
+fn read_config(path: &Path, args: &Args) -> Result<wrangler::Deploy, ExitCode> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("preflight: {}: {e}", path.display());
+        ExitCode::from(2)
+    })?;
+    wrangler::read(&text, args.env.as_deref(), &args.vars).map_err(|e| {
+        eprintln!("preflight: {}: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -151,19 +173,21 @@ fn main() -> ExitCode {
         .config
         .clone()
         .unwrap_or_else(|| "wrangler.toml".into());
-    let text = match std::fs::read_to_string(&config_path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("preflight: {}: {e}", config_path.display());
-            return ExitCode::from(2);
-        }
-    };
-    let deploy = match wrangler::read(&text, args.env.as_deref(), &args.vars) {
+    let deploy = match read_config(&config_path, &args) {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("preflight: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
+    };
+    // The objects worker, when the edge binds its Durable Objects in another worker.
+    let objects_path = args
+        .objects_config
+        .clone()
+        .unwrap_or_else(|| "wrangler.objects.toml".into());
+    let objects = match checks::objects_script(&deploy) {
+        None => None,
+        Some(_) => match read_config(&objects_path, &args) {
+            Ok(d) => Some(d),
+            Err(code) => return code,
+        },
     };
     let secrets_file = match &args.secrets_file {
         None => None,
@@ -180,13 +204,17 @@ fn main() -> ExitCode {
     };
 
     println!(
-        "preflight: {} ({}{})",
+        "preflight: {} ({}{}){}",
         deploy.name,
         config_path.display(),
         deploy
             .env
             .as_deref()
             .map(|e| format!(", env {e}"))
+            .unwrap_or_default(),
+        objects
+            .as_ref()
+            .map(|o| format!(" and {} ({})", o.name, objects_path.display()))
             .unwrap_or_default()
     );
     if !args.ignored.is_empty() {
@@ -200,6 +228,14 @@ fn main() -> ExitCode {
     findings.extend(checks::kv_namespaces(&deploy));
     findings.extend(checks::durable_objects(&deploy));
     findings.extend(checks::secrets(&deploy, secrets_file.as_deref()));
+    if let Some(o) = &objects {
+        findings.extend(checks::objects_worker(&deploy, o));
+        findings.extend(checks::durable_objects(o));
+        findings.extend(checks::kv_namespaces(o).into_iter().map(|f| Finding {
+            subject: format!("{} ({})", f.subject, o.name),
+            ..f
+        }));
+    }
     if args.no_size {
         findings.push(Finding {
             verdict: Verdict::Note,
@@ -207,8 +243,17 @@ fn main() -> ExitCode {
             message: "not measured (--no-size)".into(),
         });
     } else {
-        let (upload, wasm) = measure(&args);
-        findings.extend(size::size(upload, wasm));
+        let (upload, wasm) = measure(&args, args.config.as_deref());
+        findings.extend(size::size(
+            "",
+            upload,
+            wasm,
+            Some(size::UPLOAD_GZIP_BUDGET_KIB),
+        ));
+        if let Some(o) = &objects {
+            let (upload, wasm) = measure(&args, Some(&objects_path));
+            findings.extend(size::size(&o.name, upload, wasm, None));
+        }
     }
     print(&findings);
 

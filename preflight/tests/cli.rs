@@ -125,7 +125,19 @@ fn command_line_vars_are_what_is_checked() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("ok     ORIGIN_URL"), "{out}");
     assert!(out.contains("REFUSE kv EDGE_CONFIG"), "{out}");
-    assert!(out.contains("refused (1 reason(s)"), "{out}");
+    // The same overrides reach the objects worker (wrangler.objects.toml): its vars are the
+    // edge's, and only its placeholder KV id is refused.
+    let objects = out
+        .lines()
+        .find(|l| l.contains(" worker catalog-edge-objects "))
+        .unwrap_or_else(|| panic!("no objects worker line in:\n{out}"));
+    assert!(objects.trim_start().starts_with("ok"), "{objects}");
+    assert!(objects.contains("its 6 vars are the edge's"), "{objects}");
+    assert!(
+        out.contains("REFUSE kv EDGE_CONFIG (catalog-edge-objects)"),
+        "{out}"
+    );
+    assert!(out.contains("refused (2 reason(s)"), "{out}");
 }
 
 #[test]

@@ -168,8 +168,21 @@ pub const MAX_PENDING_BUCKETS: u64 = 60;
 impl Pending {
     /// Counts one request.
     pub fn record(&mut self, o: &Observation<'_>) {
+        let bucket = bucket_of(o.at_ms);
+        // The request path: the current bucket's cells are the last ones (the key orders by
+        // bucket first), a few per route and variant; found without allocating the route.
+        let current = self
+            .cells
+            .iter_mut()
+            .rev()
+            .take_while(|(k, _)| k.bucket >= bucket)
+            .find(|(k, _)| k.bucket == bucket && k.variant == o.variant && k.route == o.route);
+        if let Some((_, cell)) = current {
+            cell.record(o);
+            return;
+        }
         let key = CellKey {
-            bucket: bucket_of(o.at_ms),
+            bucket,
             variant: o.variant,
             route: o.route.to_string(),
         };
@@ -278,6 +291,47 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!(p.cells.len(), 2);
+    }
+
+    #[test]
+    fn counts_land_in_their_bucket_variant_and_route_whatever_the_order() {
+        // The request path finds the current bucket's cell without allocating: the counts must
+        // be those of a map built the plain way, for interleaved routes, variants and buckets
+        // (including a late request for an earlier bucket).
+        let routes = ["search", "categories", "a", "zz"];
+        let mut p = Pending::default();
+        let mut model: BTreeMap<CellKey, u64> = BTreeMap::new();
+        let mut seed = 7u64;
+        for i in 0..2_000u64 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let at_ms = (100_000 + i * 37 + (seed >> 60) * 1_000).saturating_sub(if i % 97 == 0 {
+                25_000
+            } else {
+                0
+            });
+            let variant = if seed >> 63 == 1 {
+                Variant::Canary
+            } else {
+                Variant::Stable
+            };
+            let route = routes[(seed >> 40) as usize % routes.len()];
+            let mut o = obs(at_ms.max(1), variant, false, false);
+            o.route = route;
+            p.record(&o);
+            *model
+                .entry(CellKey {
+                    bucket: bucket_of(at_ms.max(1)),
+                    variant,
+                    route: route.into(),
+                })
+                .or_default() += 1;
+        }
+        let got: BTreeMap<CellKey, u64> = p
+            .cells
+            .iter()
+            .map(|(k, c)| (k.clone(), c.requests))
+            .collect();
+        assert_eq!(got, model);
     }
 
     #[test]

@@ -1,24 +1,18 @@
-//! The canary analysis' aggregators (glue): `METRICS_SHARDS` Durable Objects (`MetricsShard`,
-//! SQLite), each summing the per-(variant, route, 10 s) counts that isolates flush to it, and
+//! The canary analysis' aggregators' client (glue): `METRICS_SHARDS` Durable Objects
+//! (`MetricsShard`, SQLite, `edge/objects/metrics_shard.rs`, in the objects worker), each summing the per-(variant, route, 10 s) counts that isolates flush to it, and
 //! answering the sums of a window (per route over the window, per minute over routes). Isolates
 //! pick a shard at random when they start, so each
 //! shard sees `1 / METRICS_SHARDS` of the flushes; the control plane and the analysis API read
 //! every shard and merge (`analysis::cell`). Two hours are kept.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use worker::wasm_bindgen::JsValue;
-use worker::{
-    durable_object, DurableObject, Env, Request, RequestInit, Response, SqlStorageValue, State,
-};
+use worker::{Env, Request, RequestInit};
 
-use crate::analysis::cell::{self, Cell, CellKey, Cells, Summary, WireCell};
-use crate::variant::Variant;
+use crate::analysis::cell::{self, Cells, Summary, WireCell};
 
 /// The binding of the aggregators' namespace.
 pub const BINDING: &str = "METRICS";
-/// Buckets an aggregator keeps: two hours.
-const KEEP_BUCKETS: u64 = 720;
 
 /// What an aggregator is asked.
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,120 +28,6 @@ pub enum ShardRequest {
         /// The first bucket.
         since_bucket: u64,
     },
-}
-
-#[derive(Deserialize)]
-struct Row {
-    bucket: f64,
-    variant: String,
-    route: String,
-    data: String,
-}
-
-/// One aggregator.
-#[durable_object]
-pub struct MetricsShard {
-    state: State,
-    ready: std::cell::Cell<bool>,
-}
-
-impl DurableObject for MetricsShard {
-    fn new(state: State, _env: Env) -> Self {
-        MetricsShard {
-            state,
-            ready: std::cell::Cell::new(false),
-        }
-    }
-
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let text = req.text().await.unwrap_or_default();
-        let request: ShardRequest = match serde_json::from_str(&text) {
-            Ok(r) => r,
-            Err(e) => {
-                return Ok(Response::from_json(
-                    &json!({"error": "invalid_request", "detail": e.to_string()}),
-                )?
-                .with_status(400))
-            }
-        };
-        let sql = self.state.storage().sql();
-        if !self.ready.get() {
-            sql.exec(
-                "CREATE TABLE IF NOT EXISTS cells (bucket INTEGER NOT NULL, variant TEXT NOT NULL, \
-                 route TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (bucket, variant, route))",
-                None,
-            )?;
-            self.ready.set(true);
-        }
-        match request {
-            ShardRequest::Ingest { cells } => {
-                let mut newest = 0;
-                // Read-merge-write with no await in between: flushes never interleave.
-                for w in cells {
-                    newest = newest.max(w.key.bucket);
-                    let bindings = || -> worker::Result<Vec<SqlStorageValue>> {
-                        Ok(vec![
-                            SqlStorageValue::try_from_i64(w.key.bucket as i64)?,
-                            w.key.variant.as_str().into(),
-                            w.key.route.as_str().into(),
-                        ])
-                    };
-                    let mut cell = sql
-                        .exec(
-                            "SELECT bucket, variant, route, data FROM cells \
-                             WHERE bucket = ? AND variant = ? AND route = ?",
-                            bindings()?,
-                        )?
-                        .to_array::<Row>()?
-                        .pop()
-                        .and_then(|r| serde_json::from_str::<Cell>(&r.data).ok())
-                        .unwrap_or_default();
-                    cell.merge(&w.cell);
-                    let mut b = bindings()?;
-                    b.push(serde_json::to_string(&cell).unwrap_or_default().into());
-                    sql.exec(
-                        "INSERT OR REPLACE INTO cells (bucket, variant, route, data) VALUES (?, ?, ?, ?)",
-                        b,
-                    )?;
-                }
-                sql.exec(
-                    "DELETE FROM cells WHERE bucket < ?",
-                    vec![SqlStorageValue::try_from_i64(
-                        newest.saturating_sub(KEEP_BUCKETS) as i64,
-                    )?],
-                )?;
-                Response::from_json(&json!({"ok": true}))
-            }
-            ShardRequest::Read { since_bucket } => {
-                let rows = sql
-                    .exec(
-                        "SELECT bucket, variant, route, data FROM cells WHERE bucket >= ?",
-                        vec![SqlStorageValue::try_from_i64(since_bucket as i64)?],
-                    )?
-                    .to_array::<Row>()?;
-                let mut cells = Cells::new();
-                for r in rows {
-                    let (Some(variant), Ok(cell)) = (
-                        Variant::parse(&r.variant),
-                        serde_json::from_str::<Cell>(&r.data),
-                    ) else {
-                        continue;
-                    };
-                    let key = CellKey {
-                        bucket: r.bucket as u64,
-                        variant,
-                        route: r.route,
-                    };
-                    cells.insert(key, cell);
-                }
-                let summary = Summary::of(&cells, since_bucket);
-                Response::from_json(&json!({
-                    "routes": cell::to_wire(&summary.routes),
-                    "series": cell::to_wire(&summary.series),
-                }))
-            }
-        }
-    }
 }
 
 /// Sends one request to shard `index` and returns its JSON answer.

@@ -1,5 +1,16 @@
 //! The Workers glue (wasm32 only): reads the request, the clock and the bindings, asks the core,
 //! and carries out its answer. No policy lives here.
+//!
+//! One crate, two Workers (README: Layout): the edge worker (feature `edge`, the default: the
+//! fetch and cron handlers below, `wrangler.toml`) and the objects worker (feature `objects`:
+//! the Durable Objects in [`objects`], `wrangler.objects.toml`). Each build exports only its
+//! own entry points, so the edge's Wasm holds no Durable Object code. Built with one feature,
+//! the glue the other worker needs is dead code; lints run with both (`--features objects`),
+//! where nothing is.
+#![cfg_attr(
+    not(all(feature = "edge", feature = "objects")),
+    allow(dead_code, unused_imports)
+)]
 
 mod admin;
 mod auth;
@@ -9,6 +20,8 @@ mod convert;
 mod handler;
 mod memory;
 mod metrics_shard;
+#[cfg(feature = "objects")]
+mod objects;
 mod origin;
 mod platform;
 mod reply;
@@ -24,6 +37,7 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+#[cfg(feature = "edge")]
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     handler::handle(req, env, ctx)
@@ -33,6 +47,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
 
 /// The cron trigger (`[triggers] crons`): warms the configured paths for every active variant
 /// and language, like the origin team's 6-hourly refresh daemon.
+#[cfg(feature = "edge")]
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let state = platform::config(&env);

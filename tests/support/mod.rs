@@ -221,22 +221,29 @@ pub struct Worker {
 impl Worker {
     /// Starts `wrangler dev` with extra `--var NAME:VALUE`s, its state kept in `state_dir`.
     pub fn start(vars: &[(String, String)], state_dir: &Path) -> Worker {
-        Worker::start_with(vars, state_dir, None)
+        Worker::start_with(vars, state_dir, None, true)
     }
 
-    /// Like [`Worker::start`], with another wrangler configuration file.
+    /// Like [`Worker::start`], with another wrangler configuration file for the edge and,
+    /// unless `objects` is false, the objects worker (the Durable Objects, `wrangler.objects.toml`)
+    /// beside it in the same `wrangler dev`, as an auxiliary worker the edge's bindings reach by
+    /// `script_name`.
     pub fn start_with(
         vars: &[(String, String)],
         state_dir: &Path,
         config: Option<&Path>,
+        objects: bool,
     ) -> Worker {
         let root = root();
-        assert!(
-            root.join("build/index.js").exists(),
-            "build/index.js is missing: run `npm run build` (npm test does)"
-        );
+        for built in ["build/index.js", "build-objects/index.js"] {
+            assert!(
+                root.join(built).exists(),
+                "{built} is missing: run `npm run build` (npm test does)"
+            );
+        }
         let port = free_port();
         let inspector = free_port();
+        let public_url = ("PUBLIC_URL".to_string(), format!("http://127.0.0.1:{port}"));
         let log = state_dir.join("wrangler.log");
         let log_file = fs::File::create(&log).expect("log file");
         let bin_dir = root.join("node_modules/.bin");
@@ -252,8 +259,16 @@ impl Worker {
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("WRANGLER_LOG_PATH", state_dir.join("wrangler-logs"))
             .arg("dev");
-        if let Some(config) = config {
-            cmd.arg("--config").arg(config);
+        // The edge's configuration first (the primary worker, on --port), then the objects'.
+        cmd.arg("--config")
+            .arg(config.map_or_else(|| root.join("wrangler.toml"), Path::to_path_buf));
+        if objects {
+            let all: Vec<(String, String)> = vars
+                .iter()
+                .cloned()
+                .chain(std::iter::once(public_url.clone()))
+                .collect();
+            cmd.arg("--config").arg(objects_config(state_dir, &all));
         }
         cmd.args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector.to_string()])
@@ -264,7 +279,7 @@ impl Worker {
             .args(["--show-interactive-dev-session=false", "--log-level", "log"])
             // Exposes /cdn-cgi/handler/scheduled?cron=… so tests can fire the cron trigger.
             .arg("--test-scheduled")
-            .args(["--var", &format!("PUBLIC_URL:http://127.0.0.1:{port}")])
+            .args(["--var", &format!("{}:{}", public_url.0, public_url.1)])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log"))
             .stderr(log_file);
@@ -376,8 +391,55 @@ impl StackOptions {
     }
 }
 
-/// A copy of wrangler.toml without the Durable Object binding (and its migration), with paths
-/// made absolute, written into `dir`.
+/// A copy of wrangler.objects.toml with `main` made absolute and `vars` on top of its own
+/// `[vars]`, written into `dir`: wrangler dev hands `--var`s to its first worker only, and the
+/// objects read the same configuration as the edge.
+pub fn objects_config(dir: &Path, vars: &[(String, String)]) -> PathBuf {
+    let root = root();
+    let original =
+        fs::read_to_string(root.join("wrangler.objects.toml")).expect("wrangler.objects.toml");
+    let mut out = String::new();
+    let mut in_vars = false;
+    let mut own: Vec<(String, String)> = Vec::new();
+    for line in original.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_vars = trimmed == "[vars]";
+            if in_vars {
+                continue;
+            }
+        }
+        if in_vars {
+            if let Some((k, v)) = trimmed.split_once('=') {
+                own.push((k.trim().to_string(), v.trim().trim_matches('"').to_string()));
+            }
+            continue;
+        }
+        match trimmed.split_once('=') {
+            Some((k, v)) if k.trim() == "main" => {
+                let rel = v.trim().trim_matches('"');
+                out.push_str(&format!("main = \"{}\"\n", root.join(rel).display()));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    let mut merged: BTreeMap<String, String> = own.into_iter().collect();
+    merged.extend(vars.iter().cloned());
+    out.push_str("\n[vars]\n");
+    for (k, v) in merged {
+        // A JSON string is a TOML basic string.
+        out.push_str(&format!("{k} = {}\n", serde_json::to_string(&v).unwrap()));
+    }
+    let path = dir.join("wrangler-objects.toml");
+    fs::write(&path, out).expect("write the objects config");
+    path
+}
+
+/// A copy of wrangler.toml without the Durable Object bindings, with paths made absolute,
+/// written into `dir` (the stack then starts no objects worker).
 fn config_without_control_plane(dir: &Path) -> PathBuf {
     let root = root();
     let original = fs::read_to_string(root.join("wrangler.toml")).expect("wrangler.toml");
@@ -435,7 +497,7 @@ impl Stack {
         let config = opts
             .no_control_plane
             .then(|| config_without_control_plane(&dir.0));
-        let worker = Worker::start_with(&vars, &dir.0, config.as_deref());
+        let worker = Worker::start_with(&vars, &dir.0, config.as_deref(), !opts.no_control_plane);
         Stack {
             worker,
             stable,
