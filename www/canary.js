@@ -104,6 +104,15 @@ function render() {
   advance.disabled = next === null || !s.canary_origin;
   $('btn-rollback').disabled = w === 0;
   $('btn-promote').disabled = !s.canary_origin;
+  $('btn-set-weight').disabled = false;
+}
+
+/** The state in force, or null with a message when it has not loaded yet (the buttons stay
+ * disabled until it has; this covers a form submitted with Enter before the first answer). */
+function loadedSummary() {
+  const s = summary();
+  if (!s) status('The rollout state has not loaded yet: wait until the panel shows the weight in force, then try again.', true);
+  return s;
 }
 
 function weightOf(doc) {
@@ -229,7 +238,8 @@ function confirmBased(opts) {
 }
 
 function onAdvance() {
-  const s = summary();
+  const s = loadedSummary();
+  if (!s) return;
   const next = nextStep(s);
   confirmBased({
     title: 'Advance the canary',
@@ -252,7 +262,8 @@ function onSetWeight(ev) {
   }
   // Sent as typed: the API validates the range and precision and names the field when it refuses.
   const weight = Number(raw);
-  const s = summary();
+  const s = loadedSummary();
+  if (!s) return;
   confirmBased({
     title: 'Set the canary weight',
     summary: `Change the canary weight from ${pct(s.weight_percent)} to ${Number.isFinite(weight) ? pct(weight) : raw}.`,
@@ -275,7 +286,7 @@ function onRollback() {
   // whatever the state): it is sent without If-Match, so an emergency never needs a second try.
   confirmChange({
     title: 'Roll back the canary',
-    summary: `Send no traffic to the canary: ${pct(s.weight_percent)} → 0 %, at once.`,
+    summary: `Send no traffic to the canary: ${s ? pct(s.weight_percent) : 'whatever it is now'} → 0 %, at once.`,
     confirmLabel: 'Roll back to 0 %',
     danger: true,
     action: (w) => change('canary/rollback', w, (r) => `Rolled back to ${pct(r.summary.weight_percent)} (version ${r.version}).`, null),
@@ -283,7 +294,8 @@ function onRollback() {
 }
 
 function onPromote() {
-  const s = summary();
+  const s = loadedSummary();
+  if (!s) return;
   confirmBased({
     title: 'Promote the canary',
     summary: `The canary's release (${s.canary_release || s.canary_origin}) becomes stable for all traffic;`

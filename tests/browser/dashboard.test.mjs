@@ -213,6 +213,43 @@ test("another operator's change shows up by itself, with who made it", async () 
   }
 });
 
+test('before the rollout state has loaded, changes are disabled and Enter does nothing (no page error)', async () => {
+  // A slow control plane or KV read: the config answer is held until the checks are done.
+  const other = await context.newPage();
+  other.setDefaultTimeout(20_000);
+  const errors = [];
+  other.on('pageerror', (err) => errors.push(String(err)));
+  let release;
+  const held = new Promise((r) => { release = r; });
+  // The sign-in's own config call (which proves the token) passes; the dashboard's first read
+  // of the state after it is held: the window in which the page is shown but knows nothing.
+  let gets = 0;
+  await other.route('**/__edge/api/config', async (route) => {
+    if (route.request().method() === 'GET' && ++gets > 1) await held;
+    await route.continue();
+  });
+  try {
+    await other.goto(DASHBOARD);
+    await other.fill('#signin-token', OTHER_TOKEN);
+    await other.click('#signin-submit');
+    await other.locator('#main').waitFor({ state: 'visible' });
+    for (const id of ['#btn-set-weight', '#btn-advance', '#btn-promote']) {
+      assert.equal(await other.locator(id).isDisabled(), true, `${id} is disabled while nothing is loaded`);
+    }
+    await other.fill('#weight-input', '10');
+    // A form whose submit button is disabled is not submitted by Enter (HTML implicit submission).
+    await other.press('#weight-input', 'Enter');
+    assert.equal(await other.locator('#confirm-dialog').isVisible(), false, 'no dialog built on a missing state');
+    release();
+    await other.waitForFunction(() => document.getElementById('weight-value').textContent.trim() !== '–');
+    assert.equal(await other.locator('#btn-set-weight').isDisabled(), false, 'enabled once the state is shown');
+    assert.deepEqual(errors, []);
+  } finally {
+    release();
+    await other.close();
+  }
+});
+
 test('an Advance based on a state someone else changed is refused (409) and the new state is shown', async () => {
   const other = await secondOperatorPage();
   try {
