@@ -427,7 +427,13 @@ pub fn objects_config(dir: &Path, vars: &[(String, String)]) -> PathBuf {
         }
     }
     let mut merged: BTreeMap<String, String> = own.into_iter().collect();
-    merged.extend(vars.iter().cloned());
+    // Secrets stay with the edge (the objects authenticate nobody; in production the objects
+    // worker holds no secret): a var in this file would also be printed by wrangler at startup.
+    merged.extend(
+        vars.iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "ADMIN_TOKEN" | "ADMIN_TOKENS"))
+            .cloned(),
+    );
     out.push_str("\n[vars]\n");
     for (k, v) in merged {
         // A JSON string is a TOML basic string.
