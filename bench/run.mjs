@@ -898,7 +898,7 @@ function scaleReport(p, rows, { f0, f2 }) {
     let state = "";
     if (r.group === "bans") state = `${f0(r.bans)} active bans, generation ${r.generation}${r.bumps ? ` (${r.bumps} bumps)` : ""}`;
     if (r.group === "rules") state = `CACHE_RULES of ${r.rules}`;
-    if (r.group === "entries") state = `${f0(r.memory?.entries)} entries held, ${((r.memory?.used_bytes ?? NaN) / 2 ** 20).toFixed(1)} MiB, ${f0(r.memory?.evictions)} evictions; filled in ${f0(r.fillMs)} ms`;
+    if (r.group === "entries") state = `${f0(r.memory?.entries)} entries held (expired ones included until evicted), ${((r.memory?.used_bytes ?? NaN) / 2 ** 20).toFixed(1)} MiB, ${f0(r.memory?.evictions)} evictions`;
     p(`| ${r.label} | ${state} | **${us(r.isolateUs)}** | ${f2(r.isolateUs / base[r.group].isolateUs)} | ${us(r.workerdUs)} | ${f0(r.fromMemory)}/${f0(r.requests)} |`);
   }
   p();
