@@ -226,6 +226,7 @@ const LATENCY_TARGETS = [
   ["l2hit", "b′. catalog-edge, Cache API hit (memory tier off)", "hit"],
   ["origin", "demo origin directly (unique `?n=`)", "miss"],
   ["miss", "d. catalog-edge, miss (→ origin, store)", "miss"],
+  ["peermiss", "d. peer, miss (reference)", "miss"],
 ];
 async function lowLoadLatency(urls) {
   const rows = [];
@@ -447,7 +448,7 @@ async function main() {
       );
     }
   }
-  const latency = await lowLoadLatency({ floor: cases.find((c) => c.id === "a").url, hit: cases.find((c) => c.id === "b").url, l2hit: cases.find((c) => c.id === "b2").url, miss: cases.find((c) => c.id === "d1").url, origin: stableOrigin + HIT_PATH });
+  const latency = await lowLoadLatency({ floor: cases.find((c) => c.id === "a").url, hit: cases.find((c) => c.id === "b").url, l2hit: cases.find((c) => c.id === "b2").url, peermiss: cases.find((c) => c.id === "d3").url, miss: cases.find((c) => c.id === "d1").url, origin: stableOrigin + HIT_PATH });
   await mf.dispose();
 
   // CPU profiles of catalog-edge's and the peer's isolates on the hit path, in a separate workerd
@@ -563,6 +564,12 @@ function readCriterion() {
     "core_decision_parts/server_timing",
     "core_decision_parts/hit_meta_parse",
     "core_decision_parts/hit_served_headers",
+    "purge_lookup/bans_0",
+    "purge_lookup/bans_100",
+    "purge_lookup/bans_2000",
+    "purge_lookup/bans_10000",
+    "purge_lookup/parse_state_1000_bans",
+    "purge_lookup/parse_state_2000_bans",
   ];
   return Object.fromEntries(ids.map((id) => [id, read(id) ?? null]));
 }
@@ -796,7 +803,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, bodies,
       p();
     }
   }
-  if (isolate) limitsReport(p, isolate, { f0, f2 });
+  if (isolate) limitsReport(p, isolate, { f0, f2, criterion });
   const findings = path.join(BENCH, "findings.md");
   if (existsSync(findings)) {
     p(readFileSync(findings, "utf8").trim());
@@ -819,7 +826,7 @@ function latencyReport(p, rows, { f0, ms, seconds: secs }) {
   p("| connections | request | requests/s | p50 | p99 | edge adds, p50 | edge adds, p99 |");
   p("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
   for (const r of rows) {
-    const ref = r.id === "hit" || r.id === "l2hit" ? at("floor", r.connections) : r.id === "miss" ? at("origin", r.connections) : undefined;
+    const ref = r.id === "hit" || r.id === "l2hit" ? at("floor", r.connections) : r.id === "miss" || r.id === "peermiss" ? at("origin", r.connections) : undefined;
     const add = (k) => (ref ? ms(r[k] - ref[k]) : "");
     p(`| ${r.connections} | ${r.label}${r.errors ? ` (${r.errors} errors)` : ""} | ${f0(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${add("p50")} | ${add("p99")} |`);
   }
@@ -827,7 +834,7 @@ function latencyReport(p, rows, { f0, ms, seconds: secs }) {
 }
 
 /** The memory and CPU tables of bench/limits.mjs. */
-function limitsReport(p, { memory, cpu, scale }, { f0, f2 }) {
+function limitsReport(p, { memory, cpu, scale }, { f0, f2, criterion }) {
   const mib = (b) => (Number.isFinite(b) ? (b / 2 ** 20).toFixed(1) : "–");
   const msec = (us) => (Number.isFinite(us) ? (us / 1000).toFixed(2) : "–");
   p("## Memory and CPU within the Workers limits");
@@ -874,11 +881,11 @@ function limitsReport(p, { memory, cpu, scale }, { f0, f2 }) {
     p(`| ${r.label} | ${f0(r.requests)} | **${msec(r.isolateUs)} ms** | ${msec(r.workerdUs)} ms | ${r.isolateUs < 10_000 ? "yes" : "**no**"} |`);
   }
   p();
-  if (scale?.length) scaleReport(p, scale, { f0, f2 });
+  if (scale?.length) scaleReport(p, scale, { f0, f2, criterion });
 }
 
 /** How a hit's CPU grows with bans, route rules and keys in the memory tier (limits.mjs). */
-function scaleReport(p, rows, { f0, f2 }) {
+function scaleReport(p, rows, { f0, f2, criterion }) {
   const us = (x) => (Number.isFinite(x) ? f0(x) + " µs" : "–");
   const first = (g) => rows.find((r) => r.group === g);
   p("### How a hit's cost grows with the work around it (issue 14)");
@@ -902,6 +909,14 @@ function scaleReport(p, rows, { f0, f2 }) {
     p(`| ${r.label} | ${state} | **${us(r.isolateUs)}** | ${spread} | ${f2(r.isolateUs / first(r.group).isolateUs)} | ${us(r.workerdUs)} | ${f0(r.fromMemory)}/${f0(r.requests)} |`);
   }
   p();
+  const lookups = ["bans_0", "bans_100", "bans_2000", "bans_10000"].map((id) => [id, criterion[`purge_lookup/${id}`]]);
+  if (lookups.some(([, e]) => e)) {
+    p("The purge check alone, native (criterion `purge_lookup`, in the same `cargo bench` run: n tag bans plus two prefix");
+    p("bans, indexed once per state, the entry carrying two tags): " +
+      lookups.map(([id, e]) => `${f0(Number(id.replace("bans_", "")))} bans ${e ? f0(e.median) + " ns" : "–"}`).join(", ") +
+      `; parsing the state an isolate rereads from KV every \`STATE_REFRESH_MS\`: ${["1000", "2000"].map((n) => { const e = criterion[`purge_lookup/parse_state_${n}_bans`]; return `${f0(Number(n))} bans ${e ? f0(e.median / 1000) + " µs" : "–"}`; }).join(", ")}.`);
+    p();
+  }
 }
 
 (process.argv.includes("--report-only") ? Promise.resolve().then(reportOnly) : main()).catch(async (e) => {
