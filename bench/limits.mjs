@@ -69,6 +69,8 @@ export async function limits({ worker, vars, headers, freePort, log, workerdCpuU
   const inspectorPort = await freePort();
   const port = await freePort();
   const bundle = ["index.js", "index_bg.wasm"];
+  // The one place the bench loads the control plane's Durable Objects (the "control" worker
+  // below, from the same bundle): adapt here when they move to a Worker of their own.
   const objects = (scriptName) => ({
     CONTROL: { className: "ControlPlane", scriptName, useSQLite: true },
     METRICS: { className: "MetricsShard", scriptName, useSQLite: true },

@@ -3,8 +3,9 @@
 // Cache API and KV, without wrangler's dev proxy), loads each case with wrk over loopback, measures
 // the isolate's memory and CPU per request (bench/limits.mjs), and writes bench/RESULTS.md.
 //
-// Environment: BENCH_ROUNDS (3), BENCH_SECONDS (10; hit cases), BENCH_MISS_SECONDS (5; miss cases),
-// BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_PROFILE (1), BENCH_LIMITS (1),
+// Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8; hit cases), BENCH_MISS_SECONDS (5; miss cases),
+// BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_LATENCY_SECONDS (2; the -c1/-c8 runs),
+// BENCH_PROFILE (1), BENCH_LIMITS (1),
 // BENCH_WORKER_DIR (build; a directory with index.js + index_bg.wasm, to measure another build),
 // BENCH_OUT (bench/RESULTS.md).
 
