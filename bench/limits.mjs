@@ -69,6 +69,8 @@ export async function limits({ worker, vars, headers, freePort, log, workerdCpuU
   const inspectorPort = await freePort();
   const port = await freePort();
   const bundle = ["index.js", "index_bg.wasm"];
+  // The one place the bench loads the control plane's Durable Objects (the "control" worker
+  // below, from the same bundle): adapt here when they move to a Worker of their own.
   const objects = (scriptName) => ({
     CONTROL: { className: "ControlPlane", scriptName, useSQLite: true },
     METRICS: { className: "MetricsShard", scriptName, useSQLite: true },
@@ -78,6 +80,16 @@ export async function limits({ worker, vars, headers, freePort, log, workerdCpuU
   edge.unsafeDirectSockets = [{ host: "127.0.0.1", port }];
   const control = worker("control", bundle, { bindings: vars, kvNamespaces: kv, durableObjects: objects(undefined) });
   delete control.unsafeDirectSockets;
+  // For the cost-growth rows: the same bundle with 10 and 100 route rules (CACHE_RULES), and one
+  // whose memory tier is filled with many keys. No control plane: they only serve hits.
+  const scalePorts = {};
+  const scaleWorker = (name, extraVars) => {
+    const w = worker(name, bundle, { bindings: { ...vars, ...extraVars }, kvNamespaces: { EDGE_CONFIG: `bench-limits-${name}` } });
+    scalePorts[name] = freePort();
+    return w;
+  };
+  const scaled = [scaleWorker("rules10", { CACHE_RULES: rulesJson(10) }), scaleWorker("rules100", { CACHE_RULES: rulesJson(100) }), scaleWorker("entries", {})];
+  for (const w of scaled) w.unsafeDirectSockets = [{ host: "127.0.0.1", port: (scalePorts[w.name] = await scalePorts[w.name]) }];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       host: "127.0.0.1",
@@ -86,7 +98,7 @@ export async function limits({ worker, vars, headers, freePort, log, workerdCpuU
       cf: false,
       log: new Log(LogLevel.WARN),
       handleStructuredLogs: () => {},
-      workers: [edge, control],
+      workers: [edge, control, ...scaled],
     }),
   );
   await mf.ready;
@@ -98,7 +110,8 @@ export async function limits({ worker, vars, headers, freePort, log, workerdCpuU
   try {
     const memory = await measureMemory({ inspectorPort, base, headers, poke, store, log });
     const cpu = await measureCpu({ inspectorPort, base, headers, json, poke, log, workerdCpuUs });
-    return { memory, cpu };
+    const scale = await measureScale({ inspectorPort, base, scalePorts, headers, admin, json, log, workerdCpuUs, fullTier: cpu[0] });
+    return { memory, cpu, scale };
   } finally {
     await mf.dispose();
   }
@@ -190,46 +203,161 @@ async function measureMemory({ inspectorPort, base, headers, poke, store, log })
   return rows;
 }
 
+/** One CPU row: `n` requests made by `one(i)` one after another while the V8 profiler samples the
+ * isolate of `workerName` every 100 µs; its CPU per request (see profile.mjs) and workerd's. */
+async function cpuRow({ inspectorPort, workerName = "edge", workerdCpuUs, log }, label, n, one, { settleMs = 300 } = {}) {
+  const p = await profile({
+    inspectorPort,
+    workerName,
+    intervalUs: 100,
+    load: async () => {
+      const cpuBefore = workerdCpuUs();
+      for (let i = 0; i < n; i++) await one(i);
+      await sleep(settleMs); // what the last request left in waitUntil
+      return { requests: n, workerdUs: workerdCpuUs() - cpuBefore };
+    },
+  });
+  const r = {
+    label,
+    requests: n,
+    isolateUs: p.cpuUs / n,
+    // What summing the profile's time deltas would say (counts the waits between requests).
+    summedDeltasUs: Object.entries(p.byCategory).filter(([c]) => c !== "idle").reduce((a, [, us]) => a + us, 0) / n,
+    samplingUs: p.samplingUs,
+    samples: Object.fromEntries(Object.entries(p.sampleCount).map(([k, v]) => [k, v / n])),
+    workerdUs: p.load.workerdUs / n,
+    top: p.top.slice(0, 5).map(([f, us]) => [f, us / n]),
+  };
+  log(`cpu ${label}: isolate ${(r.isolateUs / 1000).toFixed(2)} ms/request, workerd ${(r.workerdUs / 1000).toFixed(2)} ms/request (${n} requests)`);
+  return r;
+}
+
+/** `CACHE_RULES` with `n` rules, the hit's route last (the worst case of the first-match scan):
+ * `n - 1` rules that never match it, then catalog-edge's default rule for the route. */
+function rulesJson(n) {
+  const H = 3600;
+  const rules = Array.from({ length: n - 1 }, (_, i) => ({
+    id: `bench-${i}`,
+    pattern: `/api/v2/marketplace/bench-${i}/*/attributes`,
+    mode: "override",
+    ttl_secs: 60,
+  }));
+  rules.push({
+    id: "category-attributes-v2",
+    pattern: "/api/v2/marketplace/categories/*/attributes",
+    mode: "override",
+    ttl_secs: 12 * H,
+    stale_while_revalidate_secs: 600,
+    stale_if_error_secs: 24 * H,
+    vary_language: true,
+    tags: ["category:{1}", "attributes"],
+  });
+  return JSON.stringify(rules);
+}
+
+/**
+ * How a hit's CPU grows with the work around it (issue 14): bans (tag purges through the admin
+ * API: 0, 100, 2,000 = purge::MAX_BANS, and 10,000 asked for, which the cap turns into
+ * generation bumps), route rules (10, 100, the hit's rule last), and keys in the memory tier
+ * (10, and a full tier). 300 hits per row, each checked to be a hit, counted when
+ * from memory (an entry lives at most STATE_REFRESH_MS there: then one hit reads the Cache API).
+ */
+async function measureScale({ inspectorPort, base, scalePorts, headers, admin, json, log, workerdCpuUs, fullTier }) {
+  const rows = [];
+  const ctx = { inspectorPort, workerdCpuUs, log };
+  const HITS = 300;
+  const hitRow = async (label, url, extra = {}, workerName = "edge") => {
+    // Twice: after a generation bump the first is a miss, the second fills the memory tier; a
+    // fresh isolate gets 200 more first (its JIT and first allocations, not its steady state).
+    for (let i = 0; i < (workerName === "edge" ? 2 : 200); i++) await drain(url + HIT_PATH, headers);
+    // Three profiles of a third each; the median, and the spread as a measure of the noise.
+    let fromMemory = 0;
+    const parts = [];
+    for (let k = 0; k < 3; k++) {
+      parts.push(await cpuRow({ ...ctx, workerName }, `${label} (${k + 1}/3)`, HITS / 3, async () => {
+        const got = await drain(url + HIT_PATH, headers);
+        if (!/; hit\b/.test(got.cacheStatus)) throw new Error(`${label}: not a hit: ${JSON.stringify(got)}`);
+        if (/detail=memory/.test(got.cacheStatus)) fromMemory++;
+      }, { settleMs: 50 }));
+    }
+    const mid = (k) => parts.map((r) => r[k]).sort((a, b) => a - b)[1];
+    const r = { label, requests: HITS, isolateUs: mid("isolateUs"), workerdUs: mid("workerdUs"), spreadUs: [Math.min(...parts.map((r) => r.isolateUs)), Math.max(...parts.map((r) => r.isolateUs))] };
+    const row = { ...r, ...extra, fromMemory };
+    rows.push(row);
+    return row;
+  };
+  const health = async () => (await (await fetch(`${base}/__edge/health`)).json()).purge;
+  const purge = (body) => json("/__edge/api/cache/purge", { method: "POST", body: JSON.stringify({ ...body, reason: "bench" }) });
+  let tagged = 0;
+  const purgeTags = async (n) => {
+    const outcomes = [];
+    for (let done = 0; done < n; done += 100) {
+      const tags = Array.from({ length: Math.min(100, n - done) }, () => `bench-tag-${tagged++}`);
+      const r = await purge({ tags });
+      if (r.purged !== "tags") throw new Error(`a tag purge: ${JSON.stringify(r)}`);
+      outcomes.push(r);
+    }
+    return outcomes;
+  };
+  // Bans: from a clean state (a purge of everything drops every ban with a new generation).
+  await purge({ everything: true });
+  const state = async () => {
+    const h = await health();
+    return { bans: h.bans, generation: h.generation };
+  };
+  let st = await state();
+  if (st.bans !== 0) throw new Error(`bans after a purge of everything: ${JSON.stringify(st)}`);
+  await hitRow("bans: 0", base, { group: "bans", ...st, asked: 0 });
+  await purgeTags(100);
+  await hitRow("bans: 100 tags", base, { group: "bans", ...(st = await state()), asked: 100 });
+  await purgeTags(1900);
+  await hitRow("bans: 2,000 tags (MAX_BANS)", base, { group: "bans", ...(st = await state()), asked: 2000 });
+  const before = st.generation;
+  await purgeTags(8000);
+  st = await state();
+  await hitRow("bans: 10,000 tags asked for", base, { group: "bans", ...st, asked: 10000, bumps: st.generation - before });
+
+  const at = (name) => `http://127.0.0.1:${scalePorts[name]}`;
+  // Keys in the memory tier (8 MiB): a fresh isolate holding 10 (10 misses), against the edge
+  // isolate's first CPU row, taken with its tier full from the 1,000-URL mix (~800 of these
+  // 9 KB entries fit in 8 MiB). 10,000 entries would fit only with bodies under ~500 bytes and
+  // take 10,000 misses to fill (~30 s idle, minutes on a busy machine): not measured.
+  const entries = at("entries");
+  const tierStats = async (url) => (await (await fetch(`${url}/__edge/api/cache/stats`, { headers: admin })).json()).memory;
+  const t0 = Date.now();
+  const filled = await pool(4, Array.from({ length: 9 }, (_, i) => () => drain(`${entries}${HIT_PATH}?n=keys-${i}`, headers)));
+  if (filled.some((r) => r.status !== 200)) throw new Error(`filling the memory tier: ${JSON.stringify(filled)}`);
+  const fillMs = Date.now() - t0;
+  await drain(entries + HIT_PATH, headers);
+  const tenKeys = await hitRow("memory tier: 10 keys", entries, { group: "entries", memory: await tierStats(entries), fillMs }, "entries");
+  rows.push({ ...fullTier, group: "entries", label: "memory tier: full (the 1,000-URL mix's keys; the first row of the CPU table)" });
+  // Route rules: the shipped defaults are 12 (the hit's rule 6th; measured in the fresh isolate
+  // above), against 10 and 100 with the hit's rule last.
+  rows.push({ ...tenKeys, group: "rules", rules: 12, label: "route rules: the shipped 12 (the hit's 6th; the 10-keys measurement)" });
+  await hitRow("route rules: 10 (the hit's last)", at("rules10"), { group: "rules", rules: 10 }, "rules10");
+  await hitRow("route rules: 100 (the hit's last)", at("rules100"), { group: "rules", rules: 100 }, "rules100");
+
+  return rows;
+}
+
 /** The CPU table: requests of one kind after another, profiled. */
 async function measureCpu({ inspectorPort, base, headers, json, poke, log, workerdCpuUs }) {
   const purge = (urls) => json("/__edge/api/cache/purge", { method: "POST", body: JSON.stringify({ urls, reason: "bench" }) });
   const purgeUrls = (tag, n) => Array.from({ length: n }, (_, i) => `/api/v1/marketplace/categories?purge=${tag}-${i}`);
   const bans = async () => (await (await fetch(`${base}/__edge/health`)).json()).purge.bans;
   const rows = [];
-  const row = async (label, n, one, { settleMs = 300 } = {}) => {
-    const p = await profile({
-      inspectorPort,
-      workerName: "edge",
-      intervalUs: 100,
-      load: async () => {
-        const cpuBefore = workerdCpuUs();
-        for (let i = 0; i < n; i++) await one(i);
-        await sleep(settleMs); // what the last request left in waitUntil
-        return { requests: n, workerdUs: workerdCpuUs() - cpuBefore };
-      },
-    });
-    const r = {
-      label,
-      requests: n,
-      isolateUs: p.cpuUs / n,
-      // What summing the profile's time deltas would say (counts the waits between requests).
-      summedDeltasUs: Object.entries(p.byCategory).filter(([c]) => c !== "idle").reduce((a, [, us]) => a + us, 0) / n,
-      samplingUs: p.samplingUs,
-      samples: Object.fromEntries(Object.entries(p.sampleCount).map(([k, v]) => [k, v / n])),
-      workerdUs: p.load.workerdUs / n,
-      top: p.top.slice(0, 5).map(([f, us]) => [f, us / n]),
-    };
-    log(`cpu ${label}: isolate ${(r.isolateUs / 1000).toFixed(2)} ms/request, workerd ${(r.workerdUs / 1000).toFixed(2)} ms/request (${n} requests)`);
-    rows.push(r);
-  };
+  const row = async (label, n, one, options) => rows.push(await cpuRow({ inspectorPort, workerdCpuUs, log }, label, n, one, options));
   const expect = (what, r, ok) => {
     if (!ok) throw new Error(`${what}: ${JSON.stringify(r)}`);
   };
   await drain(base + HIT_PATH, headers);
+  // The tier as the memory loads left it (full: the cost-growth table compares with this row).
+  const memory = (await json("/__edge/api/cache/stats")).memory;
   await row("hit (memory tier, 9 KB)", 300, async () => {
     const r = await drain(base + HIT_PATH, headers);
     expect("a hit", r, /detail=memory/.test(r.cacheStatus));
   });
+  Object.assign(rows[0], { memory, fromMemory: rows[0].requests });
   await row("miss + store, 9 KB (read whole, held in memory, put)", 100, async (i) => {
     const r = await drain(`${base}${HIT_PATH}?n=cpu-miss-${i}`, headers);
     expect("a stored miss", r, /fwd=miss.*stored/.test(r.cacheStatus));

@@ -10,9 +10,19 @@
 // A miss fetches the origin and stores the response with its meta (how the runner warms it).
 // The purge generation and bans come from the same KV document as catalog-edge's, reread every
 // 5 s, like catalog-edge's STATE_REFRESH_MS.
+//
+// Case c′ is the same file with `MEMORY_CACHE_BYTES` set (bench/run.mjs binds 8 MiB, catalog-edge's
+// default): an in-memory tier in front of `caches.default`, as a competent JS team would add it,
+// with catalog-edge's rules (src/cache/memory.rs, src/edge/memory.rs): a byte-bounded LRU (a `Map`,
+// whose iteration order is insertion order: a hit deletes and re-inserts its key, eviction takes
+// the first keys), entries counted as body + headers + key + 256 bytes, none larger than an eighth
+// of the capacity, each living at most STATE_REFRESH_MS, filled by misses and by Cache API hits;
+// a memory hit passes the same freshness and purge checks as a Cache API hit (a stale or purged
+// one is dropped and the Cache API asked). Without the var the peer is case c, unchanged.
 
 const H = 3600;
-const catalog = (id, pattern, ttl, varyLanguage) => ({
+// `tags`: what catalog-edge's default rules tag entries with (`{1}`: the first `*` segment).
+const catalog = (id, pattern, ttl, varyLanguage, tags = []) => ({
   id,
   pattern,
   mode: "override",
@@ -20,22 +30,24 @@ const catalog = (id, pattern, ttl, varyLanguage) => ({
   swr: ttl >= H ? 600 : 30,
   sie: ttl >= H ? 24 * H : 600,
   varyLanguage,
+  tags,
 });
+const CATEGORY_ATTRIBUTES = ["category:{1}", "attributes"];
 const bypass = (id, pattern) => ({ id, pattern, mode: "bypass" });
 
 const RULES = [
   bypass("health", "/health/**"),
   bypass("admin-v1", "/api/v1/admin/**"),
   bypass("admin-v2", "/api/v2/admin/**"),
-  catalog("unified-attributes", "/api/v1/unified-attributes", 24 * H, true),
-  catalog("unified-attributes-category", "/api/v1/unified-attributes/category/*", 12 * H, true),
-  catalog("category-attributes-v2", "/api/v2/marketplace/categories/*/attributes", 12 * H, true),
-  catalog("category-attributes-v1", "/api/v1/marketplace/categories/*/attributes", 12 * H, true),
-  catalog("attribute-ranges", "/api/v2/marketplace/categories/*/attribute-ranges", 6 * H, false),
-  catalog("categories", "/api/v1/marketplace/categories", 6 * H, true),
-  catalog("category-tree", "/api/v1/marketplace/category-tree", 6 * H, true),
-  catalog("popular-categories", "/api/v1/marketplace/popular-categories", 6 * H, true),
-  catalog("search", "/api/v1/marketplace/search", 60, true),
+  catalog("unified-attributes", "/api/v1/unified-attributes", 24 * H, true, ["attributes"]),
+  catalog("unified-attributes-category", "/api/v1/unified-attributes/category/*", 12 * H, true, CATEGORY_ATTRIBUTES),
+  catalog("category-attributes-v2", "/api/v2/marketplace/categories/*/attributes", 12 * H, true, CATEGORY_ATTRIBUTES),
+  catalog("category-attributes-v1", "/api/v1/marketplace/categories/*/attributes", 12 * H, true, CATEGORY_ATTRIBUTES),
+  catalog("attribute-ranges", "/api/v2/marketplace/categories/*/attribute-ranges", 6 * H, false, CATEGORY_ATTRIBUTES),
+  catalog("categories", "/api/v1/marketplace/categories", 6 * H, true, ["categories"]),
+  catalog("category-tree", "/api/v1/marketplace/category-tree", 6 * H, true, ["categories"]),
+  catalog("popular-categories", "/api/v1/marketplace/popular-categories", 6 * H, true, ["categories"]),
+  catalog("search", "/api/v1/marketplace/search", 60, true, ["search", "category:{query.category_id}"]),
 ].map((rule) => ({ ...rule, segments: rule.pattern.slice(1).split("/") }));
 const FALLBACK = { id: "default", mode: "bypass" };
 
@@ -140,15 +152,90 @@ function cacheKey(url, headers, rule, variant, generation) {
   };
 }
 
-let state = { generation: 0, bans: [], readAt: -Infinity };
+// The purge document's bans, indexed once per read like catalog-edge's (`purge::Index`): URLs,
+// paths and tags by Map, prefixes scanned. A ban covers an entry stored at or before it.
+function indexBans(bans) {
+  const index = { url: new Map(), path: new Map(), tag: new Map(), prefix: new Map() };
+  for (const b of bans) {
+    const target = { url: b.purge_path, path: b.path, tag: b.tag, prefix: b.prefix }[b.kind];
+    const m = index[b.kind];
+    if (m && target !== undefined) m.set(target, Math.max(m.get(target) ?? -Infinity, b.at_ms));
+  }
+  return index;
+}
+let state = { generation: 0, index: indexBans([]), readAt: -Infinity };
 async function purgeState(env, now) {
   if (now - state.readAt < STATE_REFRESH_MS) return state;
   const doc = (await env.EDGE_CONFIG?.get("cache/purge", "json")) ?? {};
-  state = { generation: doc.generation ?? 0, bans: doc.bans ?? [], readAt: now };
+  state = { generation: doc.generation ?? 0, index: indexBans(doc.bans ?? []), readAt: now };
   return state;
 }
-const isBanned = (bans, purgePath, storedAt) =>
-  bans.some((b) => b.at_ms >= storedAt && (b.kind === "url" ? b.purge_path === purgePath : purgePath.startsWith(b.prefix)));
+function isBanned(index, purgePath, tags, storedAt) {
+  const covers = (at) => at !== undefined && at >= storedAt;
+  if (covers(index.url.get(purgePath)) || covers(index.path.get(purgePath.split("?")[0]))) return true;
+  if (tags.some((t) => covers(index.tag.get(t)))) return true;
+  for (const [prefix, at] of index.prefix) if (covers(at) && purgePath.startsWith(prefix)) return true;
+  return false;
+}
+
+// The entry's tags: the rule's templates, then the origin's `Cache-Tag` / `Surrogate-Key`.
+function tagsFor(rule, url, origin) {
+  const stars = [];
+  const parts = url.pathname.slice(1).split("/");
+  rule.segments.forEach((s, i) => s === "*" && stars.push(parts[i]));
+  const tags = [];
+  for (const t of rule.tags) {
+    const v = t.replace(/\{(\d+|query\.[^}]+)\}/g, (_, n) =>
+      n.startsWith("query.") ? (url.searchParams.get(n.slice(6)) ?? "\0") : (stars[Number(n) - 1] ?? "\0"),
+    );
+    if (!v.includes("\0")) tags.push(v);
+  }
+  for (const h of ["cache-tag", "surrogate-key"]) {
+    for (const t of (origin.headers.get(h) ?? "").split(/[\s,]+/)) if (t && tags.length < 64 && !tags.includes(t)) tags.push(t);
+  }
+  return tags;
+}
+
+// The in-memory tier (case c′): a byte-bounded LRU on a Map (see the top of this file).
+const ENTRY_OVERHEAD_BYTES = 256;
+let tier;
+function memoryTier(env) {
+  if (tier) return tier;
+  const capacity = Number(env.MEMORY_CACHE_BYTES ?? 0);
+  tier = { capacity, maxEntry: capacity / 8, maxAgeMs: STATE_REFRESH_MS, used: 0, entries: new Map() };
+  return tier;
+}
+function memoryGet(t, key, now) {
+  const e = t.entries.get(key);
+  if (!e) return undefined;
+  t.entries.delete(key);
+  if (now - e.insertedAt >= t.maxAgeMs) {
+    t.used -= e.bytes;
+    return undefined;
+  }
+  t.entries.set(key, e); // most recently used last
+  return e;
+}
+function memoryDrop(t, key) {
+  const e = t.entries.get(key);
+  if (e) {
+    t.entries.delete(key);
+    t.used -= e.bytes;
+  }
+}
+function memoryHold(t, key, entry, now) {
+  memoryDrop(t, key);
+  let bytes = entry.body.byteLength + key.length + ENTRY_OVERHEAD_BYTES;
+  for (const [k, v] of entry.headers) bytes += k.length + v.length;
+  if (t.capacity <= 0 || bytes > t.maxEntry) return;
+  for (const [k, old] of t.entries) {
+    if (t.used + bytes <= t.capacity) break;
+    t.entries.delete(k);
+    t.used -= old.bytes;
+  }
+  t.entries.set(key, { ...entry, bytes, insertedAt: now });
+  t.used += bytes;
+}
 
 // Per-isolate counters by route, variant and outcome (catalog-edge keeps the same, plus
 // latency histograms).
@@ -212,21 +299,46 @@ export default {
     if (cacheable) {
       const purge = await purgeState(env, started);
       const { key, purgePath } = cacheKey(url, request.headers, rule, variant, purge.generation);
+      const memory = memoryTier(env);
+      // Fresh and not purged: its age; otherwise undefined.
+      const usable = (meta) => {
+        if (!meta) return undefined;
+        const a = meta.initial_age_secs + Math.floor((started - meta.stored_at_ms) / 1000);
+        return a < meta.fresh_secs && !isBanned(purge.index, meta.purge_path, meta.tags ?? [], meta.stored_at_ms) ? a : undefined;
+      };
       const lookupStarted = Date.now();
-      const hit = await caches.default.match(key);
+      let found; // { status, headers, body, meta, age, tier }
+      if (memory.capacity > 0) {
+        const held = memoryGet(memory, key, started);
+        const heldAge = held && usable(held.meta);
+        if (heldAge !== undefined) found = { ...held, headers: new Headers(held.headers), age: heldAge, tier: "; detail=memory" };
+        else if (held) memoryDrop(memory, key);
+      }
+      if (!found) {
+        const hit = await caches.default.match(key);
+        const meta = hit && JSON.parse(hit.headers.get("x-edge-meta") ?? "null");
+        const hitAge = usable(meta);
+        if (hitAge !== undefined) {
+          const headers = new Headers(hit.headers);
+          headers.delete("x-edge-meta");
+          headers.delete("cache-control");
+          found = { status: hit.status, headers, body: hit.body, meta, age: hitAge, tier: "" };
+          if (memory.capacity > 0) {
+            found.body = await hit.arrayBuffer();
+            memoryHold(memory, key, { status: hit.status, headers: new Headers(headers), body: found.body, meta }, started);
+          }
+        }
+      }
       cacheMs = Date.now() - lookupStarted;
-      const meta = hit && JSON.parse(hit.headers.get("x-edge-meta") ?? "null");
-      age = meta ? meta.initial_age_secs + Math.floor((started - meta.stored_at_ms) / 1000) : 0;
-      if (meta && age < meta.fresh_secs && !isBanned(purge.bans, meta.purge_path, meta.stored_at_ms)) {
+      if (found) {
+        const { meta, headers } = found;
+        age = found.age;
         outcome = "hit";
-        cacheStatus = `catalog-edge; hit; ttl=${meta.fresh_secs - age}`;
-        const headers = new Headers(hit.headers);
-        headers.delete("x-edge-meta");
-        headers.delete("cache-control");
+        cacheStatus = `catalog-edge; hit; ttl=${meta.fresh_secs - age}${found.tier}`;
         const etag = headers.get("etag");
         const notModified = etag && request.headers.get("if-none-match") === etag;
-        response = new Response(notModified || request.method === "HEAD" ? null : hit.body, {
-          status: notModified ? 304 : hit.status,
+        response = new Response(notModified || request.method === "HEAD" ? null : found.body, {
+          status: notModified ? 304 : found.status,
           headers,
         });
       } else {
@@ -239,22 +351,26 @@ export default {
         cacheStatus = `catalog-edge; fwd=miss; fwd-status=${origin.status}${storable ? `; ttl=${rule.ttl}; stored` : ""}`;
         const headers = new Headers(origin.headers);
         if (storable) {
+          const meta = {
+            stored_at_ms: started,
+            fresh_secs: rule.ttl,
+            initial_age_secs: 0,
+            swr_secs: rule.swr,
+            sie_secs: rule.sie,
+            status: origin.status,
+            rule: rule.id,
+            purge_path: purgePath,
+            tags: tagsFor(rule, url, origin),
+          };
           const stored = new Headers(headers);
           stored.set("cache-control", `public, max-age=${rule.ttl + Math.max(rule.swr, rule.sie)}`);
-          stored.set(
-            "x-edge-meta",
-            JSON.stringify({
-              stored_at_ms: started,
-              fresh_secs: rule.ttl,
-              initial_age_secs: 0,
-              swr_secs: rule.swr,
-              sie_secs: rule.sie,
-              status: origin.status,
-              rule: rule.id,
-              purge_path: purgePath,
-            }),
-          );
+          stored.set("x-edge-meta", JSON.stringify(meta));
           ctx.waitUntil(caches.default.put(key, new Response(body, { status: origin.status, headers: stored })));
+          if (memory.capacity > 0) {
+            const held = new Headers(headers);
+            held.delete("cache-control");
+            memoryHold(memory, key, { status: origin.status, headers: held, body, meta }, started);
+          }
         }
         response = new Response(body, { status: origin.status, headers });
       }
