@@ -3,8 +3,8 @@
 // on the free plan. Run by bench/run.mjs after the load benchmark, in its own workerd (through
 // miniflare) with the V8 inspector on:
 //
-// - catalog-edge ("edge") as the built bundle, its control plane's Durable Objects in a second
-//   worker of the same bundle ("control"), so that the edge isolate's figures hold only the
+// - catalog-edge ("edge") as the built bundle, its control plane's Durable Objects in the objects
+//   worker ("control", build-objects/; README: Layout), so that the edge isolate's figures hold only the
 //   edge's own work, as on Cloudflare (where a Durable Object runs elsewhere);
 // - memory: `Runtime.getHeapUsage` (JS heap used + ArrayBuffer backing stores) sampled as fast
 //   as the inspector answers while each load runs (the high-water), the Wasm memory read from
@@ -69,8 +69,8 @@ export async function limits({ worker, vars, headers, freePort, log, workerdCpuU
   const inspectorPort = await freePort();
   const port = await freePort();
   const bundle = ["index.js", "index_bg.wasm"];
-  // The one place the bench loads the control plane's Durable Objects (the "control" worker
-  // below, from the same bundle): adapt here when they move to a Worker of their own.
+  // The one place the bench loads the control plane's Durable Objects: the "control" worker
+  // below is the objects worker (build-objects/, copied by run.mjs; README: Layout).
   const objects = (scriptName) => ({
     CONTROL: { className: "ControlPlane", scriptName, useSQLite: true },
     METRICS: { className: "MetricsShard", scriptName, useSQLite: true },
@@ -78,7 +78,7 @@ export async function limits({ worker, vars, headers, freePort, log, workerdCpuU
   const kv = { EDGE_CONFIG: "bench-limits-config" };
   const edge = worker("edge", bundle, { bindings: vars, kvNamespaces: kv, durableObjects: objects("control") });
   edge.unsafeDirectSockets = [{ host: "127.0.0.1", port }];
-  const control = worker("control", bundle, { bindings: vars, kvNamespaces: kv, durableObjects: objects(undefined) });
+  const control = worker("control", ["objects/index.js", "objects/index_bg.wasm"], { bindings: vars, kvNamespaces: kv, durableObjects: objects(undefined) });
   delete control.unsafeDirectSockets;
   // For the cost-growth rows: the same bundle with 10 and 100 route rules (CACHE_RULES), and one
   // whose memory tier is filled with many keys. No control plane: they only serve hits.

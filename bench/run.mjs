@@ -42,6 +42,7 @@ const CONNECTIONS = int("BENCH_CONNECTIONS", 32);
 const MAX_PER_THREAD = 60_000 * SECONDS;
 const PROFILE_SECONDS = 5;
 const BUILD_DIR = path.resolve(ROOT, process.env.BENCH_WORKER_DIR ?? "build");
+const OBJECTS_BUILD_DIR = path.resolve(ROOT, process.env.BENCH_OBJECTS_DIR ?? "build-objects");
 const RESULTS = path.resolve(ROOT, process.env.BENCH_OUT ?? "bench/RESULTS.md");
 
 const HIT_PATH = "/api/v2/marketplace/categories/10101/attributes";
@@ -248,6 +249,9 @@ async function main() {
   mkdirSync(WORKER_DIR, { recursive: true });
   // A private copy of the bundle: a rebuild of build/ while the bench runs cannot change it.
   for (const f of ["index.js", "index_bg.wasm"]) cpSync(path.join(BUILD_DIR, f), path.join(WORKER_DIR, f));
+  // The objects worker (the Durable Objects; README: Layout), for limits.mjs's control plane.
+  mkdirSync(path.join(WORKER_DIR, "objects"), { recursive: true });
+  for (const f of ["index.js", "index_bg.wasm"]) cpSync(path.join(OBJECTS_BUILD_DIR, f), path.join(WORKER_DIR, "objects", f));
   for (const f of ["floor.mjs", "peer.mjs", "count-crossings.mjs", "counted-edge.mjs"]) {
     cpSync(path.join(BENCH, "workers", f), path.join(WORKER_DIR, f));
   }
@@ -843,7 +847,7 @@ function limitsReport(p, { memory, cpu, scale }, { f0, f2, criterion }) {
   p("The isolate has 128 MB (JS heap + ArrayBuffers + Wasm, shared by every request it serves at once) and, on the");
   p("free plan, 10 ms of CPU per request. Measured by bench/limits.mjs in a workerd of its own with the V8 inspector");
   p("on: catalog-edge as built, with the default `MEMORY_CACHE_BYTES` (8 MiB), `STORE_BUFFER_BYTES` (24 MiB) and");
-  p("`CACHE_MAX_BODY_BYTES` (5 MiB), its control plane's Durable Objects in a second worker of the same bundle (so");
+  p("`CACHE_MAX_BODY_BYTES` (5 MiB), its control plane's Durable Objects in the objects worker, build-objects/ (so");
   p("that the edge isolate's figures hold only the edge's own work, as on Cloudflare, where an object runs elsewhere),");
   p("in front of the release demo origin (large bodies: `/echo/{name}?bytes=N[&chunked=1]`).");
   p();
