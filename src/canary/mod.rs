@@ -101,39 +101,36 @@ pub fn assign(
         .then(|| cookie(request_headers, VARIANT_COOKIE).and_then(Variant::parse))
         .flatten();
 
-    let mut set_cookie = None;
     let needs_id = header_override.is_none()
         && cookie_override.is_none()
         && cfg.weight_bp > 0
         && cfg.weight_bp < bucket::BUCKETS as u16;
-    let client_id = if needs_id {
-        let known = cfg
-            .client_id_header
-            .as_deref()
-            .and_then(|h| headers::get(request_headers, h))
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .or_else(|| {
-                cfg.client_id_cookie
-                    .as_deref()
-                    .and_then(|c| cookie(request_headers, c))
-                    .filter(|id| !id.is_empty())
-            })
-            .or_else(|| cookie(request_headers, EDGE_ID_COOKIE).filter(|id| is_valid_id(id)));
-        match known {
-            Some(id) => Some(id.to_string()),
-            None => {
-                let id = new_id();
-                set_cookie = Some(format!(
-                    "{EDGE_ID_COOKIE}={id}; Path=/; Max-Age={EDGE_ID_MAX_AGE_SECS}; Secure; HttpOnly; SameSite=Lax"
-                ));
-                Some(id)
-            }
-        }
-    } else {
-        None
-    };
-    let b = client_id.as_deref().map(|id| bucket::bucket(&cfg.salt, id));
+    // The client's id, borrowed from the request; a new one only when it has none.
+    let known = needs_id
+        .then(|| {
+            cfg.client_id_header
+                .as_deref()
+                .and_then(|h| headers::get(request_headers, h))
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .or_else(|| {
+                    cfg.client_id_cookie
+                        .as_deref()
+                        .and_then(|c| cookie(request_headers, c))
+                        .filter(|id| !id.is_empty())
+                })
+                .or_else(|| cookie(request_headers, EDGE_ID_COOKIE).filter(|id| is_valid_id(id)))
+        })
+        .flatten();
+    let issued = (needs_id && known.is_none()).then(new_id);
+    let set_cookie = issued.as_deref().map(|id| {
+        format!(
+            "{EDGE_ID_COOKIE}={id}; Path=/; Max-Age={EDGE_ID_MAX_AGE_SECS}; Secure; HttpOnly; SameSite=Lax"
+        )
+    });
+    let b = known
+        .or(issued.as_deref())
+        .map(|id| bucket::bucket(&cfg.salt, id));
     let (variant, reason) = bucket::choose(header_override, cookie_override, b, cfg.weight_bp);
     Assignment {
         variant,
