@@ -80,7 +80,7 @@ fn decide(
         .dur(names::EDGE, 0.4)
         .desc(names::CACHE, Some(1.0), report.outcome.as_str())
         .dur(names::TOTAL, 1.4);
-    (key.primary, report.cache_status(), timing.to_header())
+    (key.primary, report.cache_status(), timing.into_header())
 }
 
 fn core_decision(c: &mut Criterion) {
@@ -176,7 +176,7 @@ fn core_decision_parts(c: &mut Criterion) {
                 .dur(names::EDGE, black_box(0.4))
                 .desc(names::CACHE, Some(1.0), black_box("hit"))
                 .dur(names::TOTAL, black_box(1.4));
-            timing.to_header()
+            timing.into_header()
         })
     });
     // Not part of the decision, but on every hit: the stored entry's meta (JSON in a header,

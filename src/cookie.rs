@@ -18,7 +18,18 @@ pub fn pairs(headers: &HeaderList) -> impl Iterator<Item = (&str, &str)> {
 
 /// The value of the first cookie called `name`.
 pub fn get<'a>(headers: &'a HeaderList, name: &str) -> Option<&'a str> {
-    pairs(headers).find(|(k, _)| *k == name).map(|(_, v)| v)
+    // As `pairs(headers).find(..)`, trimming only the value of the pair that is found.
+    if name.is_empty() {
+        return None;
+    }
+    headers
+        .iter()
+        .filter(|(n, _)| n == "cookie")
+        .flat_map(|(_, v)| v.split([';', ',']))
+        .find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().trim_matches('"'))
+        })
 }
 
 /// One `Cookie` field for the origin, from all of the request's: pairs joined with `"; "` (RFC

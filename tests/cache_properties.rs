@@ -167,6 +167,21 @@ proptest! {
     }
 
     #[test]
+    fn a_cookie_is_read_as_the_first_pair_of_its_name(
+        fields in prop::collection::vec("[a-z_= ;,\"\t]{0,24}", 0..3),
+        name in "(a|b|_|a b| a|)",
+    ) {
+        // `get` trims only the value it finds; it must agree with the first of `pairs`.
+        let headers: Vec<(String, String)> = fields
+            .iter()
+            .map(|f| ("cookie".to_string(), f.clone()))
+            .chain([("x-other".to_string(), "a=1".to_string())])
+            .collect();
+        let plain = cookie::pairs(&headers).find(|(k, _)| *k == name).map(|(_, v)| v);
+        prop_assert_eq!(cookie::get(&headers, &name), plain);
+    }
+
+    #[test]
     fn traceparent_round_trips_and_garbage_is_refused_without_panicking(
         trace in any::<[u8; 16]>(),
         parent in any::<[u8; 8]>(),

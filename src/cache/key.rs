@@ -13,12 +13,12 @@
 //! `https://host/__ce/r<release tag>/g<generation>/<lang or ->/<path>?<query>`.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use url::form_urlencoded;
 use url::Url;
 
 use super::rules::RouteRule;
+use crate::decimal::push_u64;
 use crate::hash::{fnv1a64, push_hex64};
 use crate::headers::HeaderList;
 use crate::lang::{self, Lang};
@@ -138,11 +138,14 @@ pub fn build(url: &Url, headers: &HeaderList, rule: &RouteRule, scope: KeyScope<
     primary.push_str("://");
     primary.push_str(host);
     if let Some(p) = url.port() {
-        let _ = write!(primary, ":{p}");
+        primary.push(':');
+        push_u64(&mut primary, u64::from(p));
     }
     primary.push_str("/__ce/r");
     push_hex64(&mut primary, fnv1a64(&[scope.release.as_bytes()]));
-    let _ = write!(primary, "/g{}/", scope.generation);
+    primary.push_str("/g");
+    push_u64(&mut primary, scope.generation);
+    primary.push('/');
     primary.push_str(lang.map_or("-", Lang::as_str));
     primary.push_str(path);
     let query_at = primary.len();

@@ -2,6 +2,7 @@
 //! older tooling, and the word `Server-Timing`'s `cache;desc=` and the logs use.
 
 use super::policy::{BypassReason, NoStoreReason};
+use crate::decimal::{push_i64, push_u64};
 
 /// What the cache did for one request. Each has one word, used everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +120,6 @@ impl CacheReport {
     /// The `Cache-Status` value (RFC 9211): `catalog-edge; hit; ttl=431`,
     /// `catalog-edge; fwd=miss; fwd-status=200; stored`, …
     pub fn cache_status(&self) -> String {
-        use std::fmt::Write as _;
         // Long enough for every hit and most misses without growing.
         let mut s = String::with_capacity(64);
         s.push_str(CACHE_NAME);
@@ -140,10 +140,12 @@ impl CacheReport {
             }
         }
         if let Some(st) = self.fwd_status {
-            let _ = write!(s, "; fwd-status={st}");
+            s.push_str("; fwd-status=");
+            push_u64(&mut s, u64::from(st));
         }
         if let Some(ttl) = self.ttl_secs {
-            let _ = write!(s, "; ttl={ttl}");
+            s.push_str("; ttl=");
+            push_i64(&mut s, ttl);
         }
         if self.stored {
             s.push_str("; stored");
