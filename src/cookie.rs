@@ -10,7 +10,7 @@ pub fn pairs(headers: &HeaderList) -> impl Iterator<Item = (&str, &str)> {
     headers
         .iter()
         .filter(|(n, _)| n == "cookie")
-        .flat_map(|(_, v)| v.split([';', ',']))
+        .flat_map(|(_, v)| split_pairs(v))
         .filter_map(|pair| pair.split_once('='))
         .map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
         .filter(|(k, _)| !k.is_empty())
@@ -25,11 +25,30 @@ pub fn get<'a>(headers: &'a HeaderList, name: &str) -> Option<&'a str> {
     headers
         .iter()
         .filter(|(n, _)| n == "cookie")
-        .flat_map(|(_, v)| v.split([';', ',']))
+        .flat_map(|(_, v)| split_pairs(v))
         .find_map(|pair| {
             let (k, v) = pair.split_once('=')?;
             (k.trim() == name).then(|| v.trim().trim_matches('"'))
         })
+}
+
+/// A field's `name=value` pairs as `v.split([';', ','])` gives them, found byte by byte (both
+/// separators are ASCII, so every cut is on a character boundary).
+fn split_pairs(v: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(v);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        match s.bytes().position(|b| b == b';' || b == b',') {
+            Some(i) => {
+                rest = Some(&s[i + 1..]);
+                Some(&s[..i])
+            }
+            None => {
+                rest = None;
+                Some(s)
+            }
+        }
+    })
 }
 
 /// One `Cookie` field for the origin, from all of the request's: pairs joined with `"; "` (RFC
@@ -70,5 +89,29 @@ mod tests {
         assert_eq!(get(&c, "missing"), None);
         assert_eq!(get(&h(&[("cookie", "=x; ;; novalue")]), ""), None);
         assert_eq!(joined(&[]), None);
+    }
+
+    #[test]
+    fn fields_split_as_str_split_does() {
+        for v in [
+            "",
+            ";",
+            "a=1",
+            "a=1; b=2, c=3",
+            ";;a,,",
+            "é=ü;ß",
+            " a = 1 ;",
+        ] {
+            let plain: Vec<&str> = v.split([';', ',']).collect();
+            assert_eq!(split_pairs(v).collect::<Vec<_>>(), plain, "{v:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_byte_splitter_agrees_with_str_split(v in "[a=;, é\"]{0,16}|\\PC{0,16}") {
+            let plain: Vec<&str> = v.split([';', ',']).collect();
+            proptest::prop_assert_eq!(split_pairs(&v).collect::<Vec<_>>(), plain);
+        }
     }
 }

@@ -15,7 +15,8 @@ pub fn push_u64(out: &mut String, n: u64) {
             break;
         }
     }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+    // Only ASCII digits were written, so this never falls back.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
 }
 
 /// `n` in decimal with a leading `-` when negative, appended to `out`.

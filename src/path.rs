@@ -29,18 +29,29 @@ pub fn normalize(path: &str) -> Cow<'_, str> {
 /// segment after it is non-empty, not `.` or `..`, and holds no `%`, `\`, `;` or ASCII capital
 /// (so nothing is decoded, split, collapsed, resolved or lowercased). `/` alone is normal.
 fn is_normal(path: &str) -> bool {
-    match path.as_bytes() {
-        [b'/'] => true,
-        [b'/', rest @ ..] => rest.split(|&b| b == b'/').all(|segment| {
-            !segment.is_empty()
-                && segment != b"."
-                && segment != b".."
-                && !segment
-                    .iter()
-                    .any(|b| matches!(b, b'%' | b'\\' | b';' | b'A'..=b'Z'))
-        }),
-        _ => false,
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
     }
+    if bytes.len() == 1 {
+        return true;
+    }
+    // One pass: each `/` (and the end) closes a segment, which must be non-empty and not a dot
+    // segment; no byte may be one the normalisation would change.
+    let mut start = 1;
+    for i in 1..=bytes.len() {
+        match bytes.get(i) {
+            None | Some(b'/') => {
+                if matches!(&bytes[start..i], b"" | b"." | b"..") {
+                    return false;
+                }
+                start = i + 1;
+            }
+            Some(b'%' | b'\\' | b';' | b'A'..=b'Z') => return false,
+            Some(_) => {}
+        }
+    }
+    true
 }
 
 /// The normalisation itself, for paths that need it.
