@@ -41,18 +41,18 @@ enum Segment {
     Rest,
 }
 
-/// A parsed path pattern, compiled once when the rules are read: the leading literal segments
-/// are kept joined (`/api/v2/marketplace/categories`), so that matching a path against a rule it
+/// A parsed path pattern, compiled once when the rules are read: the leading literal segments,
+/// as written (`/api/v2/marketplace/categories`), are compared at once, so that matching a path against a rule it
 /// does not fit is one prefix comparison, and only the segments after that prefix are walked.
 /// Matching neither allocates nor splits the prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     source: String,
     segments: Vec<Segment>,
-    /// `/` + each leading literal segment, joined: what every matching path starts with
-    /// (ASCII case aside). Empty when the first segment is a wildcard.
-    head: String,
-    /// How many segments `head` covers.
+    /// The length of the leading literal segments in `source` (`/` + each, joined): what every
+    /// matching path starts with, ASCII case aside. 0 when the first segment is a wildcard.
+    head_len: usize,
+    /// How many segments the head covers.
     head_segments: usize,
 }
 
@@ -75,18 +75,17 @@ impl PathPattern {
                 s => Segment::Literal(s.to_string()),
             });
         }
-        let mut head = String::new();
+        let mut head_len = 0;
         let mut head_segments = 0;
         for segment in &segments {
             let Segment::Literal(l) = segment else { break };
-            head.push('/');
-            head.push_str(l);
+            head_len += 1 + l.len();
             head_segments += 1;
         }
         Ok(PathPattern {
             source: source.to_string(),
             segments,
-            head,
+            head_len,
             head_segments,
         })
     }
@@ -122,11 +121,12 @@ impl PathPattern {
         if !path.starts_with('/') {
             return false;
         }
-        let n = self.head.len();
+        let n = self.head_len;
+        let head = &self.source.as_bytes()[..n];
         let head_fits = path
             .as_bytes()
             .get(..n)
-            .is_some_and(|h| h.eq_ignore_ascii_case(self.head.as_bytes()));
+            .is_some_and(|h| h.eq_ignore_ascii_case(head));
         let Some(rest) = path.get(n..).filter(|_| head_fits) else {
             return false;
         };
