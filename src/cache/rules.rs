@@ -42,9 +42,9 @@ enum Segment {
 }
 
 /// A parsed path pattern, compiled once when the rules are read: the leading literal segments,
-/// as written (`/api/v2/marketplace/categories`), are compared at once, so that matching a path against a rule it
-/// does not fit is one prefix comparison, and only the segments after that prefix are walked.
-/// Matching neither allocates nor splits the prefix.
+/// as written (`/api/v2/marketplace/categories`), are compared at once, so that matching a path
+/// against a rule it does not fit is one prefix comparison, and only the segments after that
+/// prefix are walked. Matching neither allocates nor splits the prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     source: String,
