@@ -4,6 +4,11 @@
 
 /// `n` in decimal, appended to `out`.
 pub fn push_u64(out: &mut String, n: u64) {
+    if n < 10 {
+        // Sub-10 ms durations and their tenths: one character, no buffer.
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;
@@ -33,7 +38,7 @@ mod tests {
 
     #[test]
     fn integers_read_as_their_display_form() {
-        for n in [0, 7, 10, 99, 100, 65_535, 4_294_967_296, u64::MAX] {
+        for n in [0, 7, 9, 10, 11, 99, 100, 65_535, 4_294_967_296, u64::MAX] {
             let mut out = String::from("x=");
             push_u64(&mut out, n);
             assert_eq!(out, format!("x={n}"));
