@@ -18,18 +18,40 @@ pub fn pairs(headers: &HeaderList) -> impl Iterator<Item = (&str, &str)> {
 
 /// The value of the first cookie called `name`.
 pub fn get<'a>(headers: &'a HeaderList, name: &str) -> Option<&'a str> {
-    // As `pairs(headers).find(..)`, trimming only the value of the pair that is found.
-    if name.is_empty() {
-        return None;
-    }
-    headers
+    let [value] = get_each(headers, [name]);
+    value
+}
+
+/// [`get`] for each of `names`, in one scan of the fields: what the canary assignment reads
+/// (the override, the configured id cookie, `edge_id`) costs one pass. An empty name finds
+/// nothing.
+pub fn get_each<'a, const N: usize>(
+    headers: &'a HeaderList,
+    names: [&str; N],
+) -> [Option<&'a str>; N] {
+    // As `pairs(headers).find(..)` for each name, trimming only the values that are found.
+    let mut found = [None; N];
+    let pairs = headers
         .iter()
         .filter(|(n, _)| n == "cookie")
-        .flat_map(|(_, v)| split_pairs(v))
-        .find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k.trim() == name).then(|| v.trim().trim_matches('"'))
-        })
+        .flat_map(|(_, v)| split_pairs(v));
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            continue;
+        };
+        let k = k.trim();
+        let mut missing = false;
+        for (slot, name) in found.iter_mut().zip(names) {
+            if slot.is_none() && !name.is_empty() && k == name {
+                *slot = Some(v.trim().trim_matches('"'));
+            }
+            missing |= slot.is_none() && !name.is_empty();
+        }
+        if !missing {
+            break;
+        }
+    }
+    found
 }
 
 /// A field's `name=value` pairs as `v.split([';', ','])` gives them, found byte by byte (both
