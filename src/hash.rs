@@ -18,7 +18,17 @@ pub fn fnv1a64(parts: &[&[u8]]) -> u64 {
 
 /// A hash as 16 lowercase hex digits.
 pub fn hex64(h: u64) -> String {
-    format!("{h:016x}")
+    let mut out = String::with_capacity(16);
+    push_hex64(&mut out, h);
+    out
+}
+
+/// [`hex64`] appended to `out` (no formatting machinery, no intermediate string).
+pub fn push_hex64(out: &mut String, h: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        out.push(char::from(DIGITS[((h >> (shift * 4)) & 0xf) as usize]));
+    }
 }
 
 #[cfg(test)]
@@ -33,5 +43,8 @@ mod tests {
         assert_eq!(fnv1a64(&[b"foobar"]), 0x8594_4171_f739_67e8);
         assert_eq!(fnv1a64(&[b"foo", b"bar"]), fnv1a64(&[b"foobar"]));
         assert_eq!(hex64(0xab), "00000000000000ab");
+        for h in [0, 1, 0xab, 0xcbf2_9ce4_8422_2325, u64::MAX, 1 << 63] {
+            assert_eq!(hex64(h), format!("{h:016x}"));
+        }
     }
 }

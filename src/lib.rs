@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod cookie;
 pub mod dashboard;
+pub mod decimal;
 pub mod forward;
 pub mod hash;
 pub mod headers;

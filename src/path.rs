@@ -9,11 +9,53 @@
 //! drops a trailing slash (Fiber's non-strict routing answers `/x/` as `/x`). The result is only
 //! for matching: the origin gets the path as the client sent it, and the cache key keeps it.
 
+use std::borrow::Cow;
+
 /// How many rounds of percent-decoding at most (`%25` chains longer than this stay encoded).
 const MAX_DECODE_ROUNDS: usize = 4;
 
-/// The normalised form of a request path, for matching (see the module documentation).
-pub fn normalize(path: &str) -> String {
+/// The normalised form of a request path, for matching (see the module documentation). A path
+/// that is already normal (the common case: every request the edge sends itself, and most
+/// clients') is borrowed, not copied.
+pub fn normalize(path: &str) -> Cow<'_, str> {
+    if is_normal(path) {
+        Cow::Borrowed(path)
+    } else {
+        Cow::Owned(normalize_owned(path))
+    }
+}
+
+/// True when [`normalize_owned`] would return `path` unchanged: it starts with `/`, and each
+/// segment after it is non-empty, not `.` or `..`, and holds no `%`, `\`, `;` or ASCII capital
+/// (so nothing is decoded, split, collapsed, resolved or lowercased). `/` alone is normal.
+fn is_normal(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    if bytes.len() == 1 {
+        return true;
+    }
+    // One pass: each `/` (and the end) closes a segment, which must be non-empty and not a dot
+    // segment; no byte may be one the normalisation would change.
+    let mut start = 1;
+    for i in 1..=bytes.len() {
+        match bytes.get(i) {
+            None | Some(b'/') => {
+                if matches!(&bytes[start..i], b"" | b"." | b"..") {
+                    return false;
+                }
+                start = i + 1;
+            }
+            Some(b'%' | b'\\' | b';' | b'A'..=b'Z') => return false,
+            Some(_) => {}
+        }
+    }
+    true
+}
+
+/// The normalisation itself, for paths that need it.
+fn normalize_owned(path: &str) -> String {
     let mut decoded = path.replace('\\', "/");
     for _ in 0..MAX_DECODE_ROUNDS {
         let next = percent_decode(&decoded).replace('\\', "/");
@@ -55,10 +97,10 @@ pub fn has_prefix(normalized: &str, prefix: &str) -> bool {
         p == "/"
             || normalized == p
             || normalized
-                .strip_prefix(p.as_str())
+                .strip_prefix(&*p)
                 .is_some_and(|rest| rest.starts_with('/'))
     } else {
-        normalized.starts_with(p.as_str())
+        normalized.starts_with(&*p)
     }
 }
 
@@ -142,5 +184,34 @@ mod tests {
         assert!(!has_prefix("/__originals", "/__origin/"));
         assert!(has_prefix("/__originals", "/__orig"));
         assert!(has_prefix("/anything", "/"));
+    }
+
+    #[test]
+    fn normal_paths_are_borrowed_and_others_copied() {
+        assert!(matches!(normalize("/api/v1/x"), Cow::Borrowed(_)));
+        assert!(matches!(normalize("/"), Cow::Borrowed(_)));
+        assert!(matches!(normalize("/api/é/x"), Cow::Borrowed(_)));
+        for p in [
+            "", "/a/", "//a", "/A", "/a/./b", "/a/..", "/a;b", "/a%2f", "\\a",
+        ] {
+            assert!(matches!(normalize(p), Cow::Owned(_)), "{p}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The borrowed fast path never disagrees with the full normalisation.
+        #[test]
+        fn the_fast_path_agrees_with_the_full_normalisation(
+            p in proptest::prop_oneof![
+                "[/a-zA-Z%._;\\\\2-5fFé]{0,30}",
+                // Mostly normal paths, with the odd dot segment, empty segment or capital.
+                "(/[a-z0-9._-]{0,5}[a-zA-Z]?){0,7}/?",
+            ],
+        ) {
+            proptest::prop_assert_eq!(normalize(&p), normalize_owned(&p));
+            if is_normal(&p) {
+                proptest::prop_assert_eq!(normalize_owned(&p), p);
+            }
+        }
     }
 }

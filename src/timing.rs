@@ -5,17 +5,6 @@
 //! Grammar: `metric *( OWS "," OWS metric )`, `metric = name *( OWS ";" OWS param )`,
 //! `param = name OWS "=" OWS ( token / quoted-string )`.
 
-/// One metric of a `Server-Timing` header.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    /// Metric name; a token.
-    pub name: &'static str,
-    /// Duration in milliseconds.
-    pub dur_ms: Option<f64>,
-    /// Description; emitted as a token when it is one, else as a quoted string.
-    pub desc: Option<String>,
-}
-
 /// Metric names the edge uses, so that dashboards can rely on them.
 pub mod names {
     /// Time spent in the worker itself, excluding waits for the cache and the origin.
@@ -30,61 +19,52 @@ pub mod names {
     pub const FALLBACK: &str = "fallback";
 }
 
-/// A `Server-Timing` header under construction.
+/// A `Server-Timing` header under construction: each metric is formatted into the header as it
+/// is added (integer arithmetic, one buffer), so that nothing is kept but the text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerTiming {
-    metrics: Vec<Metric>,
+    header: String,
 }
 
 impl ServerTiming {
     /// An empty header.
     pub fn new() -> Self {
-        Self::default()
+        // `edge;dur=N, cache;dur=N;desc=miss, origin;dur=N, total;dur=N` fits.
+        ServerTiming {
+            header: String::with_capacity(96),
+        }
     }
 
     /// Adds a metric with a duration.
     pub fn dur(&mut self, name: &'static str, dur_ms: f64) -> &mut Self {
-        self.metrics.push(Metric {
-            name,
-            dur_ms: Some(dur_ms),
-            desc: None,
-        });
-        self
+        self.metric(name, Some(dur_ms), None)
     }
 
     /// Adds a metric with an optional duration and a description.
     pub fn desc(&mut self, name: &'static str, dur_ms: Option<f64>, desc: &str) -> &mut Self {
-        self.metrics.push(Metric {
-            name,
-            dur_ms,
-            desc: Some(desc.to_string()),
-        });
+        self.metric(name, dur_ms, Some(desc))
+    }
+
+    fn metric(&mut self, name: &'static str, dur_ms: Option<f64>, desc: Option<&str>) -> &mut Self {
+        let out = &mut self.header;
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(name);
+        if let Some(d) = dur_ms {
+            out.push_str(";dur=");
+            push_dur(out, d);
+        }
+        if let Some(desc) = desc {
+            out.push_str(";desc=");
+            push_token_or_quoted(out, desc);
+        }
         self
     }
 
-    /// The metrics added so far.
-    pub fn metrics(&self) -> &[Metric] {
-        &self.metrics
-    }
-
     /// The header value.
-    pub fn to_header(&self) -> String {
-        let mut out = String::with_capacity(16 * self.metrics.len());
-        for (i, m) in self.metrics.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(m.name);
-            if let Some(d) = m.dur_ms {
-                out.push_str(";dur=");
-                push_dur(&mut out, d);
-            }
-            if let Some(desc) = &m.desc {
-                out.push_str(";desc=");
-                push_token_or_quoted(&mut out, desc);
-            }
-        }
-        out
+    pub fn into_header(self) -> String {
+        self.header
     }
 }
 
@@ -98,12 +78,13 @@ fn format_dur(ms: f64) -> String {
 
 /// [`format_dur`] into an existing buffer (no intermediate strings).
 fn push_dur(out: &mut String, ms: f64) {
-    use std::fmt::Write;
+    use crate::decimal::push_u64;
     let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
     let tenths = (ms * 10.0).round() as u64;
-    let _ = write!(out, "{}", tenths / 10);
+    push_u64(out, tenths / 10);
     if !tenths.is_multiple_of(10) {
-        let _ = write!(out, ".{}", tenths % 10);
+        out.push('.');
+        push_u64(out, tenths % 10);
     }
 }
 
@@ -144,7 +125,7 @@ mod tests {
             .dur(names::ORIGIN, 12.0)
             .desc(names::TOTAL, Some(12.34), "has space");
         assert_eq!(
-            st.to_header(),
+            st.into_header(),
             r#"edge;dur=0.3, cache;desc=miss, origin;dur=12, total;dur=12.3;desc="has space""#
         );
     }
@@ -153,7 +134,7 @@ mod tests {
     fn quotes_and_escapes_non_tokens() {
         let mut st = ServerTiming::new();
         st.desc("x", None, "a\"b\\c\nd");
-        assert_eq!(st.to_header(), r#"x;desc="a\"b\\cd""#);
+        assert_eq!(st.into_header(), r#"x;desc="a\"b\\cd""#);
     }
 
     #[test]
@@ -161,5 +142,34 @@ mod tests {
         assert_eq!(format_dur(-3.0), "0");
         assert_eq!(format_dur(f64::NAN), "0");
         assert_eq!(format_dur(1.04), "1");
+    }
+
+    #[test]
+    fn durations_match_the_float_formatting_they_replace() {
+        // The plain form: one decimal, rounded, `.0` dropped, via float formatting.
+        let plain = |ms: f64| {
+            let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
+            let tenths = (ms * 10.0).round();
+            let s = format!("{:.1}", tenths / 10.0);
+            s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+        };
+        let mut ms = 0.0;
+        while ms < 3_000.0 {
+            assert_eq!(format_dur(ms), plain(ms), "{ms}");
+            ms += 0.37;
+        }
+        for ms in [
+            0.04,
+            0.05,
+            0.95,
+            9.95,
+            99.99,
+            12_345.6,
+            1e12,
+            -0.0,
+            f64::INFINITY,
+        ] {
+            assert_eq!(format_dur(ms), plain(ms), "{ms}");
+        }
     }
 }

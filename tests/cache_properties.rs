@@ -167,6 +167,24 @@ proptest! {
     }
 
     #[test]
+    fn a_cookie_is_read_as_the_first_pair_of_its_name(
+        fields in prop::collection::vec("[a-z_= ;,\"\t]{0,24}", 0..3),
+        name in "(a|b|_|a b| a|)",
+    ) {
+        // `get` and `get_each` trim only the values they find, in one scan; they must agree
+        // with the first of `pairs` for each name.
+        let headers: Vec<(String, String)> = fields
+            .iter()
+            .map(|f| ("cookie".to_string(), f.clone()))
+            .chain([("x-other".to_string(), "a=1".to_string())])
+            .collect();
+        let plain = |name: &str| cookie::pairs(&headers).find(|(k, _)| *k == name).map(|(_, v)| v);
+        prop_assert_eq!(cookie::get(&headers, &name), plain(&name));
+        let names = [name.as_str(), "a", "", "b"];
+        prop_assert_eq!(cookie::get_each(&headers, names), names.map(plain));
+    }
+
+    #[test]
     fn traceparent_round_trips_and_garbage_is_refused_without_panicking(
         trace in any::<[u8; 16]>(),
         parent in any::<[u8; 8]>(),

@@ -13,13 +13,13 @@
 //! `https://host/__ce/r<release tag>/g<generation>/<lang or ->/<path>?<query>`.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use url::form_urlencoded;
 use url::Url;
 
 use super::rules::RouteRule;
-use crate::hash::fnv1a64;
+use crate::decimal::push_u64;
+use crate::hash::{fnv1a64, push_hex64};
 use crate::headers::HeaderList;
 use crate::lang::{self, Lang};
 
@@ -96,63 +96,64 @@ pub fn query_pairs(url: &Url) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     url.query_pairs().collect()
 }
 
-/// The normalised query: tracking parameters dropped, `lang`/`locale` dropped when
-/// `drop_lang`, pairs sorted, re-encoded canonically.
-fn normalized_query(
-    pairs: &[(Cow<'_, str>, Cow<'_, str>)],
+/// Appends the normalised query to `out`, after a `?`, when any parameter is left: tracking
+/// parameters dropped, `lang`/`locale` dropped when `drop_lang`, pairs sorted, re-encoded
+/// canonically. Sorts `pairs` in place (the caller's copy, no other allocation).
+fn push_normalized_query(
+    out: &mut String,
+    pairs: &mut Vec<(Cow<'_, str>, Cow<'_, str>)>,
     tracking: &TrackingParams,
     drop_lang: bool,
-) -> String {
+) {
+    pairs.retain(|(k, _)| !tracking.matches(k) && !(drop_lang && (k == "lang" || k == "locale")));
     if pairs.is_empty() {
-        return String::new();
+        return;
     }
-    let mut kept: Vec<&(Cow<'_, str>, Cow<'_, str>)> = pairs
-        .iter()
-        .filter(|(k, _)| !tracking.matches(k))
-        .filter(|(k, _)| !(drop_lang && (k == "lang" || k == "locale")))
-        .collect();
     // Stable sort by name only: `b=2&a=1` and `a=1&b=2` are one entry, while repeated names keep
     // their order (`page=2&page=1` is not `page=1&page=2`: origins take the first or the last).
-    kept.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut ser = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in kept {
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    out.push('?');
+    let start = out.len();
+    let mut ser = form_urlencoded::Serializer::for_suffix(out, start);
+    for (k, v) in pairs.iter() {
         ser.append_pair(k, v);
     }
-    ser.finish()
+    ser.finish();
 }
 
-/// The key for a request URL and its headers under `rule`.
+/// The key for a request URL and its headers under `rule`: the primary key built into one
+/// pre-sized string, and the purge path copied from its tail.
 pub fn build(url: &Url, headers: &HeaderList, rule: &RouteRule, scope: KeyScope<'_>) -> CacheKey {
-    let pairs = query_pairs(url);
+    let mut pairs = query_pairs(url);
     let request_lang = lang::choose(&pairs, headers);
     let lang = rule.vary_language.then_some(request_lang);
-    let query = normalized_query(&pairs, scope.tracking, rule.vary_language);
     let path = url.path();
     let host = url.host_str().unwrap_or("");
-    let mut primary = String::with_capacity(64 + host.len() + path.len() + query.len());
+    let query_len = url.query().map_or(0, str::len);
+    // scheme://host:port/__ce/r<16 hex>/g<generation>/<lang>: at most 64 bytes besides the
+    // scheme and host; the re-encoded query is about as long as the raw one.
+    let mut primary =
+        String::with_capacity(64 + url.scheme().len() + host.len() + path.len() + query_len);
     primary.push_str(url.scheme());
     primary.push_str("://");
     primary.push_str(host);
     if let Some(p) = url.port() {
-        let _ = write!(primary, ":{p}");
+        primary.push(':');
+        push_u64(&mut primary, u64::from(p));
     }
-    primary.push_str("/__ce/");
-    let _ = write!(
-        primary,
-        "r{:016x}/g{}/",
-        fnv1a64(&[scope.release.as_bytes()]),
-        scope.generation
-    );
+    primary.push_str("/__ce/r");
+    push_hex64(&mut primary, fnv1a64(&[scope.release.as_bytes()]));
+    primary.push_str("/g");
+    push_u64(&mut primary, scope.generation);
+    primary.push('/');
     primary.push_str(lang.map_or("-", Lang::as_str));
     primary.push_str(path);
-    let mut purge_path = String::with_capacity(path.len() + 1 + query.len());
+    let query_at = primary.len();
+    push_normalized_query(&mut primary, &mut pairs, scope.tracking, rule.vary_language);
+    let query = &primary[query_at..];
+    let mut purge_path = String::with_capacity(path.len() + query.len());
     purge_path.push_str(path);
-    if !query.is_empty() {
-        primary.push('?');
-        primary.push_str(&query);
-        purge_path.push('?');
-        purge_path.push_str(&query);
-    }
+    purge_path.push_str(query);
     CacheKey {
         primary,
         purge_path,
@@ -213,12 +214,9 @@ pub fn purge_path(
         Url::parse(url_or_path).ok()?
     };
     let drop_lang = rule_for(url.path());
-    let query = normalized_query(&query_pairs(&url), tracking, drop_lang);
-    Some(if query.is_empty() {
-        url.path().to_string()
-    } else {
-        format!("{}?{query}", url.path())
-    })
+    let mut out = url.path().to_string();
+    push_normalized_query(&mut out, &mut query_pairs(&url), tracking, drop_lang);
+    Some(out)
 }
 
 /// What a response's `Vary` means for storing it.
@@ -658,5 +656,83 @@ mod tests {
             "/echo/x?a=2&b=1"
         );
         assert_eq!(purge_path("not a url", vary, &t), None);
+    }
+
+    /// The key as the straightforward code builds it (owned pairs, a filtered copy, `format!`),
+    /// which the one-buffer [`build`] must reproduce exactly: `(primary, purge_path)`.
+    fn plain_key(
+        url: &Url,
+        headers: &HeaderList,
+        rule: &RouteRule,
+        scope: KeyScope<'_>,
+    ) -> (String, String) {
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let lang = rule
+            .vary_language
+            .then(|| lang::choose(&pairs, headers).as_str());
+        let mut kept: Vec<&(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| !scope.tracking.matches(k))
+            .filter(|(k, _)| !(rule.vary_language && (k == "lang" || k == "locale")))
+            .collect();
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(kept)
+            .finish();
+        let query = if query.is_empty() {
+            query
+        } else {
+            format!("?{query}")
+        };
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let primary = format!(
+            "{}://{}{port}/__ce/r{:016x}/g{}/{}{}{query}",
+            url.scheme(),
+            url.host_str().unwrap_or(""),
+            fnv1a64(&[scope.release.as_bytes()]),
+            scope.generation,
+            lang.unwrap_or("-"),
+            url.path(),
+        );
+        (primary, format!("{}{query}", url.path()))
+    }
+
+    proptest::proptest! {
+        /// `build` (one pre-sized buffer, the query serialised into it, the purge path copied
+        /// from its tail) agrees with the plain construction for any query, port, release,
+        /// generation and rule.
+        #[test]
+        fn the_one_buffer_key_agrees_with_the_plain_construction(
+            pairs in proptest::collection::vec(
+                (
+                    "(a|b|B|lang|locale|utm_x|fbclid|page|~|é|q)",
+                    "[a-z0-9 +%~&=é]{0,4}",
+                ),
+                0..6,
+            ),
+            port in proptest::option::of(1u16..),
+            release in "[a-z0-9.:/]{0,12}",
+            generation in proptest::prelude::any::<u64>(),
+            path in "(/api/v1/marketplace/categories|/echo/x|/A%20b)",
+            accept_language in "(en-US|ru|de|sr;q=0.5|)",
+        ) {
+            let rules = RuleSet::marketplace_defaults();
+            let tracking = TrackingParams::default();
+            let mut url = Url::parse("https://edge.example.rs").unwrap();
+            url.set_path(&path);
+            url.set_port(port).unwrap();
+            if !pairs.is_empty() {
+                url.query_pairs_mut().extend_pairs(&pairs);
+            }
+            let headers = h(&[("accept-language", &accept_language)]);
+            let rule = rules.rule_for(url.path());
+            let scope = KeyScope { release: &release, generation, tracking: &tracking };
+            let key = build(&url, &headers, rule, scope);
+            let (primary, purge) = plain_key(&url, &headers, rule, scope);
+            proptest::prop_assert_eq!(&key.primary, &primary);
+            proptest::prop_assert_eq!(&key.purge_path, &purge);
+            let by_purge = purge_path(url.as_str(), |p| rules.rule_for(p).vary_language, &tracking);
+            proptest::prop_assert_eq!(by_purge, Some(purge));
+        }
     }
 }

@@ -41,11 +41,19 @@ enum Segment {
     Rest,
 }
 
-/// A parsed path pattern.
+/// A parsed path pattern, compiled once when the rules are read: the leading literal segments,
+/// as written (`/api/v2/marketplace/categories`), are compared at once, so that matching a path
+/// against a rule it does not fit is one prefix comparison, and only the segments after that
+/// prefix are walked. Matching neither allocates nor splits the prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     source: String,
     segments: Vec<Segment>,
+    /// The length of the leading literal segments in `source` (`/` + each, joined): what every
+    /// matching path starts with, ASCII case aside. 0 when the first segment is a wildcard.
+    head_len: usize,
+    /// How many segments the head covers.
+    head_segments: usize,
 }
 
 impl PathPattern {
@@ -67,9 +75,18 @@ impl PathPattern {
                 s => Segment::Literal(s.to_string()),
             });
         }
+        let mut head_len = 0;
+        let mut head_segments = 0;
+        for segment in &segments {
+            let Segment::Literal(l) = segment else { break };
+            head_len += 1 + l.len();
+            head_segments += 1;
+        }
         Ok(PathPattern {
             source: source.to_string(),
             segments,
+            head_len,
+            head_segments,
         })
     }
 
@@ -88,45 +105,47 @@ impl PathPattern {
 
     /// The segments a path's `*`s matched, in order; `None` when the path does not match.
     pub fn captures<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
-        let rest = path.strip_prefix('/')?;
-        let mut parts = rest.split('/');
         let mut captured = Vec::new();
-        for seg in &self.segments {
-            match seg {
-                Segment::Rest => return Some(captured),
-                Segment::Any => match parts.next() {
-                    Some(p) if !p.is_empty() => captured.push(p),
-                    _ => return None,
-                },
-                Segment::Literal(l) => match parts.next() {
-                    Some(p) if p.eq_ignore_ascii_case(l) => {}
-                    _ => return None,
-                },
-            }
-        }
-        parts.next().is_none().then_some(captured)
+        self.walk(path, |p| captured.push(p)).then_some(captured)
     }
 
     /// True when `path` matches.
     pub fn matches(&self, path: &str) -> bool {
-        let Some(rest) = path.strip_prefix('/') else {
+        self.walk(path, |_| {})
+    }
+
+    /// Matches `path` segment by segment (literals ignoring ASCII case, `*` any non-empty
+    /// segment, `**` any rest), handing each `*`'s segment to `capture`. The literal head is
+    /// compared at once; it ends on a segment boundary of the path or the path does not match.
+    fn walk<'p>(&self, path: &'p str, mut capture: impl FnMut(&'p str)) -> bool {
+        if !path.starts_with('/') {
+            return false;
+        }
+        let n = self.head_len;
+        let head = &self.source.as_bytes()[..n];
+        let head_fits = path
+            .as_bytes()
+            .get(..n)
+            .is_some_and(|h| h.eq_ignore_ascii_case(head));
+        let Some(rest) = path.get(n..).filter(|_| head_fits) else {
             return false;
         };
-        let mut parts = rest.split('/');
-        for seg in &self.segments {
-            match seg {
-                Segment::Rest => return true,
-                Segment::Any => match parts.next() {
-                    Some(p) if !p.is_empty() => {}
-                    _ => return false,
-                },
-                Segment::Literal(l) => match parts.next() {
-                    Some(p) if p.eq_ignore_ascii_case(l) => {}
-                    _ => return false,
-                },
+        // After the head: nothing, or `/` and the remaining segments.
+        let mut parts = match rest.strip_prefix('/') {
+            Some(r) => Some(r.split('/')),
+            None if rest.is_empty() => None,
+            None => return false,
+        };
+        for seg in &self.segments[self.head_segments..] {
+            let part = parts.as_mut().and_then(Iterator::next);
+            match (seg, part) {
+                (Segment::Rest, _) => return true,
+                (Segment::Any, Some(p)) if !p.is_empty() => capture(p),
+                (Segment::Literal(l), Some(p)) if p.eq_ignore_ascii_case(l) => {}
+                _ => return false,
             }
         }
-        parts.next().is_none()
+        parts.as_mut().and_then(Iterator::next).is_none()
     }
 }
 
@@ -564,6 +583,116 @@ mod tests {
         for (json, field) in cases {
             let errs = RuleSet::from_json(json, "cache_rules").unwrap_err();
             assert_eq!(errs[0].field, field, "{json}: {errs:?}");
+        }
+    }
+
+    /// The straightforward matcher the compiled one must agree with: both split whole, then
+    /// compared segment by segment.
+    fn plain_captures<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
+        let pattern: Vec<&str> = pattern[1..].split('/').collect();
+        let parts: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        let mut captured = Vec::new();
+        for (i, seg) in pattern.iter().enumerate() {
+            if *seg == "**" {
+                return Some(captured);
+            }
+            let part = parts.get(i)?;
+            if *seg == "*" {
+                if part.is_empty() {
+                    return None;
+                }
+                captured.push(*part);
+            } else if !part.eq_ignore_ascii_case(seg) {
+                return None;
+            }
+        }
+        (parts.len() == pattern.len()).then_some(captured)
+    }
+
+    /// Paths over the defaults' own words (so that many of them match), with odd spellings.
+    fn path_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let word = prop_oneof![
+            Just("api"),
+            Just("API"),
+            Just("v1"),
+            Just("v2"),
+            Just("marketplace"),
+            Just("categories"),
+            Just("category"),
+            Just("unified-attributes"),
+            Just("attributes"),
+            Just("attribute-ranges"),
+            Just("admin"),
+            Just("health"),
+            Just("search"),
+            Just("10101"),
+            Just(""),
+            Just("é"),
+            Just("%61dmin"),
+            Just(".."),
+        ];
+        (
+            proptest::collection::vec(word, 0..8),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(words, slash, lead)| {
+                let mut p = if lead { String::new() } else { "/".to_string() };
+                p.push_str(&words.join("/"));
+                if slash {
+                    p.push('/');
+                }
+                p
+            })
+    }
+
+    proptest::proptest! {
+        /// The compiled pattern (literal head, then a walk) matches and captures exactly as
+        /// the plain segment-by-segment matcher, for any pattern and path.
+        #[test]
+        fn compiled_patterns_agree_with_the_plain_matcher(
+            segs in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("a"),
+                    proptest::strategy::Just("B"),
+                    proptest::strategy::Just("ab"),
+                    proptest::strategy::Just(""),
+                    proptest::strategy::Just("*"),
+                    proptest::strategy::Just("é"),
+                ],
+                0..5,
+            ),
+            rest in proptest::prelude::any::<bool>(),
+            path in "[/abAB]{0,3}(/[abAé*]{0,2}){0,5}/?",
+        ) {
+            let mut source = format!("/{}", segs.join("/"));
+            if rest {
+                source.push_str(if segs.is_empty() { "**" } else { "/**" });
+            }
+            let p = PathPattern::parse(&source).unwrap();
+            let plain = plain_captures(&source, &path);
+            proptest::prop_assert_eq!(p.captures(&path), plain.clone(), "{} on {}", source, path);
+            proptest::prop_assert_eq!(p.matches(&path), plain.is_some());
+        }
+
+        /// `rule_for` picks the rule the plain matcher's first match over the normalised path
+        /// would pick, with the same captures.
+        #[test]
+        fn rule_for_picks_the_first_rule_the_plain_matcher_matches(path in path_strategy()) {
+            let rs = RuleSet::marketplace_defaults();
+            let normalized = crate::path::normalize(&path);
+            let plain = rs
+                .rules
+                .iter()
+                .find(|r| plain_captures(r.pattern.as_str(), &normalized).is_some())
+                .unwrap_or(&rs.fallback);
+            let rule = rs.rule_for(&path);
+            proptest::prop_assert_eq!(&rule.id, &plain.id, "{}", path);
+            proptest::prop_assert_eq!(
+                rule.pattern.captures(&normalized),
+                plain_captures(plain.pattern.as_str(), &normalized)
+            );
         }
     }
 }

@@ -2,6 +2,7 @@
 //! older tooling, and the word `Server-Timing`'s `cache;desc=` and the logs use.
 
 use super::policy::{BypassReason, NoStoreReason};
+use crate::decimal::{push_i64, push_u64};
 
 /// What the cache did for one request. Each has one word, used everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +120,9 @@ impl CacheReport {
     /// The `Cache-Status` value (RFC 9211): `catalog-edge; hit; ttl=431`,
     /// `catalog-edge; fwd=miss; fwd-status=200; stored`, …
     pub fn cache_status(&self) -> String {
-        let mut s = String::from(CACHE_NAME);
+        // Long enough for every hit and most misses without growing.
+        let mut s = String::with_capacity(64);
+        s.push_str(CACHE_NAME);
         let fwd = match self.outcome {
             Outcome::Hit => None,
             Outcome::Stale(StaleReason::WhileRevalidate | StaleReason::SoftPurge) => None,
@@ -137,10 +140,12 @@ impl CacheReport {
             }
         }
         if let Some(st) = self.fwd_status {
-            s.push_str(&format!("; fwd-status={st}"));
+            s.push_str("; fwd-status=");
+            push_u64(&mut s, u64::from(st));
         }
         if let Some(ttl) = self.ttl_secs {
-            s.push_str(&format!("; ttl={ttl}"));
+            s.push_str("; ttl=");
+            push_i64(&mut s, ttl);
         }
         if self.stored {
             s.push_str("; stored");
@@ -158,8 +163,15 @@ impl CacheReport {
             _ => None,
         };
         match (detail, self.fallback) {
-            (Some(d), true) => s.push_str(&format!("; detail=\"{d} canary-fallback\"")),
-            (Some(d), false) => s.push_str(&format!("; detail={d}")),
+            (Some(d), true) => {
+                s.push_str("; detail=\"");
+                s.push_str(d);
+                s.push_str(" canary-fallback\"");
+            }
+            (Some(d), false) => {
+                s.push_str("; detail=");
+                s.push_str(d);
+            }
             (None, true) => s.push_str("; detail=canary-fallback"),
             (None, false) => {}
         }

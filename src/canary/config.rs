@@ -85,7 +85,7 @@ impl RolloutConfig {
     /// True when `path` takes part in the rollout.
     pub fn takes_part(&self, path: &str) -> bool {
         let never = NEVER_CANARY.iter().any(|p| {
-            let prefix = p.trim_end_matches("/**");
+            let prefix = p.strip_suffix("/**").unwrap_or(p);
             path == prefix
                 || path
                     .strip_prefix(prefix)

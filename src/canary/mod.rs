@@ -93,47 +93,48 @@ pub fn assign(
     if cfg.canary_origin.is_none() || !cfg.takes_part(path) {
         return stable(Reason::NotInRollout);
     }
+    // Every cookie the decision may read, in one scan of the `Cookie` fields.
+    let [variant_cookie, configured_id_cookie, edge_id_cookie] = crate::cookie::get_each(
+        request_headers,
+        [
+            VARIANT_COOKIE,
+            cfg.client_id_cookie.as_deref().unwrap_or(""),
+            EDGE_ID_COOKIE,
+        ],
+    );
     let may_override = has_admin_token || !cfg.overrides_require_token;
     let header_override = may_override
         .then(|| headers::get(request_headers, VARIANT_HEADER).and_then(Variant::parse))
         .flatten();
     let cookie_override = may_override
-        .then(|| cookie(request_headers, VARIANT_COOKIE).and_then(Variant::parse))
+        .then(|| variant_cookie.and_then(Variant::parse))
         .flatten();
 
-    let mut set_cookie = None;
     let needs_id = header_override.is_none()
         && cookie_override.is_none()
         && cfg.weight_bp > 0
         && cfg.weight_bp < bucket::BUCKETS as u16;
-    let client_id = if needs_id {
-        let known = cfg
-            .client_id_header
-            .as_deref()
-            .and_then(|h| headers::get(request_headers, h))
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .or_else(|| {
-                cfg.client_id_cookie
-                    .as_deref()
-                    .and_then(|c| cookie(request_headers, c))
-                    .filter(|id| !id.is_empty())
-            })
-            .or_else(|| cookie(request_headers, EDGE_ID_COOKIE).filter(|id| is_valid_id(id)));
-        match known {
-            Some(id) => Some(id.to_string()),
-            None => {
-                let id = new_id();
-                set_cookie = Some(format!(
-                    "{EDGE_ID_COOKIE}={id}; Path=/; Max-Age={EDGE_ID_MAX_AGE_SECS}; Secure; HttpOnly; SameSite=Lax"
-                ));
-                Some(id)
-            }
-        }
-    } else {
-        None
-    };
-    let b = client_id.as_deref().map(|id| bucket::bucket(&cfg.salt, id));
+    // The client's id, borrowed from the request; a new one only when it has none.
+    let known = needs_id
+        .then(|| {
+            cfg.client_id_header
+                .as_deref()
+                .and_then(|h| headers::get(request_headers, h))
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .or_else(|| configured_id_cookie.filter(|id| !id.is_empty()))
+                .or_else(|| edge_id_cookie.filter(|id| is_valid_id(id)))
+        })
+        .flatten();
+    let issued = (needs_id && known.is_none()).then(new_id);
+    let set_cookie = issued.as_deref().map(|id| {
+        format!(
+            "{EDGE_ID_COOKIE}={id}; Path=/; Max-Age={EDGE_ID_MAX_AGE_SECS}; Secure; HttpOnly; SameSite=Lax"
+        )
+    });
+    let b = known
+        .or(issued.as_deref())
+        .map(|id| bucket::bucket(&cfg.salt, id));
     let (variant, reason) = bucket::choose(header_override, cookie_override, b, cfg.weight_bp);
     Assignment {
         variant,
@@ -188,6 +189,33 @@ mod tests {
             bucket::choose(None, None, Some(bucket::bucket("catalog-edge", "42")), 5000).0;
         assert_eq!(by_header.variant, expected);
         assert_eq!(by_header.set_cookie, None);
+    }
+
+    #[test]
+    fn the_configured_id_cookie_beats_edge_id_and_an_empty_one_falls_back() {
+        // All three cookies come from one scan of the fields: each must still be its own.
+        let mut c = RolloutConfig::for_tests(5000);
+        c.client_id_cookie = Some("uid".into());
+        let expect =
+            |id: &str| bucket::choose(None, None, Some(bucket::bucket("catalog-edge", id)), 5000).0;
+        let ids = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        for (uid, edge) in ids.iter().zip(ids.iter().rev()) {
+            let both = h(&[
+                ("cookie", &format!("edge_id={edge}")),
+                ("cookie", &format!("x=1, uid={uid}")),
+            ]);
+            let a = assign(&c, P, &both, false, || unreachable!());
+            assert_eq!((a.variant, a.set_cookie), (expect(uid), None), "{uid}");
+            let empty = h(&[("cookie", &format!("uid=; edge_id={edge}; uid={uid}"))]);
+            let a = assign(&c, P, &empty, false, || unreachable!());
+            assert_eq!(a.variant, expect(edge), "the first uid is empty: {edge}");
+        }
+        let all = h(&[("cookie", "uid=42; edge_variant=canary; edge_id=x")]);
+        let a = assign(&cfg(0), P, &all, false, || unreachable!());
+        assert_eq!(
+            (a.variant, a.reason),
+            (Variant::Canary, Reason::CookieOverride)
+        );
     }
 
     #[test]

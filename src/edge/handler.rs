@@ -465,7 +465,7 @@ fn finish(
     timing.dur(names::TOTAL, total_ms as f64);
     reply
         .headers
-        .push(("server-timing".into(), timing.to_header()));
+        .push(("server-timing".into(), timing.into_header()));
     if let Some(tao) = config.and_then(|c| c.timing_allow_origin.as_deref()) {
         headers::set(&mut reply.headers, "timing-allow-origin", tao);
     }
@@ -487,7 +487,15 @@ fn finish(
         ));
         worker::console_error!("{}", problem.detail);
         let headers = Headers::new();
-        let _ = headers.set("server-timing", &timing.to_header());
+        // The edge's own `Server-Timing` is the last of that name (an origin's may precede it).
+        let ours = reply
+            .headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n == "server-timing");
+        if let Some((_, server_timing)) = ours {
+            let _ = headers.set("server-timing", server_timing);
+        }
         convert::problem_response(&problem, &headers)
     })
 }
