@@ -470,16 +470,12 @@ fn finish(
         headers::set(&mut reply.headers, "timing-allow-origin", tao);
     }
 
-    let headers = match &reply.base {
-        Some(base) => convert::edited_headers(base, &reply.headers),
-        None => convert::to_headers(&reply.headers),
-    };
-    let built = match reply.body {
-        Body::Empty => convert::response(reply.status, &headers, None),
-        Body::Stream(stream) => convert::response(reply.status, &headers, stream),
-        Body::Buffer(buf) => convert::buffer_response(reply.status, &headers, &buf),
-        Body::Text(text) => convert::text_response(reply.status, &headers, &text),
-    };
+    let built = convert::build_response(
+        reply.status,
+        reply.base.as_ref(),
+        &reply.headers,
+        reply.body,
+    );
     built.or_else(|e| {
         let problem = Problem::internal(format!(
             "could not build the response: {}",

@@ -14,8 +14,12 @@ mod platform;
 mod reply;
 mod state;
 mod store;
+mod task;
 
+use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{event, web_sys, Context, Env, Request, ScheduleContext, ScheduledEvent};
+
+use wasm_bindgen::JsValue;
 
 use crate::config::vars;
 
@@ -24,11 +28,24 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
-    handler::handle(req, env, ctx)
-        .await
-        .map_err(worker::Error::from)
+/// The fetch entry point, exported to the worker-build shim as `#[event(fetch)]` would export it,
+/// but run by [`task`]: no microtask before the first poll nor after each wake. An error the
+/// handler could not turn into a response is logged and answered with a bare 500, as the macro
+/// does.
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
+    task::promise(async move {
+        match handler::handle(Request::from(req), env, Context::new(ctx)).await {
+            Ok(response) => response.into(),
+            Err(e) => {
+                worker::console_error!("{}", convert::js_error_message(&e));
+                worker::Response::error("INTERNAL SERVER ERROR", 500)
+                    .map(web_sys::Response::from)
+                    .map(JsValue::from)
+                    .unwrap_or(JsValue::UNDEFINED)
+            }
+        }
+    })
 }
 
 /// The cron trigger (`[triggers] crons`): warms the configured paths for every active variant
