@@ -1,16 +1,15 @@
-//! Runs the fetch handler's future without wasm-bindgen-futures' queue: the first poll happens
-//! inside the `fetch` call itself, and every later poll inside the wake that makes it ready (the
-//! callback of the promise it awaited) instead of one `queueMicrotask` later. A request that
-//! completes without waiting (a memory hit) is answered with an already-resolved promise.
+//! Runs the fetch handler's future without `future_to_promise`'s first hop: the first poll
+//! happens inside the `fetch` call itself, so a request that completes without waiting (a memory
+//! hit) is answered with an already-resolved promise and no `queueMicrotask` at all.
 //!
 //! Why: `#[event(fetch)]` hands the handler to `future_to_promise`, which polls it first in a
-//! microtask and re-polls it in another microtask after each wake: measured at 18–22 µs of
-//! isolate CPU per hop (bench/RESULTS.md, the hit path's profile). Same futures, same order of
-//! work; only when a poll runs changes.
+//! microtask: measured at 18–22 µs of isolate CPU per request with its glue (bench/RESULTS.md,
+//! the hit path's profile). Same future, same order of work; only when its first poll runs
+//! changes.
 //!
-//! A waker only ever comes from the request's own I/O (its promises and timers), so a poll run
-//! inside a wake runs in that request's context. A future woken while it is being polled (one
-//! that wakes itself) is polled again a microtask later, as before, so it cannot spin.
+//! A wake still schedules the next poll in a microtask (wasm-bindgen-futures' queue), never
+//! inline: futures may wake before they record why (`worker::Delay` wakes, then sets its
+//! `awoken` flag), and a poll inside the wake would find them still pending, forever.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -28,8 +27,8 @@ type Job = Pin<Box<dyn Future<Output = ()>>>;
 struct Task {
     job: RefCell<Option<Job>>,
     waker: Waker,
-    running: Cell<bool>,
-    woken_while_running: Cell<bool>,
+    /// A poll is already scheduled.
+    queued: Cell<bool>,
 }
 
 thread_local! {
@@ -43,24 +42,31 @@ struct TaskWaker(u32);
 
 impl Wake for TaskWaker {
     fn wake(self: Arc<Self>) {
-        run(self.0);
+        schedule(self.0);
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        run(self.0);
+        schedule(self.0);
     }
 }
 
-/// Polls task `id` now, unless it is already being polled (then once more, a microtask later).
+/// Polls task `id` in a microtask, once however often it is woken before then.
+fn schedule(id: u32) {
+    let Some(task) = TASKS.with(|t| t.borrow().get(&id).cloned()) else {
+        return;
+    };
+    if !task.queued.replace(true) {
+        worker::wasm_bindgen_futures::spawn_local(async move { run(id) });
+    }
+}
+
+/// Polls task `id`; drops it when it is done. Called only from `spawn` and from a microtask,
+/// never from inside a poll, so the future is never polled re-entrantly.
 fn run(id: u32) {
     let Some(task) = TASKS.with(|t| t.borrow().get(&id).cloned()) else {
         return;
     };
-    if task.running.replace(true) {
-        task.woken_while_running.set(true);
-        return;
-    }
-    task.woken_while_running.set(false);
+    task.queued.set(false);
     let done = match task.job.borrow_mut().as_mut() {
         Some(job) => job
             .as_mut()
@@ -68,13 +74,10 @@ fn run(id: u32) {
             .is_ready(),
         None => true,
     };
-    task.running.set(false);
     if done {
         let finished = task.job.borrow_mut().take();
         TASKS.with(|t| t.borrow_mut().remove(&id));
         drop(finished);
-    } else if task.woken_while_running.get() {
-        worker::wasm_bindgen_futures::spawn_local(async move { run(id) });
     }
 }
 
@@ -88,8 +91,7 @@ fn spawn(job: impl Future<Output = ()> + 'static) {
     let task = Rc::new(Task {
         job: RefCell::new(Some(Box::pin(job))),
         waker: Waker::from(Arc::new(TaskWaker(id))),
-        running: Cell::new(false),
-        woken_while_running: Cell::new(false),
+        queued: Cell::new(false),
     });
     TASKS.with(|t| t.borrow_mut().insert(id, task));
     run(id);
@@ -173,23 +175,46 @@ mod tests {
         TASKS.with(|t| assert!(t.borrow().is_empty(), "finished tasks are dropped"));
     }
 
+    /// Wakes its task from a promise callback, then records that it fired: the order of
+    /// `worker::Delay`'s timer callback (which cannot run in Node, where timers are objects).
+    struct WakeThenRecord {
+        fired: Rc<Cell<bool>>,
+        callback: Option<Closure<dyn FnMut(JsValue)>>,
+    }
+
+    impl Future for WakeThenRecord {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> std::task::Poll<()> {
+            if self.fired.get() {
+                return std::task::Poll::Ready(());
+            }
+            if self.callback.is_none() {
+                let waker = cx.waker().clone();
+                let fired = self.fired.clone();
+                let callback = Closure::new(move |_: JsValue| {
+                    waker.wake_by_ref();
+                    fired.set(true);
+                });
+                let _ = js_sys::Promise::resolve(&JsValue::NULL).then(&callback);
+                self.callback = Some(callback);
+            }
+            std::task::Poll::Pending
+        }
+    }
+
     #[wasm_bindgen_test]
-    async fn an_awaited_promise_resumes_the_future_in_its_own_callback() {
-        // wasm-bindgen-futures would resume the task a microtask after the promise's callback,
-        // after the marker queued behind it; this executor resumes it in the callback itself.
-        let order = Rc::new(RefCell::new(Vec::new()));
-        let seen = order.clone();
-        spawn(async move {
-            JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL))
-                .await
-                .unwrap();
-            seen.borrow_mut().push("task");
+    async fn a_future_that_wakes_before_it_records_why_still_completes() {
+        // A poll inside the wake would see it pending and never be woken again (e2e: coalesced
+        // waiters on `worker::Delay` hung).
+        let p = promise(async {
+            WakeThenRecord {
+                fired: Rc::new(Cell::new(false)),
+                callback: None,
+            }
+            .await;
+            JsValue::TRUE
         });
-        let marked = order.clone();
-        let marker = Closure::once(move |_: JsValue| marked.borrow_mut().push("marker"));
-        let after = js_sys::Promise::resolve(&JsValue::NULL).then(&marker);
-        JsFuture::from(after).await.unwrap();
-        assert_eq!(*order.borrow(), ["task", "marker"]);
+        assert_eq!(JsFuture::from(p).await.unwrap(), JsValue::TRUE);
     }
 
     /// Wakes itself on its first poll, like `yield_now`.
@@ -208,7 +233,7 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    async fn a_future_that_wakes_itself_is_polled_again_later_not_in_a_loop() {
+    async fn a_future_that_wakes_itself_is_polled_again_later() {
         assert!(first_poll(async {
             YieldOnce(false).await;
             JsValue::TRUE
