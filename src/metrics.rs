@@ -145,14 +145,57 @@ impl Histogram {
 
 type Labels = Vec<(&'static str, String)>;
 
+/// One metric's series: by route, then by the request's fixed-word labels (variant, outcome,
+/// status class), so that counting a request allocates nothing once its route has been seen.
+/// Ordered as the labels print (`route` first), so the exposition's order is the labels' order.
+type Series<K, V> = BTreeMap<String, BTreeMap<K, V>>;
+
+/// The series of `route` and `key`, created empty the first time.
+fn series_entry<'a, K: Ord, V: Default>(
+    series: &'a mut Series<K, V>,
+    route: &str,
+    key: K,
+) -> &'a mut V {
+    if !series.contains_key(route) {
+        series.insert(route.to_owned(), BTreeMap::new());
+    }
+    series
+        .get_mut(route)
+        .map(|by_key| by_key.entry(key))
+        .unwrap_or_else(|| unreachable!("inserted above"))
+        .or_default()
+}
+
+/// Every series of a metric with its labels, in exposition order.
+fn labelled<K: Copy, V>(
+    series: &Series<K, V>,
+    labels: impl Fn(&str, K) -> Labels,
+) -> Vec<(Labels, &V)> {
+    series
+        .iter()
+        .flat_map(|(route, by_key)| by_key.iter().map(move |(k, v)| (route, *k, v)))
+        .map(|(route, k, v)| (labels(route, k), v))
+        .collect()
+}
+
+/// `route` and `variant` labels.
+fn route_variant(route: &str, variant: &'static str) -> Labels {
+    vec![("route", route.to_owned()), ("variant", variant.to_owned())]
+}
+
 /// Per-isolate Prometheus metrics.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    requests: BTreeMap<Labels, u64>,
-    duration: BTreeMap<Labels, Histogram>,
-    origin: BTreeMap<Labels, Histogram>,
-    fallbacks: BTreeMap<Labels, u64>,
-    origin_errors: BTreeMap<Labels, u64>,
+    /// By route, then (variant, outcome, status class).
+    requests: Series<(&'static str, &'static str, &'static str), u64>,
+    /// By route, then (variant, outcome).
+    duration: Series<(&'static str, &'static str), Histogram>,
+    /// By route, then variant.
+    origin: Series<&'static str, Histogram>,
+    /// By route, then variant.
+    fallbacks: Series<&'static str, u64>,
+    /// By route, then variant.
+    origin_errors: Series<&'static str, u64>,
     started_ms: u64,
 }
 
@@ -169,48 +212,23 @@ impl Registry {
 
     /// Counts one request.
     pub fn observe(&mut self, r: &RequestRecord) {
-        let variant = r.variant.map_or("none", Variant::as_str).to_string();
-        let outcome = r.outcome.unwrap_or("none").to_string();
-        *self
-            .requests
-            .entry(vec![
-                ("route", r.route.clone()),
-                ("variant", variant.clone()),
-                ("outcome", outcome.clone()),
-                ("status", status_class(r.status).to_string()),
-            ])
-            .or_default() += 1;
-        self.duration
-            .entry(vec![
-                ("route", r.route.clone()),
-                ("variant", variant.clone()),
-                ("outcome", outcome),
-            ])
-            .or_default()
-            .observe(r.total_ms);
+        let variant = r.variant.map_or("none", Variant::as_str);
+        let outcome = r.outcome.unwrap_or("none");
+        let route = r.route.as_str();
+        *series_entry(
+            &mut self.requests,
+            route,
+            (variant, outcome, status_class(r.status)),
+        ) += 1;
+        series_entry(&mut self.duration, route, (variant, outcome)).observe(r.total_ms);
         if let Some(ms) = r.origin_ms {
-            self.origin
-                .entry(vec![
-                    ("route", r.route.clone()),
-                    ("variant", variant.clone()),
-                ])
-                .or_default()
-                .observe(ms);
+            series_entry(&mut self.origin, route, variant).observe(ms);
         }
         if r.fallback {
-            *self
-                .fallbacks
-                .entry(vec![
-                    ("route", r.route.clone()),
-                    ("variant", variant.clone()),
-                ])
-                .or_default() += 1;
+            *series_entry(&mut self.fallbacks, route, variant) += 1;
         }
         if r.origin_error {
-            *self
-                .origin_errors
-                .entry(vec![("route", r.route.clone()), ("variant", variant)])
-                .or_default() += 1;
+            *series_entry(&mut self.origin_errors, route, variant) += 1;
         }
     }
 
@@ -220,40 +238,54 @@ impl Registry {
         out.push_str(&format!(
             "# HELP catalog_edge_requests_total Requests answered by the edge. {SCOPE}\n# TYPE catalog_edge_requests_total counter\n"
         ));
-        for (labels, v) in &self.requests {
+        let requests = labelled(&self.requests, |route, (variant, outcome, status)| {
+            vec![
+                ("route", route.to_owned()),
+                ("variant", variant.to_owned()),
+                ("outcome", outcome.to_owned()),
+                ("status", status.to_owned()),
+            ]
+        });
+        for (labels, v) in requests {
             out.push_str(&format!(
                 "catalog_edge_requests_total{} {v}\n",
-                fmt_labels(labels, None)
+                fmt_labels(&labels, None)
             ));
         }
         histogram(
             &mut out,
             "catalog_edge_request_duration_seconds",
             "Time in the worker up to the response headers, in seconds.",
-            &self.duration,
+            labelled(&self.duration, |route, (variant, outcome)| {
+                vec![
+                    ("route", route.to_owned()),
+                    ("variant", variant.to_owned()),
+                    ("outcome", outcome.to_owned()),
+                ]
+            }),
         );
         histogram(
             &mut out,
             "catalog_edge_origin_duration_seconds",
             "Time to the origin's response headers, in seconds.",
-            &self.origin,
+            labelled(&self.origin, route_variant),
         );
         out.push_str(&format!(
             "# HELP catalog_edge_canary_fallbacks_total Canary requests retried against stable (counted as the canary's). {SCOPE}\n# TYPE catalog_edge_canary_fallbacks_total counter\n"
         ));
-        for (labels, v) in &self.fallbacks {
+        for (labels, v) in labelled(&self.fallbacks, route_variant) {
             out.push_str(&format!(
                 "catalog_edge_canary_fallbacks_total{} {v}\n",
-                fmt_labels(labels, None)
+                fmt_labels(&labels, None)
             ));
         }
         out.push_str(&format!(
             "# HELP catalog_edge_origin_errors_total Origin failures (5xx, timeout, unreachable) by the variant the request was assigned, including the canary's failures a fallback hid. {SCOPE}\n# TYPE catalog_edge_origin_errors_total counter\n"
         ));
-        for (labels, v) in &self.origin_errors {
+        for (labels, v) in labelled(&self.origin_errors, route_variant) {
             out.push_str(&format!(
                 "catalog_edge_origin_errors_total{} {v}\n",
-                fmt_labels(labels, None)
+                fmt_labels(&labels, None)
             ));
         }
         out.push_str(&format!(
@@ -380,11 +412,12 @@ pub fn store_exposition(s: &crate::cache::body::StoreStats) -> String {
     out
 }
 
-fn histogram(out: &mut String, name: &str, help: &str, series: &BTreeMap<Labels, Histogram>) {
+fn histogram(out: &mut String, name: &str, help: &str, series: Vec<(Labels, &Histogram)>) {
     out.push_str(&format!(
         "# HELP {name} {help} {SCOPE}\n# TYPE {name} histogram\n"
     ));
     for (labels, h) in series {
+        let labels = &labels;
         for (i, bound) in BUCKETS_MS.iter().enumerate() {
             out.push_str(&format!(
                 "{name}_bucket{} {}\n",

@@ -293,3 +293,32 @@ fn metric_names_are_in_base_units() {
         }
     }
 }
+
+#[test]
+fn series_print_in_label_order_whatever_order_the_requests_came_in() {
+    let mut m = Registry::new(0);
+    for (route, outcome, status) in [
+        ("search", "miss", 200),
+        ("categories", "hit", 200),
+        ("search", "hit", 503),
+        ("categories", "hit", 200),
+        ("categories", "bypass", 404),
+    ] {
+        m.observe(&record(route, outcome, status, 10));
+    }
+    let text = m.exposition();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("catalog_edge_requests_total{"))
+        .map(|l| l.trim_start_matches("catalog_edge_requests_total"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{route="categories",variant="canary",outcome="bypass",status="4xx"} 1"#,
+            r#"{route="categories",variant="canary",outcome="hit",status="2xx"} 2"#,
+            r#"{route="search",variant="canary",outcome="hit",status="5xx"} 1"#,
+            r#"{route="search",variant="canary",outcome="miss",status="2xx"} 1"#,
+        ]
+    );
+}

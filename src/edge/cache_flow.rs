@@ -145,11 +145,6 @@ struct VaryFound {
     epoch: Option<u64>,
 }
 
-/// One header of a response, by name.
-fn header(response: &web_sys::Response, name: &str) -> Option<String> {
-    response.headers().get(name).ok().flatten()
-}
-
 /// Serves a cacheable request.
 pub async fn serve(
     req: CacheRequest,
@@ -381,11 +376,11 @@ async fn serve_stored(req: &CacheRequest, stored: Stored, serve: Serve, now: Uni
 /// Reads a few headers by name, not every stored header; an unreadable meta counts as absent.
 async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, VaryFound) {
     let mut key = req.key.primary.clone();
-    let Some(mut response) = store::lookup(&key).await else {
+    let Some(mut found) = store::lookup(&key, LOOKUP_HEADERS).await else {
         return (None, VaryFound::default());
     };
     let mut vary = None;
-    if let Some(value) = header(&response, entry::VARY_INDEX_HEADER) {
+    if let Some(value) = found.header(entry::VARY_INDEX_HEADER) {
         let index = entry::parse_vary_index(&value);
         key = key::vary_key(
             &req.key.primary,
@@ -394,8 +389,8 @@ async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, Vary
             &req.request_headers,
             req.key.request_lang,
         );
-        match store::lookup(&key).await {
-            Some(r) => response = r,
+        match store::lookup(&key, LOOKUP_HEADERS).await {
+            Some(f) => found = f,
             None => {
                 let found = VaryFound {
                     miss: true,
@@ -406,22 +401,33 @@ async fn lookup(req: &CacheRequest, purge: &PurgeState) -> (Option<Stored>, Vary
         }
         vary = Some(index);
     }
-    let found = VaryFound {
+    let vary_found = VaryFound {
         miss: false,
         epoch: vary.as_ref().map(|v| v.epoch),
     };
-    let stored = header(&response, entry::META_HEADER)
+    let stored = found
+        .header(entry::META_HEADER)
         .and_then(|v| EntryMeta::from_header(&v))
         .map(|meta| Stored {
-            validators: freshness::validators(|n| header(&response, n)),
+            validators: freshness::validators(|n| found.header(n)),
             purged: purge.check(&meta.purge_path, &meta.tags, meta.stored_at_ms),
-            response,
+            response: found.response,
             meta,
             key,
             vary,
         });
-    (stored, found)
+    (stored, vary_found)
 }
+
+/// The stored headers a lookup reads with the response: the vary index, the meta and the
+/// validators ([`freshness::VALIDATOR_FIELDS`]). Others are read from the runtime by name.
+const LOOKUP_HEADERS: &[&str] = &[
+    entry::VARY_INDEX_HEADER,
+    entry::META_HEADER,
+    "etag",
+    "last-modified",
+    "date",
+];
 
 /// A request the core sends to the origin: claims the key first when the core says to coalesce
 /// (and waits instead when another request holds it), then fetches and carries out
@@ -1030,7 +1036,7 @@ async fn refresh(
             _,
         ) => {
             // The stored body is still right: read it again from the cache.
-            let Some(response) = store::lookup(&key).await else {
+            let Some(response) = store::lookup(&key, &[]).await.map(|f| f.response) else {
                 return;
             };
             (meta, merged, response, report)
@@ -1085,5 +1091,21 @@ pub fn cache_request(
         timeout_ms: config.origin_timeout_ms,
         store_inline,
         memory: super::memory::limits(config),
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod lookup_tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn lookup_reads_the_validators_the_vary_index_and_the_meta_with_the_response() {
+        for name in freshness::VALIDATOR_FIELDS
+            .iter()
+            .chain(&[entry::VARY_INDEX_HEADER, entry::META_HEADER])
+        {
+            assert!(LOOKUP_HEADERS.contains(name), "{name}");
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! The one place that converts between `worker`/`web_sys` types and the core's plain values.
 
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::web_sys;
 use worker::web_sys::ReadableStream;
 use worker::Headers;
 
-use super::reply::BaseHeaders;
+use super::reply::{BaseHeaders, Body};
 use crate::problem::Problem;
 
 /// Header pairs (lowercase names, in order; `Set-Cookie` values kept apart) from a `Headers`
@@ -38,27 +39,60 @@ pub fn to_headers(pairs: &[(String, String)]) -> Headers {
     headers
 }
 
-/// A copy of `base` made by the runtime, with the stored-only names removed when asked and
-/// `edits` applied: the first value of each name replaces the base's, later values of the same
-/// name (and every `Set-Cookie`) are appended. A value the runtime refuses is dropped alone.
-pub fn edited_headers(base: &BaseHeaders, edits: &[(String, String)]) -> Headers {
-    let headers = web_sys::Headers::new_with_headers(&base.headers)
-        .map(Headers)
-        .unwrap_or_else(|_| Headers::new());
-    if base.strip {
-        for name in crate::cache::entry::STRIP_ON_SERVE {
-            let _ = headers.delete(name);
-        }
-    }
-    for (i, (name, value)) in edits.iter().enumerate() {
-        let repeated = name == "set-cookie" || edits[..i].iter().any(|(n, _)| n == name);
-        let _ = if repeated {
-            headers.append(name, value)
-        } else {
-            headers.set(name, value)
-        };
-    }
-    headers
+#[wasm_bindgen(inline_js = r#"
+export function edge_build_response(base, strip, edits, status, body) {
+  const headers = base === undefined ? new Headers() : new Headers(base);
+  if (strip !== undefined) for (const name of strip.split(",")) headers.delete(name);
+  const seen = new Set();
+  for (const [name, value] of JSON.parse(edits)) {
+    try {
+      if (name === "set-cookie" || seen.has(name)) headers.append(name, value);
+      else headers.set(name, value);
+    } catch (_) {}
+    seen.add(name);
+  }
+  return new Response(body, { status, headers });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn edge_build_response(
+        base: Option<&web_sys::Headers>,
+        strip: Option<&str>,
+        edits: &str,
+        status: u16,
+        body: &JsValue,
+    ) -> Result<web_sys::Response, JsValue>;
+}
+
+thread_local! {
+    static STRIP_NAMES: String = crate::cache::entry::STRIP_ON_SERVE.join(",");
+}
+
+/// The response the client gets, built in one call into the runtime: a copy of `base` (made by
+/// the runtime; the stored-only names removed when asked) or empty headers, with `edits`
+/// applied — the first value of each name replaces the base's, later values of the same name
+/// (and every `Set-Cookie`) are appended, a pair the runtime refuses is dropped alone — then
+/// `status` and `body` (dropped on a null-body status). Never panics; an impossible status is
+/// an error value.
+pub fn build_response(
+    status: u16,
+    base: Option<&BaseHeaders>,
+    edits: &[(String, String)],
+    body: Body,
+) -> Result<web_sys::Response, JsValue> {
+    let body = match body {
+        _ if is_null_body_status(status) => JsValue::NULL,
+        Body::Empty | Body::Stream(None) => JsValue::NULL,
+        Body::Stream(Some(stream)) => stream.into(),
+        Body::Buffer(buf) => buf.into(),
+        Body::Text(text) => JsValue::from_str(&text),
+    };
+    let edits = serde_json::to_string(edits).unwrap_or_else(|_| "[]".into());
+    STRIP_NAMES.with(|names| {
+        let strip = base.filter(|b| b.strip).map(|_| names.as_str());
+        edge_build_response(base.map(|b| &b.headers), strip, &edits, status, &body)
+    })
 }
 
 /// Statuses whose responses must have a null body (Fetch spec "null body status").
@@ -81,22 +115,6 @@ pub fn response(
         body
     };
     web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
-}
-
-/// Builds a response from bytes in an `ArrayBuffer`; never panics.
-pub fn buffer_response(
-    status: u16,
-    headers: &Headers,
-    body: &js_sys::ArrayBuffer,
-) -> Result<web_sys::Response, JsValue> {
-    let init = web_sys::ResponseInit::new();
-    init.set_status(status);
-    init.set_headers(&headers.0);
-    if is_null_body_status(status) {
-        return web_sys::Response::new_with_opt_str_and_init(None, &init);
-    }
-    let bytes = js_sys::Uint8Array::new(body);
-    web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)
 }
 
 /// Builds a response with a text body; never panics.
@@ -207,7 +225,7 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn edited_headers_replace_the_first_value_append_later_ones_and_strip_stored_names() {
+    fn built_headers_replace_the_first_value_append_later_ones_and_strip_stored_names() {
         let stored = js_headers(&[
             ("content-type", "text/plain"),
             ("x-a", "old"),
@@ -225,8 +243,9 @@ mod tests {
             ("set-cookie", "s=1"),
             ("age", "7"),
         ]);
+        let built = build_response(200, Some(&base), &edits, Body::Empty).unwrap();
         assert_eq!(
-            header_pairs(&edited_headers(&base, &edits)),
+            header_pairs(&Headers(built.headers())),
             h(&[
                 ("age", "7"),
                 ("content-type", "text/plain"),
@@ -240,7 +259,8 @@ mod tests {
             headers: stored.0.clone(),
             strip: false,
         };
-        assert!(edited_headers(&kept, &[]).has("cache-control").unwrap());
+        let built = build_response(200, Some(&kept), &[], Body::Empty).unwrap();
+        assert!(built.headers().has("cache-control").unwrap());
     }
 
     #[wasm_bindgen_test]
@@ -255,7 +275,8 @@ mod tests {
         assert_eq!(body_text(&ok).await.as_deref(), Some("hello"));
 
         let bytes = js_sys::Uint8Array::from(&b"bytes"[..]).buffer();
-        let buffered = buffer_response(201, &headers, &bytes).unwrap();
+        let buffered = build_response(201, None, &[], Body::Buffer(bytes.clone())).unwrap();
+        assert_eq!(buffered.status(), 201);
         assert_eq!(body_text(&buffered).await.as_deref(), Some("bytes"));
 
         let stream = text_response(200, &headers, "streamed").unwrap().body();
@@ -268,7 +289,13 @@ mod tests {
                 .unwrap()
                 .body()
                 .is_none());
-            assert!(buffer_response(status, &headers, &bytes)
+            let buffer = Body::Buffer(bytes.clone());
+            assert!(build_response(status, None, &[], buffer)
+                .unwrap()
+                .body()
+                .is_none());
+            let text = Body::Text("x".into());
+            assert!(build_response(status, None, &[], text)
                 .unwrap()
                 .body()
                 .is_none());
@@ -277,6 +304,37 @@ mod tests {
         }
         // An impossible status is an error value, not a panic.
         assert!(text_response(1000, &headers, "x").is_err());
+        assert!(build_response(1000, None, &[], Body::Text("x".into())).is_err());
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_response_without_a_base_has_the_pairs_to_headers_would_give_and_its_body() {
+        let pairs = h(&[
+            ("x-good", "1"),
+            ("bad name", "2"),
+            ("x-bad-value", "a\nb"),
+            ("x-multi", "1"),
+            ("x-multi", "2"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("content-type", "text/plain"),
+        ]);
+        let built = build_response(200, None, &pairs, Body::Text("hello".into())).unwrap();
+        assert_eq!(
+            header_pairs(&Headers(built.headers())),
+            header_pairs(&to_headers(&pairs))
+        );
+        assert_eq!(body_text(&built).await.as_deref(), Some("hello"));
+        let stream = text_response(200, &Headers::new(), "streamed")
+            .unwrap()
+            .body();
+        let streamed = build_response(203, None, &[], Body::Stream(stream)).unwrap();
+        assert_eq!(streamed.status(), 203);
+        assert_eq!(body_text(&streamed).await.as_deref(), Some("streamed"));
+        assert!(build_response(200, None, &[], Body::Empty)
+            .unwrap()
+            .body()
+            .is_none());
     }
 
     #[wasm_bindgen_test]

@@ -99,7 +99,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
             format!("{path} is not forwarded by the edge"),
         )),
         Route::Proxy => match state.as_ref() {
-            Ok(config) => proxy(req, config, &env, &ctx, started).await,
+            Ok(config) => proxy(req, &method, config, &env, &ctx, started).await,
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 Reply::problem(&Problem::config_invalid(&errors))
@@ -269,9 +269,11 @@ async fn dashboard(req: &Request, env: &Env, asset: &str, path: &str) -> Reply {
     Reply::new(resp.status(), headers, Body::Stream(resp.body()))
 }
 
-/// Forwards a request, through the cache when its route and method allow.
+/// Forwards a request (`method` as sent, read once by `handle`), through the cache when its route
+/// and method allow.
 async fn proxy(
     req: Request,
+    method: &str,
     config: &EdgeConfig,
     env: &Env,
     ctx: &Waiter<'_>,
@@ -281,7 +283,7 @@ async fn proxy(
         Ok(url) => url,
         Err(e) => return Reply::problem(&Problem::internal(format!("unreadable URL: {e}"))),
     };
-    let Ok(method) = Method::from_bytes(req.inner().method().as_bytes()) else {
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
         return Reply::problem(&Problem::new(
             405,
             "method_not_allowed",
@@ -470,16 +472,12 @@ fn finish(
         headers::set(&mut reply.headers, "timing-allow-origin", tao);
     }
 
-    let headers = match &reply.base {
-        Some(base) => convert::edited_headers(base, &reply.headers),
-        None => convert::to_headers(&reply.headers),
-    };
-    let built = match reply.body {
-        Body::Empty => convert::response(reply.status, &headers, None),
-        Body::Stream(stream) => convert::response(reply.status, &headers, stream),
-        Body::Buffer(buf) => convert::buffer_response(reply.status, &headers, &buf),
-        Body::Text(text) => convert::text_response(reply.status, &headers, &text),
-    };
+    let built = convert::build_response(
+        reply.status,
+        reply.base.as_ref(),
+        &reply.headers,
+        reply.body,
+    );
     built.or_else(|e| {
         let problem = Problem::internal(format!(
             "could not build the response: {}",

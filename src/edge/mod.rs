@@ -27,8 +27,12 @@ mod platform;
 mod reply;
 mod state;
 mod store;
+mod task;
 
+use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{event, web_sys, Context, Env, Request, ScheduleContext, ScheduledEvent};
+
+use wasm_bindgen::JsValue;
 
 use crate::config::vars;
 
@@ -37,12 +41,26 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The fetch entry point, exported to the worker-build shim as `#[event(fetch)]` would export it,
+/// but run by [`task`]: its first poll runs inside `fetch` (no microtask before it; a wake still
+/// schedules the next poll in one, see `task`). Only in the edge worker. An error the
+/// handler could not turn into a response is logged and answered with a bare 500, as the macro
+/// does.
 #[cfg(feature = "edge")]
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
-    handler::handle(req, env, ctx)
-        .await
-        .map_err(worker::Error::from)
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
+    task::promise(async move {
+        match handler::handle(Request::from(req), env, Context::new(ctx)).await {
+            Ok(response) => response.into(),
+            Err(e) => {
+                worker::console_error!("{}", convert::js_error_message(&e));
+                worker::Response::error("INTERNAL SERVER ERROR", 500)
+                    .map(web_sys::Response::from)
+                    .map(JsValue::from)
+                    .unwrap_or(JsValue::UNDEFINED)
+            }
+        }
+    })
 }
 
 /// The cron trigger (`[triggers] crons`): warms the configured paths for every active variant

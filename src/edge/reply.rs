@@ -142,10 +142,15 @@ mod tests {
             headers: stored,
             strip: true,
         });
-        let built =
-            super::super::convert::edited_headers(reply.base.as_ref().unwrap(), &reply.headers);
+        let built = super::super::convert::build_response(
+            reply.status,
+            reply.base.as_ref(),
+            &reply.headers,
+            reply.body,
+        )
+        .unwrap();
         assert_eq!(
-            super::super::convert::header_pairs(&built),
+            super::super::convert::header_pairs(&worker::Headers(built.headers())),
             h(&[("age", "5"), ("content-type", "text/plain")])
         );
     }

@@ -5,6 +5,7 @@
 
 use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{self, ReadableStream};
@@ -19,18 +20,64 @@ fn default_cache() -> Result<web_sys::Cache, JsValue> {
     Ok(global.caches()?.default())
 }
 
-/// The stored response under `key`, if any.
-pub async fn lookup(key: &str) -> Option<web_sys::Response> {
-    let cache = default_cache().ok()?;
-    let found = JsFuture::from(cache.match_with_str(key)).await;
-    match found {
-        Ok(v) if !v.is_undefined() && !v.is_null() => v.dyn_into::<web_sys::Response>().ok(),
-        Ok(_) => None,
-        Err(e) => {
-            worker::console_warn!("cache lookup failed: {}", js_error_message(&e));
-            None
+#[wasm_bindgen(inline_js = r#"
+export function edge_cache_lookup(key, names) {
+  return caches.default.match(key).then((r) => {
+    if (r === undefined || r === null) return null;
+    const wanted = names === "" ? [] : names.split(",");
+    return [r, JSON.stringify(wanted.map((n) => r.headers.get(n)))];
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn edge_cache_lookup(key: &str, names: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// A stored response with the headers a lookup asked for, read in the same call.
+pub struct Found {
+    /// The stored response.
+    pub response: web_sys::Response,
+    names: &'static [&'static str],
+    values: Vec<Option<String>>,
+}
+
+impl Found {
+    /// A header of the stored response: from the values read with it when it was one of the
+    /// names asked for, else from the runtime.
+    pub fn header(&self, name: &str) -> Option<String> {
+        match self.names.iter().position(|n| *n == name) {
+            Some(i) => self.values.get(i).cloned().flatten(),
+            None => self.response.headers().get(name).ok().flatten(),
         }
     }
+}
+
+/// The stored response under `key`, if any, with the values of `names` (lowercase) read in the
+/// same call into the runtime: `caches.default.match`, then each `headers.get`, answered as one
+/// promise (one await, one string for every value instead of a call per name).
+pub async fn lookup(key: &str, names: &'static [&'static str]) -> Option<Found> {
+    let promise = edge_cache_lookup(key, &names.join(",")).ok()?;
+    let found = match JsFuture::from(promise).await {
+        Ok(v) if !v.is_undefined() && !v.is_null() => v,
+        Ok(_) => return None,
+        Err(e) => {
+            worker::console_warn!("cache lookup failed: {}", js_error_message(&e));
+            return None;
+        }
+    };
+    let found: js_sys::Array = found.dyn_into().ok()?;
+    let response = found.get(0).dyn_into::<web_sys::Response>().ok()?;
+    let values = found
+        .get(1)
+        .as_string()
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    Some(Found {
+        response,
+        names,
+        values,
+    })
 }
 
 /// Stores `response` under `key`; false (and a log line) when the put failed: the Cache API
@@ -185,4 +232,56 @@ pub fn concat(chunks: &js_sys::Array, bytes: u64) -> ArrayBuffer {
         at += chunk.length();
     }
     out.buffer()
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// `caches.default` answering `response` for `key` and nothing for any other key (Node has
+    /// no Cache API).
+    fn fake_cache(key: &'static str, response: &web_sys::Response) {
+        let matched: JsValue = response.into();
+        let lookup = Closure::<dyn Fn(String) -> js_sys::Promise>::new(move |k: String| {
+            let found = if k == key {
+                matched.clone()
+            } else {
+                JsValue::UNDEFINED
+            };
+            js_sys::Promise::resolve(&found)
+        });
+        let default = js_sys::Object::new();
+        js_sys::Reflect::set(&default, &"match".into(), lookup.as_ref()).unwrap();
+        lookup.forget();
+        let caches = js_sys::Object::new();
+        js_sys::Reflect::set(&caches, &"default".into(), &default).unwrap();
+        js_sys::Reflect::set(&js_sys::global(), &"caches".into(), &caches).unwrap();
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_lookup_reads_the_asked_headers_as_the_runtime_has_them() {
+        let headers = web_sys::Headers::new().unwrap();
+        headers.set("x-edge-meta", "{\"v\":1}").unwrap();
+        headers.set("etag", "\"abc\"").unwrap();
+        headers.set("content-type", "application/json").unwrap();
+        let init = web_sys::ResponseInit::new();
+        init.set_headers(&headers);
+        let stored = web_sys::Response::new_with_opt_str_and_init(Some("body"), &init).unwrap();
+        fake_cache("https://cache/k", &stored);
+
+        const NAMES: &[&str] = &["x-edge-vary-index", "x-edge-meta", "etag"];
+        let found = lookup("https://cache/k", NAMES).await.expect("stored");
+        // Asked-for names (present and absent) and any other name: what the runtime says.
+        for name in NAMES.iter().chain(&["content-type", "last-modified"]) {
+            assert_eq!(
+                found.header(name),
+                stored.headers().get(name).unwrap(),
+                "{name}"
+            );
+        }
+        assert_eq!(found.header("x-edge-meta").as_deref(), Some("{\"v\":1}"));
+        assert!(lookup("https://cache/k", &[]).await.is_some());
+        assert!(lookup("https://cache/other", NAMES).await.is_none());
+    }
 }
