@@ -129,6 +129,7 @@ mod tests {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         #[test]
         fn the_byte_splitter_agrees_with_str_split(v in "[a=;, é\"]{0,16}|\\PC{0,16}") {

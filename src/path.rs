@@ -198,6 +198,7 @@ mod tests {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// The borrowed fast path never disagrees with the full normalisation.
         #[test]

@@ -660,6 +660,7 @@ mod tests {
 
     /// The key as the straightforward code builds it (owned pairs, a filtered copy, `format!`),
     /// which the one-buffer [`build`] must reproduce exactly: `(primary, purge_path)`.
+    #[cfg(not(target_arch = "wasm32"))]
     fn plain_key(
         url: &Url,
         headers: &HeaderList,
@@ -697,6 +698,7 @@ mod tests {
         (primary, format!("{}{query}", url.path()))
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// `build` (one pre-sized buffer, the query serialised into it, the purge path copied
         /// from its tail) agrees with the plain construction for any query, port, release,
