@@ -5,10 +5,11 @@
 #   bash scripts/build.sh         release, into build/ (the edge: wrangler.toml's `main`) and
 #                                 build-objects/ (wrangler.objects.toml's `main`): what
 #                                 `npm run build` and `npm run deploy` ship
-#   bash scripts/build.sh --dev   the dev-worker profile (Cargo.toml), into build-dev/ and
-#                                 build-dev-objects/: what `npm run dev` rebuilds on every save and
-#                                 serves; same behaviour, seconds instead of a full LTO build, and
-#                                 never in build/, so a deploy cannot pick up a dev build
+#   bash scripts/build.sh --dev   the dev-worker profile (Cargo.toml), one worker with both
+#                                 (features edge + objects) into build-dev/: what `npm run dev`
+#                                 rebuilds on every save and serves; same code, seconds instead of
+#                                 a full LTO build, and never in build/, so a deploy cannot pick up
+#                                 a dev build
 # worker-build stages its output in <out>/.tmp and moves it into place only when every step has
 # succeeded, so a failed build leaves the last good one. The two builds share target/ (only the
 # crate itself is compiled again for the other feature set: ~10 s in release).
@@ -20,9 +21,11 @@ export ESBUILD_BIN="$PWD/node_modules/@esbuild/linux-x64/bin/esbuild"
 OBJECTS=(--no-default-features --features objects)
 if [ "${1:-}" = --dev ]; then
   shift
+  # One worker with both feature sets (the edge and the Durable Objects): one build and one
+  # reload per save instead of two (README: Development); `npm run dev` serves it with a config
+  # that defines the objects in the edge itself (scripts/objects-config.mjs, writeDevConfig).
   # worker-build would download wasm-opt from a host these machines cannot reach: --no-opt.
-  "$CARGO_BIN/worker-build" --profile dev-worker --no-opt --out-dir build-dev "$@"
-  exec "$CARGO_BIN/worker-build" --profile dev-worker --no-opt --out-dir build-dev-objects "$@" "${OBJECTS[@]}"
+  exec "$CARGO_BIN/worker-build" --profile dev-worker --no-opt --out-dir build-dev "$@" --features objects
 fi
 "$CARGO_BIN/worker-build" --release --no-opt "$@"
 "$CARGO_BIN/worker-build" --release --no-opt --out-dir build-objects "$@" "${OBJECTS[@]}"

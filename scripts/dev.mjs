@@ -25,7 +25,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch } from "
 import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
-import { writeObjectsConfig } from "./objects-config.mjs";
+import { writeDevConfig } from "./objects-config.mjs";
 
 const args = process.argv.slice(2);
 const FRESH = args.includes("--fresh");
@@ -36,7 +36,6 @@ const INSPECTOR_PORT = process.env.INSPECTOR_PORT;
 const STATE_DIR = ".wrangler/state";
 const OUT_DIR = "build-dev";
 const ENTRY = `${OUT_DIR}/index.js`;
-const OBJECTS_ENTRY = "build-dev-objects/index.js";
 const TARGET_DIR = process.env.CARGO_TARGET_DIR || "target";
 const ORIGIN_BIN = path.join(TARGET_DIR, "debug", "demo-origin");
 const COLOR = process.stdout.isTTY ? "always" : "never";
@@ -102,7 +101,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function buildFingerprint() {
   const hash = createHash("sha256");
-  for (const f of [ENTRY, `${OUT_DIR}/index_bg.wasm`, OBJECTS_ENTRY, "build-dev-objects/index_bg.wasm"]) {
+  for (const f of [ENTRY, `${OUT_DIR}/index_bg.wasm`]) {
     if (!existsSync(f)) return null;
     hash.update(readFileSync(f));
   }
@@ -255,20 +254,13 @@ function startWrangler() {
     // The canary analysis sees dev traffic within a second (production flushes every 10 s).
     METRICS_FLUSH_MS: "1000",
   };
-  // Two workers in one wrangler dev (README: Layout): the edge (wrangler.toml, served on PORT,
-  // its entry the dev build) and the objects worker with the Durable Objects (a copy of
-  // wrangler.objects.toml with the same vars, its entry the dev build of the objects).
-  const objects = writeObjectsConfig({
-    root: process.cwd(),
-    entry: OBJECTS_ENTRY,
-    vars,
-    out: path.join(".wrangler", "tmp", "dev-objects.toml"),
-  });
+  // One worker: the dev build holds the edge and the Durable Objects (README: Development), and
+  // this config defines the objects in it.
+  const config = writeDevConfig({ root: process.cwd() });
   const argv = [
     "dev",
     ENTRY,
-    "--config", "wrangler.toml",
-    "--config", objects,
+    "--config", config,
     "--ip", "127.0.0.1",
     "--port", String(PORT),
     ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
