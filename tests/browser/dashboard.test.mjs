@@ -228,12 +228,17 @@ test('before the rollout state has loaded, changes are disabled and Enter does n
     if (route.request().method() === 'GET' && ++gets > 1) await held;
     await route.continue();
   });
+  // The rollout schedule's state too: its Pause / Resume / Abort wait for it.
+  await other.route('**/__edge/api/rollout', async (route) => {
+    if (route.request().method() === 'GET') await held;
+    await route.continue();
+  });
   try {
     await other.goto(DASHBOARD);
     await other.fill('#signin-token', OTHER_TOKEN);
     await other.click('#signin-submit');
     await other.locator('#main').waitFor({ state: 'visible' });
-    for (const id of ['#btn-set-weight', '#btn-advance', '#btn-promote']) {
+    for (const id of ['#btn-set-weight', '#btn-advance', '#btn-promote', '#btn-rollout-pause', '#btn-rollout-resume', '#btn-rollout-abort']) {
       assert.equal(await other.locator(id).isDisabled(), true, `${id} is disabled while nothing is loaded`);
     }
     await other.fill('#weight-input', '10');
@@ -243,6 +248,10 @@ test('before the rollout state has loaded, changes are disabled and Enter does n
     release();
     await other.waitForFunction(() => document.getElementById('weight-value').textContent.trim() !== '–');
     assert.equal(await other.locator('#btn-set-weight').isDisabled(), false, 'enabled once the state is shown');
+    await other.waitForFunction(() => document.getElementById('rollout-state').dataset.state !== undefined);
+    const rolloutState = await other.getAttribute('#rollout-state', 'data-state');
+    assert.equal(await other.locator('#btn-rollout-abort').isDisabled(), !['progressing', 'paused'].includes(rolloutState),
+      'Abort follows the loaded schedule');
     assert.deepEqual(errors, []);
   } finally {
     release();
