@@ -7,7 +7,8 @@ use crate::checks::{Finding, Verdict};
 
 /// The edge worker's size budget: its upload, gzip, as `wrangler deploy --dry-run` reports it, in
 /// KiB. The one place it is set: the preflight refuses a deploy over it, `npm test` fails over it
-/// (preflight/tests/e2e_preflight.rs) and bench/run.mjs reads it from this line. The objects
+/// (preflight/tests/e2e_preflight.rs) and bench/run.mjs reads it (and the target below) from
+/// these lines: keep their `pub const NAME: f64 = N;` form. The objects
 /// worker (the Durable Objects, which no edge isolate loads) has none beyond Cloudflare's limits.
 ///
 /// It holds today's edge (≈300 KiB since the Durable Objects moved to their own worker, from
