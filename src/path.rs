@@ -129,6 +129,25 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The path of a URL as the runtime serialises it (`request.url`), without parsing the URL: the
+/// first `/` after `scheme://host` to the first `?` or `#` (a WHATWG serialisation never has an
+/// empty path for http(s), and percent-encodes `?` and `#` inside it); `/` when there is none.
+pub fn of_url(url: &str) -> &str {
+    let rest = match url.find("://") {
+        Some(i) => match url[i + 3..].find(['/', '?', '#']) {
+            Some(j) if url.as_bytes()[i + 3 + j] == b'/' => &url[i + 3 + j..],
+            _ => return "/",
+        },
+        None => url,
+    };
+    let path = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    if path.starts_with('/') {
+        path
+    } else {
+        "/"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +203,24 @@ mod tests {
         assert!(!has_prefix("/__originals", "/__origin/"));
         assert!(has_prefix("/__originals", "/__orig"));
         assert!(has_prefix("/anything", "/"));
+    }
+
+    #[test]
+    fn the_path_of_a_serialised_url() {
+        for (url, path) in [
+            ("https://edge.example.rs/api/v2/x?lang=en#top", "/api/v2/x"),
+            ("https://edge.example.rs/", "/"),
+            ("https://edge.example.rs", "/"),
+            ("http://127.0.0.1:8787/a/b", "/a/b"),
+            ("https://edge.example.rs/a%3Fb?c", "/a%3Fb"),
+            ("https://edge.example.rs?x=1", "/"),
+            ("https://edge.example.rs?x=/y", "/"),
+            ("https://edge.example.rs#frag", "/"),
+            ("/relative?x", "/relative"),
+            ("", "/"),
+        ] {
+            assert_eq!(of_url(url), path, "{url}");
+        }
     }
 
     #[test]

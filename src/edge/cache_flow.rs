@@ -8,7 +8,6 @@ use std::rc::Rc;
 use http::{Method, StatusCode};
 use worker::js_sys::{ArrayBuffer, Uint8Array};
 use worker::wasm_bindgen::JsCast;
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
 use worker::Headers;
 
@@ -18,6 +17,7 @@ use super::origin::{OriginCall, OriginChoice, OriginError, OriginReply};
 use super::platform::{self, Waiter};
 use super::reply::{BaseHeaders, Body, Reply};
 use super::store::{self, Counted};
+use super::task::Await;
 use crate::cache::body::{self, BodyCounter, BodyFacts, BodyPlan, Reservation, StoreOutcome};
 use crate::cache::classify::{self, Failure};
 use crate::cache::entry::{self, VaryIndex};
@@ -681,7 +681,7 @@ pub fn origin_problem(error: &OriginError, timeout_ms: u64, url: &str) -> Proble
 /// body whose length is known and bounded (`cache::body::BodyPlan::Buffer`, a stored body).
 async fn read_body(resp: &web_sys::Response) -> Option<ArrayBuffer> {
     let promise = resp.array_buffer().ok()?;
-    JsFuture::from(promise)
+    Await::new(&promise)
         .await
         .ok()?
         .dyn_into::<ArrayBuffer>()

@@ -21,6 +21,54 @@ pub fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
         .unwrap_or_else(|| headers.entries().collect())
 }
 
+/// What the edge reads of every request, in one call into the runtime (one string across the
+/// boundary instead of a call per field: method, URL, `cf.colo`, and the headers as
+/// [`header_pairs`] reads them).
+pub struct Incoming {
+    /// The method as sent (an unknown one too).
+    pub method: String,
+    /// The URL as the runtime serialised it.
+    pub url: String,
+    /// The Cloudflare data centre (`request.cf.colo`), when the runtime gave one as a string.
+    pub colo: Option<String>,
+    /// Lowercase names, in order; `Set-Cookie` values kept apart.
+    pub headers: Vec<(String, String)>,
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function edge_incoming(req) {
+  const cf = req.cf;
+  const colo = cf !== undefined && cf !== null && typeof cf.colo === "string" ? cf.colo : null;
+  return JSON.stringify([req.method, req.url, colo, Array.from(req.headers)]);
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn edge_incoming(req: &web_sys::Request) -> Result<String, JsValue>;
+}
+
+/// A request's [`Incoming`]: one call and one JSON parse; field by field if that fails.
+pub fn incoming(req: &web_sys::Request) -> Incoming {
+    type Wire = (String, String, Option<String>, Vec<(String, String)>);
+    let read = edge_incoming(req)
+        .ok()
+        .and_then(|json| serde_json::from_str::<Wire>(&json).ok());
+    match read {
+        Some((method, url, colo, headers)) => Incoming {
+            method,
+            url,
+            colo,
+            headers,
+        },
+        None => Incoming {
+            method: req.method(),
+            url: req.url(),
+            colo: super::platform::colo(req),
+            headers: header_pairs(&Headers(req.headers())),
+        },
+    }
+}
+
 /// A fresh, mutable `Headers` object from pairs: one `JSON.parse` and one constructor call. When
 /// the runtime refuses a pair (e.g. garbage from an origin), the pairs are appended one by one
 /// and only the refused ones are dropped, rather than failing the whole response.
@@ -177,6 +225,34 @@ mod tests {
             .await
             .unwrap()
             .as_string()
+    }
+
+    #[wasm_bindgen_test]
+    fn incoming_reads_method_url_colo_and_headers_in_one_call() {
+        let init = web_sys::RequestInit::new();
+        init.set_method("PROPFIND");
+        let headers = js_headers(&[("Accept-Language", "sr"), ("Cookie", "edge_id=a; x=1")]);
+        init.set_headers(&headers.0);
+        let req = web_sys::Request::new_with_str_and_init("https://edge.example.rs/a/b?c=1", &init)
+            .unwrap();
+        let got = incoming(&req);
+        assert_eq!(got.method, "PROPFIND", "the method as sent");
+        assert_eq!(got.url, "https://edge.example.rs/a/b?c=1");
+        assert_eq!(got.colo, None);
+        assert_eq!(
+            got.headers,
+            h(&[("accept-language", "sr"), ("cookie", "edge_id=a; x=1")])
+        );
+        let cf = js_sys::Object::new();
+        js_sys::Reflect::set(&req, &JsValue::from_str("cf"), &cf).unwrap();
+        js_sys::Reflect::set(&cf, &JsValue::from_str("colo"), &JsValue::from(7)).unwrap();
+        assert_eq!(
+            incoming(&req).colo,
+            None,
+            "a colo that is not a string is none"
+        );
+        js_sys::Reflect::set(&cf, &JsValue::from_str("colo"), &JsValue::from_str("BEG")).unwrap();
+        assert_eq!(incoming(&req).colo.as_deref(), Some("BEG"));
     }
 
     #[wasm_bindgen_test]

@@ -3,7 +3,7 @@
 
 use worker::wasm_bindgen::JsValue;
 use worker::web_sys;
-use worker::{Context, Env, Headers, Request};
+use worker::{Env, Headers, Request};
 
 use super::admin as admin_glue;
 use super::cache_flow;
@@ -38,20 +38,26 @@ use crate::variant::Variant;
 
 /// Answers one request. Never fails for a reason of the request's: every error becomes a JSON
 /// problem response.
-pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response, JsValue> {
+pub async fn handle(
+    req: web_sys::Request,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> Result<web_sys::Response, JsValue> {
     let started = platform::now();
     let ctx = Waiter::Fetch(&ctx);
     let state = platform::config(&env);
     let config = state.as_ref().as_ref().ok();
 
-    // The method as sent (`worker::Method` reads an unknown one as GET).
-    let method = req.inner().method();
-    let path = req.path();
-    let colo = platform::colo(req.inner());
+    // Method (as sent: `worker::Method` reads an unknown one as GET), URL, colo and headers in
+    // one call; the `worker::Request` wrapper only for the routes that read more of it.
+    let incoming = convert::incoming(&req);
+    let method = incoming.method.clone();
+    let path = crate::path::of_url(&incoming.url).to_string();
+    let colo = incoming.colo.clone();
     let route = route::classify(&method, &path, config);
     let route_label = route.as_str();
     let mut reply = match route {
-        Route::Metrics => metrics_endpoint(&req, config, started),
+        Route::Metrics => metrics_endpoint(&incoming.headers, config, started),
         Route::Health => {
             let (status, report) = match state.as_ref() {
                 Ok(c) => {
@@ -78,6 +84,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
             Reply::json(status, serde_json::to_string(&report).unwrap_or_default())
         }
         Route::Admin(admin_route) => {
+            let req = Request::from(req);
             admin_glue::handle(admin_route, req, &env, &ctx, &state, started).await
         }
         Route::DashboardRedirect => {
@@ -91,7 +98,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
                 .push(("cache-control".into(), "no-store".into()));
             reply
         }
-        Route::Dashboard(asset) => dashboard(&req, &env, &asset, &path).await,
+        Route::Dashboard(asset) => dashboard(&incoming.url, &env, &asset, &path).await,
         Route::EdgeNotFound => Reply::problem(&Problem::not_found(&path)),
         Route::Blocked => Reply::problem(&Problem::new(
             404,
@@ -99,7 +106,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
             format!("{path} is not forwarded by the edge"),
         )),
         Route::Proxy => match state.as_ref() {
-            Ok(config) => proxy(req, &method, config, &env, &ctx, started).await,
+            Ok(config) => proxy(&req, incoming, config, &env, &ctx, started).await,
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 Reply::problem(&Problem::config_invalid(&errors))
@@ -116,10 +123,14 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<web_sys::Res
 }
 
 /// `GET /__edge/metrics`: the isolate's Prometheus metrics, for the admin token only.
-fn metrics_endpoint(req: &Request, config: Option<&EdgeConfig>, now: UnixMillis) -> Reply {
-    let authorization = req.headers().get("authorization").ok().flatten();
+fn metrics_endpoint(
+    request_headers: &[(String, String)],
+    config: Option<&EdgeConfig>,
+    now: UnixMillis,
+) -> Reply {
+    let authorization = headers::get(request_headers, "authorization");
     let operators = config.map(|c| c.operators.clone()).unwrap_or_default();
-    let auth = admin::authorize(authorization.as_deref(), &operators);
+    let auth = admin::authorize(authorization, &operators);
     if let Err(refused) = super::auth::refuse(auth, config) {
         return *refused;
     }
@@ -242,7 +253,7 @@ fn observe(
 const ANALYTICS_BINDING: &str = "EDGE_ANALYTICS";
 
 /// A dashboard asset from the `ASSETS` binding (`www/`), with the dashboard's security headers.
-async fn dashboard(req: &Request, env: &Env, asset: &str, path: &str) -> Reply {
+async fn dashboard(request_url: &str, env: &Env, asset: &str, path: &str) -> Reply {
     let Ok(assets) = env.assets("ASSETS") else {
         return Reply::problem(&Problem::new(
             503,
@@ -250,7 +261,7 @@ async fn dashboard(req: &Request, env: &Env, asset: &str, path: &str) -> Reply {
             "the ASSETS binding (www/) is not configured",
         ));
     };
-    let Ok(mut url) = req.url() else {
+    let Ok(mut url) = worker::Url::parse(request_url) else {
         return Reply::problem(&Problem::not_found(path));
     };
     url.set_path(asset);
@@ -269,28 +280,28 @@ async fn dashboard(req: &Request, env: &Env, asset: &str, path: &str) -> Reply {
     Reply::new(resp.status(), headers, Body::Stream(resp.body()))
 }
 
-/// Forwards a request (`method` as sent, read once by `handle`), through the cache when its route
-/// and method allow.
+/// Forwards a request (read once by `handle`: `incoming`), through the cache when its route and
+/// method allow.
 async fn proxy(
-    req: Request,
-    method: &str,
+    req: &web_sys::Request,
+    incoming: convert::Incoming,
     config: &EdgeConfig,
     env: &Env,
     ctx: &Waiter<'_>,
     now: UnixMillis,
 ) -> Reply {
-    let url = match req.url() {
+    let url = match worker::Url::parse(&incoming.url) {
         Ok(url) => url,
         Err(e) => return Reply::problem(&Problem::internal(format!("unreadable URL: {e}"))),
     };
-    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+    let Ok(method) = Method::from_bytes(incoming.method.as_bytes()) else {
         return Reply::problem(&Problem::new(
             405,
             "method_not_allowed",
             "not an HTTP method",
         ));
     };
-    let mut headers = convert::header_pairs(req.headers());
+    let mut headers = incoming.headers;
     // Rules, bypasses and canary participation see the path the origin will route.
     let path = crate::path::normalize(url.path());
     let rule = config.rules.rule_for(&path);
@@ -343,7 +354,7 @@ async fn proxy(
             );
             let body = match method {
                 Method::GET | Method::HEAD => None,
-                _ => req.inner().body().map(JsValue::from),
+                _ => req.body().map(JsValue::from),
             };
             let origin = call.send(&[], body).await;
             let mut report = CacheReport::new(Outcome::Bypass(reason));

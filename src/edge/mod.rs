@@ -30,7 +30,7 @@ mod store;
 mod task;
 
 use wasm_bindgen::prelude::wasm_bindgen;
-use worker::{event, web_sys, Context, Env, Request, ScheduleContext, ScheduledEvent};
+use worker::{event, web_sys, Env, ScheduleContext, ScheduledEvent};
 
 use wasm_bindgen::JsValue;
 
@@ -50,7 +50,7 @@ fn start() {
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
     task::promise(async move {
-        match handler::handle(Request::from(req), env, Context::new(ctx)).await {
+        match handler::handle(req, env, ctx).await {
             Ok(response) => response.into(),
             Err(e) => {
                 worker::console_error!("{}", convert::js_error_message(&e));

@@ -1,14 +1,12 @@
 //! Fetching from the origin with a timeout on the response headers.
 
-use std::time::Duration;
-
-use futures::future::{select, Either};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::web_sys;
-use worker::{AbortController, Delay};
 
-use super::convert::{js_error_message, to_headers};
+use super::convert::js_error_message;
 use super::platform;
+use super::task::Await;
 use crate::canary::{self, config::RolloutConfig};
 use crate::forward::{self, ClientRequest};
 use crate::headers;
@@ -150,37 +148,97 @@ impl OriginCall {
         extra: &[(String, String)],
         body: Option<JsValue>,
     ) -> Result<web_sys::Response, OriginError> {
-        let controller = AbortController::default();
-        let headers = to_headers(&self.headers);
-        for (name, value) in extra {
-            let _ = headers.set(name, value);
-        }
-        let init = web_sys::RequestInit::new();
-        init.set_method(&self.method);
-        init.set_headers(&headers.0);
-        init.set_redirect(web_sys::RequestRedirect::Manual);
-        if let Some(body) = &body {
-            init.set_body(body);
-        }
-        init.set_signal(Some(&controller.signal()));
-        let request = web_sys::Request::new_with_str_and_init(url, &init)
-            .map_err(|e| OriginError::Unreachable(js_error_message(&e)))?;
-
-        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        let fetch =
-            worker::wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&request));
-        let timeout = Delay::from(Duration::from_millis(self.timeout_ms));
-        futures::pin_mut!(fetch);
-        futures::pin_mut!(timeout);
-        match select(fetch, timeout).await {
-            Either::Left((Ok(value), _)) => value
+        let headers = serde_json::to_string(&self.headers).unwrap_or_else(|_| "[]".into());
+        let extra = serde_json::to_string(extra).unwrap_or_else(|_| "[]".into());
+        let body = body.unwrap_or(JsValue::UNDEFINED);
+        // `timeout_ms` is bounded by the config (`ORIGIN_TIMEOUT_MS`); the JS timer takes f64.
+        let sent = edge_origin_fetch(
+            url,
+            &self.method,
+            &headers,
+            &extra,
+            &body,
+            self.timeout_ms as f64,
+        );
+        let settled = match Await::new(&sent).await {
+            Ok(v) => v,
+            Err(e) => return Err(OriginError::Unreachable(js_error_message(&e))),
+        };
+        let settled: js_sys::Array = settled
+            .dyn_into()
+            .map_err(|_| OriginError::Unreachable("fetch settled with a non-array".into()))?;
+        match settled.get(0).as_f64().map(|k| k as u8) {
+            Some(0) => settled
+                .get(1)
                 .dyn_into::<web_sys::Response>()
                 .map_err(|_| OriginError::Unreachable("fetch returned a non-Response".into())),
-            Either::Left((Err(e), _)) => Err(OriginError::Unreachable(js_error_message(&e))),
-            Either::Right(((), _)) => {
-                controller.abort();
-                Err(OriginError::Timeout)
-            }
+            Some(2) => Err(OriginError::Timeout),
+            _ => Err(OriginError::Unreachable(
+                settled.get(1).as_string().unwrap_or_default(),
+            )),
         }
     }
+}
+
+#[wasm_bindgen(inline_js = r#"
+function message(e) {
+  return e instanceof Error ? e.message : String(e);
+}
+function headersOf(pairs) {
+  try {
+    return new Headers(pairs);
+  } catch (_) {
+    const h = new Headers();
+    for (const [n, v] of pairs) {
+      try { h.append(n, v); } catch (_) {}
+    }
+    return h;
+  }
+}
+export function edge_origin_fetch(url, method, headers, extra, body, timeoutMs) {
+  const h = headersOf(JSON.parse(headers));
+  for (const [n, v] of JSON.parse(extra)) {
+    try { h.set(n, v); } catch (_) {}
+  }
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  const init = { method, headers: h, redirect: "manual", signal: controller.signal };
+  if (body !== undefined && body !== null) init.body = body;
+  let request;
+  try {
+    request = new Request(url, init);
+  } catch (e) {
+    clearTimeout(timer);
+    return Promise.resolve([1, message(e)]);
+  }
+  return fetch(request).then(
+    (r) => {
+      clearTimeout(timer);
+      return [0, r];
+    },
+    (e) => {
+      clearTimeout(timer);
+      return timedOut ? [2, null] : [1, message(e)];
+    },
+  );
+}
+"#)]
+extern "C" {
+    /// The origin request in one call: headers (JSON pairs; a pair the runtime refuses is dropped
+    /// alone), `extra` set over them, no redirect following, and a timer that aborts the fetch
+    /// when no response headers came within `timeout_ms` (cleared as soon as they do, so a body
+    /// that takes longer is not cut). Settles with `[0, response]`, `[1, why]` or `[2, null]`
+    /// (timed out); never rejects.
+    fn edge_origin_fetch(
+        url: &str,
+        method: &str,
+        headers: &str,
+        extra: &str,
+        body: &JsValue,
+        timeout_ms: f64,
+    ) -> js_sys::Promise;
 }

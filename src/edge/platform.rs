@@ -4,15 +4,31 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{Context, Env, ScheduleContext};
+use worker::{Env, ScheduleContext};
 
 use crate::config::{ConfigError, EdgeConfig};
 use crate::time::UnixMillis;
 
-/// The clock, read once per request and passed down as a value.
+thread_local! {
+    /// The clock as read in a poll of the fetch executor: (poll, milliseconds).
+    static CLOCK: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((u64::MAX, 0)) };
+}
+
+/// The clock (`Date.now()`: one crossing, no Date object). Read once per poll of the fetch
+/// executor (`task`): the runtime's clock only advances between I/O events, never within one
+/// synchronous stretch of the isolate, so a second read in the same poll would cross into JS for
+/// the same value. Outside the executor (cron, Durable Objects) every call reads it.
 pub fn now() -> UnixMillis {
-    // `Date.now()` itself: one crossing, no Date object.
-    UnixMillis(js_sys::Date::now() as u64)
+    let Some(poll) = super::task::poll_epoch() else {
+        return UnixMillis(js_sys::Date::now() as u64);
+    };
+    let (at, ms) = CLOCK.get();
+    if at == poll {
+        return UnixMillis(ms);
+    }
+    let ms = js_sys::Date::now() as u64;
+    CLOCK.set((poll, ms));
+    UnixMillis(ms)
 }
 
 /// `N` random bytes from the platform's CSPRNG (`crypto.getRandomValues`, through `getrandom`'s
@@ -60,8 +76,8 @@ pub fn config(env: &Env) -> Rc<ConfigState> {
 
 /// Whichever event context can keep work alive after the response (`waitUntil`).
 pub enum Waiter<'a> {
-    /// A fetch event.
-    Fetch(&'a Context),
+    /// A fetch event (the runtime's context: its work runs on [`super::task`]'s executor).
+    Fetch(&'a worker::worker_sys::Context),
     /// A cron trigger.
     Scheduled(&'a ScheduleContext),
 }
@@ -70,7 +86,14 @@ impl Waiter<'_> {
     /// Runs `work` after the response, within the event's lifetime.
     pub fn wait_until(&self, work: impl std::future::Future<Output = ()> + 'static) {
         match self {
-            Waiter::Fetch(ctx) => ctx.wait_until(work),
+            Waiter::Fetch(ctx) => {
+                if let Err(e) = ctx.wait_until(&super::task::background(work)) {
+                    worker::console_error!(
+                        "waitUntil refused background work: {}",
+                        super::convert::js_error_message(&e)
+                    );
+                }
+            }
             Waiter::Scheduled(ctx) => ctx.wait_until(work),
         }
     }

@@ -7,11 +7,11 @@ use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{self, ReadableStream};
 use worker::worker_sys::ext::CacheStorageExt;
 
 use super::convert::js_error_message;
+use super::task::Await;
 use crate::cache::body::{BodyCounter, ChunkVerdict};
 use crate::cache::policy::NoStoreReason;
 
@@ -58,7 +58,7 @@ impl Found {
 /// promise (one await, one string for every value instead of a call per name).
 pub async fn lookup(key: &str, names: &'static [&'static str]) -> Option<Found> {
     let promise = edge_cache_lookup(key, &names.join(",")).ok()?;
-    let found = match JsFuture::from(promise).await {
+    let found = match Await::new(&promise).await {
         Ok(v) if !v.is_undefined() && !v.is_null() => v,
         Ok(_) => return None,
         Err(e) => {
@@ -84,7 +84,7 @@ pub async fn lookup(key: &str, names: &'static [&'static str]) -> Option<Found> 
 /// refused it, or its body broke off on the way in.
 pub async fn put(key: String, response: web_sys::Response) -> bool {
     let result = match default_cache() {
-        Ok(cache) => JsFuture::from(cache.put_with_str(&key, &response))
+        Ok(cache) => Await::new(&cache.put_with_str(&key, &response))
             .await
             .map(|_| ()),
         Err(e) => Err(e),
@@ -100,7 +100,7 @@ pub async fn delete(key: &str) -> bool {
     let Ok(cache) = default_cache() else {
         return false;
     };
-    match JsFuture::from(cache.delete_with_str(key)).await {
+    match Await::new(&cache.delete_with_str(key)).await {
         Ok(v) => v.as_bool().unwrap_or(false),
         Err(e) => {
             worker::console_warn!("cache delete failed: {}", js_error_message(&e));
@@ -170,7 +170,7 @@ pub async fn read_counted(stream: ReadableStream, mut counter: BodyCounter) -> C
         let read = call(&reader, "readAtLeast", &[&JsValue::from(size), &view])
             .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
         let Some(Ok(result)) = (match read {
-            Some(promise) => Some(JsFuture::from(promise).await),
+            Some(promise) => Some(Await::new(&promise).await),
             None => None,
         }) else {
             let _ = call(&reader, "cancel", &[]);

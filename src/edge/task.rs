@@ -1,15 +1,24 @@
-//! Runs the fetch handler's future without `future_to_promise`'s first hop: the first poll
-//! happens inside the `fetch` call itself, so a request that completes without waiting (a memory
-//! hit) is answered with an already-resolved promise and no `queueMicrotask` at all.
+//! Runs the fetch handler's future (and the work a request leaves in `waitUntil`) on a small
+//! executor of our own, so that the awaits a request spends its time in cost no more than the
+//! promise callback itself.
 //!
-//! Why: `#[event(fetch)]` hands the handler to `future_to_promise`, which polls it first in a
-//! microtask: measured at 18–22 µs of isolate CPU per request with its glue (bench/RESULTS.md,
-//! the hit path's profile). Same future, same order of work; only when its first poll runs
-//! changes.
-//!
-//! A wake still schedules the next poll in a microtask (wasm-bindgen-futures' queue), never
-//! inline: futures may wake before they record why (`worker::Delay` wakes, then sets its
-//! `awoken` flag), and a poll inside the wake would find them still pending, forever.
+//! - The fetch task's first poll happens inside the `fetch` call: a request that completes
+//!   without waiting (a memory hit) is answered with an already-resolved promise and no
+//!   `queueMicrotask` at all. (`#[event(fetch)]` hands the handler to `future_to_promise`, which
+//!   polls it first in a microtask: 18–22 µs of isolate CPU per request with its glue.)
+//! - [`Await`], the hot awaits' future (the Cache API, the origin fetch, a body read): when its
+//!   promise settles, the callback stores the value and polls the waiting task right there, in
+//!   the promise reaction, instead of waking it into `wasm-bindgen-futures`' microtask queue
+//!   (`JsFuture`: two closures made and dropped per await, a `queueMicrotask`, a spawned task;
+//!   ~50–100 µs per request measured on a Cache API hit, bench/RESULTS.md). That is safe there
+//!   and only there: a promise reaction runs from the microtask checkpoint with no Rust frame on
+//!   the stack, so the poll is never nested in another poll (a nested poll could find a
+//!   `RefCell` still borrowed: a panic, a Wasm reset). A poll already running (`POLLING`) or a
+//!   task not of this executor falls back to its waker.
+//! - Any other wake (a `worker::Delay`, a coalescing watch) still schedules the next poll in a
+//!   microtask, never inline: futures may wake before they record why (`worker::Delay` wakes,
+//!   then sets its `awoken` flag), and a poll inside the wake would find them still pending,
+//!   forever. [`Await`] records its value first, then polls.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -19,6 +28,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
 type Job = Pin<Box<dyn Future<Output = ()>>>;
@@ -34,6 +45,16 @@ struct Task {
 thread_local! {
     static TASKS: RefCell<HashMap<u32, Rc<Task>>> = RefCell::new(HashMap::new());
     static NEXT_ID: Cell<u32> = const { Cell::new(0) };
+    /// The task being polled, if any: an [`Await`] polled under it resumes it directly.
+    static POLLING: Cell<Option<u32>> = const { Cell::new(None) };
+    /// Counts polls: two reads of the clock in the same poll see the same time.
+    static POLLS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Which poll of this executor is running, if one is: the same value for every call within
+/// one poll (one synchronous stretch of the isolate), a new one for the next.
+pub fn poll_epoch() -> Option<u64> {
+    POLLING.get().map(|_| POLLS.get())
 }
 
 /// A waker names its task by id: `Send + Sync` in safe code, the task itself stays in this
@@ -60,20 +81,33 @@ fn schedule(id: u32) {
     }
 }
 
-/// Polls task `id`; drops it when it is done. Called only from `spawn` and from a microtask,
-/// never from inside a poll, so the future is never polled re-entrantly.
+/// Polls task `id`; drops it when it is done. Called from `spawn`, from a microtask and from an
+/// [`Await`]'s promise callback, never from inside a poll (`POLLING`), so the future is never
+/// polled re-entrantly.
 fn run(id: u32) {
     let Some(task) = TASKS.with(|t| t.borrow().get(&id).cloned()) else {
         return;
     };
     task.queued.set(false);
-    let done = match task.job.borrow_mut().as_mut() {
-        Some(job) => job
-            .as_mut()
-            .poll(&mut Context::from_waker(&task.waker))
-            .is_ready(),
-        None => true,
+    POLLS.set(POLLS.get().wrapping_add(1));
+    let outer = POLLING.replace(Some(id));
+    let done = match task.job.try_borrow_mut() {
+        Ok(mut job) => match job.as_mut() {
+            Some(job) => job
+                .as_mut()
+                .poll(&mut Context::from_waker(&task.waker))
+                .is_ready(),
+            None => true,
+        },
+        // Already being polled further up (cannot happen: every caller is outside a poll);
+        // poll it again later rather than panic.
+        Err(_) => {
+            POLLING.set(outer);
+            schedule(id);
+            return;
+        }
     };
+    POLLING.set(outer);
     if done {
         let finished = task.job.borrow_mut().take();
         TASKS.with(|t| t.borrow_mut().remove(&id));
@@ -81,8 +115,8 @@ fn run(id: u32) {
     }
 }
 
-/// Starts `job`, polling it once before returning.
-fn spawn(job: impl Future<Output = ()> + 'static) {
+/// Registers `job` as a task of this executor.
+fn register(job: impl Future<Output = ()> + 'static) -> u32 {
     let id = NEXT_ID.with(|n| {
         let id = n.get();
         n.set(id.wrapping_add(1));
@@ -94,7 +128,29 @@ fn spawn(job: impl Future<Output = ()> + 'static) {
         queued: Cell::new(false),
     });
     TASKS.with(|t| t.borrow_mut().insert(id, task));
+    id
+}
+
+/// Starts `job`, polling it once before returning.
+fn spawn(job: impl Future<Output = ()> + 'static) {
+    let id = register(job);
     run(id);
+}
+
+/// A promise that settles (with `undefined`) when `work` is done, for `waitUntil`. Its first poll
+/// is in a microtask, as `future_to_promise` would run it (not inside the caller's poll, which may
+/// hold borrows the work needs); its awaits then resume as the fetch task's do.
+pub fn background(work: impl Future<Output = ()> + 'static) -> js_sys::Promise {
+    let mut resolve_slot: Option<js_sys::Function> = None;
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| resolve_slot = Some(resolve));
+    let id = register(async move {
+        work.await;
+        if let Some(resolve) = resolve_slot {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    schedule(id);
+    promise
 }
 
 /// Where a future's value goes: kept until the promise exists, or handed to its `resolve`.
@@ -124,6 +180,173 @@ pub fn promise(future: impl Future<Output = JsValue> + 'static) -> js_sys::Promi
         _ => js_sys::Promise::new(&mut |resolve, _reject| {
             *settle.borrow_mut() = Settle::Waiting(resolve);
         }),
+    }
+}
+
+#[wasm_bindgen(inline_js = r#"
+let resume;
+export function edge_await_init(f) { resume = f; }
+export function edge_await(p, slot) {
+  p.then((v) => resume(slot, true, v), (e) => resume(slot, false, e));
+}
+"#)]
+extern "C" {
+    fn edge_await_init(resume: &JsValue);
+    fn edge_await(promise: &js_sys::Promise, slot: u32);
+}
+
+/// Where an [`Await`]'s value is on its way.
+enum Slot {
+    Free,
+    /// The promise has not settled: who to resume when it does.
+    Waiting {
+        waker: Option<Waker>,
+        task: Option<u32>,
+    },
+    Done(Result<JsValue, JsValue>),
+    /// The [`Await`] was dropped before its promise settled; freed when it does.
+    Abandoned,
+}
+
+thread_local! {
+    static SLOTS: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+    static FREE: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    /// Set once per isolate: the one callback every [`Await`]'s promise calls.
+    static RESUME_READY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A JS promise as a future, resumed from its own callback (module docs). What `JsFuture`
+/// gives (`Ok` the value, `Err` the rejection), without its closures and microtask.
+pub struct Await {
+    slot: u32,
+    done: bool,
+}
+
+impl Await {
+    /// Awaits `promise`.
+    pub fn new(promise: &js_sys::Promise) -> Await {
+        if !RESUME_READY.replace(true) {
+            let resume = Closure::<dyn Fn(u32, bool, JsValue)>::new(resume);
+            edge_await_init(&resume.into_js_value());
+        }
+        let slot = FREE.with(|f| f.borrow_mut().pop()).unwrap_or_else(|| {
+            SLOTS.with(|s| {
+                let mut s = s.borrow_mut();
+                s.push(Slot::Free);
+                (s.len() - 1) as u32
+            })
+        });
+        SLOTS.with(|s| {
+            s.borrow_mut()[slot as usize] = Slot::Waiting {
+                waker: None,
+                task: None,
+            }
+        });
+        edge_await(promise, slot);
+        Await { slot, done: false }
+    }
+}
+
+fn free(slot: u32) {
+    SLOTS.with(|s| s.borrow_mut()[slot as usize] = Slot::Free);
+    FREE.with(|f| f.borrow_mut().push(slot));
+}
+
+impl Future for Await {
+    type Output = Result<JsValue, JsValue>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> std::task::Poll<Self::Output> {
+        if self.done {
+            return std::task::Poll::Ready(Err(JsValue::from_str("await polled after completion")));
+        }
+        let slot = self.slot;
+        let ready = SLOTS.with(|s| {
+            let mut s = s.borrow_mut();
+            let entry = &mut s[slot as usize];
+            if let Slot::Waiting { waker, task } = entry {
+                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+                *task = POLLING.get();
+                return None;
+            }
+            match std::mem::replace(entry, Slot::Free) {
+                Slot::Done(value) => Some(value),
+                other => {
+                    // Not reachable: a live `Await` is Waiting or Done.
+                    *entry = other;
+                    Some(Err(JsValue::from_str("await in an unknown state")))
+                }
+            }
+        });
+        match ready {
+            Some(value) => {
+                self.done = true;
+                FREE.with(|f| f.borrow_mut().push(slot));
+                std::task::Poll::Ready(value)
+            }
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Await {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let settled = SLOTS.with(|s| {
+            let mut s = s.borrow_mut();
+            let entry = &mut s[self.slot as usize];
+            if matches!(entry, Slot::Waiting { .. }) {
+                *entry = Slot::Abandoned;
+                false
+            } else {
+                true
+            }
+        });
+        if settled {
+            free(self.slot);
+        }
+    }
+}
+
+/// The promise callback of every [`Await`]: records the value, then polls the waiting task at
+/// once when it is this executor's and no poll is running, else wakes it.
+fn resume(slot: u32, ok: bool, value: JsValue) {
+    let value = if ok { Ok(value) } else { Err(value) };
+    let waiting = SLOTS.with(|s| {
+        let mut s = s.borrow_mut();
+        let entry = s.get_mut(slot as usize)?;
+        match std::mem::replace(entry, Slot::Done(value)) {
+            Slot::Waiting { waker, task } => Some(Some((waker, task))),
+            Slot::Abandoned => {
+                *entry = Slot::Free;
+                Some(None)
+            }
+            // Not reachable: a promise settles once, and only a waiting slot has one.
+            other => {
+                *entry = other;
+                None
+            }
+        }
+    });
+    let (waker, task) = match waiting {
+        Some(Some(waiting)) => waiting,
+        Some(None) => {
+            // Abandoned: nobody waits for it; the slot is free again.
+            FREE.with(|f| f.borrow_mut().push(slot));
+            return;
+        }
+        None => return,
+    };
+    match (task, POLLING.get()) {
+        (Some(id), None) => run(id),
+        _ => {
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
     }
 }
 
@@ -173,6 +396,89 @@ mod tests {
         });
         assert_eq!(JsFuture::from(later).await.unwrap(), 6);
         TASKS.with(|t| assert!(t.borrow().is_empty(), "finished tasks are dropped"));
+    }
+
+    #[wasm_bindgen_test]
+    async fn an_await_gives_the_value_or_the_rejection() {
+        let ok = Await::new(&js_sys::Promise::resolve(&JsValue::from(5))).await;
+        assert_eq!(ok.unwrap(), 5);
+        let err = Await::new(&js_sys::Promise::reject(&JsValue::from_str("no"))).await;
+        assert_eq!(err.unwrap_err(), "no");
+        // Inside a task of this executor, too.
+        let p = promise(async {
+            let a = Await::new(&js_sys::Promise::resolve(&JsValue::from(2)))
+                .await
+                .unwrap();
+            let b = Await::new(&js_sys::Promise::reject(&JsValue::from(3)))
+                .await
+                .unwrap_err();
+            JsValue::from(a.as_f64().unwrap() * b.as_f64().unwrap())
+        });
+        assert_eq!(JsFuture::from(p).await.unwrap(), 6);
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_task_resumes_inside_the_promise_callback_not_a_microtask_later() {
+        // The task's callback on `p` is registered first, the test's second: promise
+        // reactions run in that order, so the test's sees the task already finished only if
+        // the task was polled inside its own callback (a wake would poll it a microtask later).
+        let p = js_sys::Promise::resolve(&JsValue::from(1));
+        let finished = Rc::new(Cell::new(false));
+        let flag = finished.clone();
+        let _ = promise(async move {
+            Await::new(&p).await.unwrap();
+            flag.set(true);
+            JsValue::UNDEFINED
+        });
+        let p = js_sys::Promise::resolve(&JsValue::from(1));
+        let seen = Rc::new(Cell::new(None));
+        let record = seen.clone();
+        let probe = finished.clone();
+        let callback = Closure::once(move |_: JsValue| record.set(Some(probe.get())));
+        let after = p.then(&callback);
+        JsFuture::from(after).await.unwrap();
+        assert_eq!(seen.get(), Some(true), "polled inside the promise callback");
+    }
+
+    #[wasm_bindgen_test]
+    async fn an_await_dropped_before_its_promise_settles_frees_its_slot() {
+        let slots = || SLOTS.with(|s| s.borrow().len());
+        let pending = js_sys::Promise::resolve(&JsValue::from(1));
+        drop(Await::new(&pending));
+        // Settles after the drop: its value goes nowhere and the slot is reused.
+        JsFuture::from(js_sys::Promise::resolve(&pending))
+            .await
+            .unwrap();
+        let before = slots();
+        for _ in 0..10 {
+            let v = Await::new(&js_sys::Promise::resolve(&JsValue::from(1))).await;
+            assert_eq!(v.unwrap(), 1);
+        }
+        assert_eq!(slots(), before, "slots are reused, not leaked");
+        let free = FREE.with(|f| {
+            let mut f = f.borrow().clone();
+            let n = f.len();
+            f.sort_unstable();
+            f.dedup();
+            (n, f.len())
+        });
+        assert_eq!(free.0, free.1, "no slot is free twice");
+    }
+
+    #[wasm_bindgen_test]
+    async fn background_work_runs_after_its_caller_and_settles_its_promise() {
+        let ran = Rc::new(Cell::new(0));
+        let count = ran.clone();
+        let p = background(async move {
+            count.set(count.get() + 1);
+            Await::new(&js_sys::Promise::resolve(&JsValue::NULL))
+                .await
+                .unwrap();
+            count.set(count.get() + 1);
+        });
+        assert_eq!(ran.get(), 0, "not polled inside the call that started it");
+        JsFuture::from(p).await.unwrap();
+        assert_eq!(ran.get(), 2);
     }
 
     /// Wakes its task from a promise callback, then records that it fired: the order of
