@@ -381,18 +381,23 @@ async function main() {
     if (bodies[name].bytes !== bodies.origin.bytes) throw new Error(`${name}: ${bodies[name].bytes} body bytes, the origin ${bodies.origin.bytes}`);
   }
 
-  // JS↔Wasm crossings per hit, on the instrumented copy.
+  // JS↔Wasm crossings per hit, then per miss (each a unique `?n=`, stored in the background: a
+  // short wait lets the last store finish), on the instrumented copy.
   const CROSSING_SAMPLES = 50;
+  const crossingRows = (raw) =>
+    Object.entries(raw)
+      .map(([name, { calls, js }]) => [
+        name.replace(/^(import|export) (__wbg_)?/, "$1 ").replace(/_[0-9a-f]{16}$/, ""),
+        calls / CROSSING_SAMPLES,
+        name.startsWith("import") ? js : "",
+      ])
+      .sort((a, b) => b[1] - a[1]);
   await get(`${base.counted}/__bench/crossings`);
   for (let i = 0; i < CROSSING_SAMPLES; i++) await (await get(base.counted + HIT_PATH)).arrayBuffer();
-  const crossingsRaw = await (await get(`${base.counted}/__bench/crossings`)).json();
-  const crossings = Object.entries(crossingsRaw)
-    .map(([name, { calls, js }]) => [
-      name.replace(/^(import|export) (__wbg_)?/, "$1 ").replace(/_[0-9a-f]{16}$/, ""),
-      calls / CROSSING_SAMPLES,
-      name.startsWith("import") ? js : "",
-    ])
-    .sort((a, b) => b[1] - a[1]);
+  const crossings = crossingRows(await (await get(`${base.counted}/__bench/crossings`)).json());
+  for (let i = 0; i < CROSSING_SAMPLES; i++) await (await get(`${base.counted}${HIT_PATH}?n=crossings-${i}`)).arrayBuffer();
+  await sleep(200);
+  const missCrossings = crossingRows(await (await get(`${base.counted}/__bench/crossings`)).json());
 
   const stats = async (worker) => {
     const r = await fetch(`${base[worker]}/__edge/api/cache/stats`, { headers: { Authorization: `Bearer ${adminToken}` } });
@@ -516,6 +521,7 @@ async function main() {
     cases: cases.map((c) => ({ ...c, runs: c.runs.map(({ raw, ...r }) => r) })),
     summary,
     crossings,
+    missCrossings,
     bodies,
     logLines,
     profiles,
@@ -630,7 +636,7 @@ function machine() {
   };
 }
 
-function report({ settings, machine: m, size, cases, summary, crossings, bodies, logLines, criterion, compatibilityDate, profiles, isolate, steps, latency }) {
+function report({ settings, machine: m, size, cases, summary, crossings, missCrossings, bodies, logLines, criterion, compatibilityDate, profiles, isolate, steps, latency }) {
   const { ROUNDS, SECONDS, MISS_SECONDS = SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS } = settings;
   const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
   const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "–");
@@ -777,6 +783,18 @@ function report({ settings, machine: m, size, cases, summary, crossings, bodies,
   for (const [name, n, js] of crossings.slice(0, 30)) p(`| \`${name}\` | ${f2(n)} | ${code(js)} |`);
   if (crossings.length > 30) p(`| ${crossings.length - 30} others | ${f2(crossings.slice(30).reduce((a, [, n]) => a + n, 0))} | |`);
   p();
+  if (missCrossings?.length) {
+    const missTotal = (dir) => missCrossings.filter(([n]) => n.startsWith(dir)).reduce((a, [, n]) => a + n, 0);
+    p(`Per miss (${50} requests with a unique \`?n=\` each, one after the other: lookup, origin fetch, body read,`);
+    p(`memory tier, the Cache API put in \`waitUntil\`): **${f2(missTotal("import"))} calls from Wasm into JS** and`);
+    p(`**${f2(missTotal("export"))} from JS into Wasm**; the most frequent:`);
+    p();
+    p("| crossing | calls per miss | what the JS side does |");
+    p("| --- | ---: | --- |");
+    for (const [name, n, js] of missCrossings.slice(0, 15)) p(`| \`${name}\` | ${f2(n)} | ${code(js)} |`);
+    if (missCrossings.length > 15) p(`| ${missCrossings.length - 15} others | ${f2(missCrossings.slice(15).reduce((a, [, n]) => a + n, 0))} | |`);
+    p();
+  }
   if (profiles.edge && profiles.peer) {
     p("## Where the isolate's CPU time goes on a hit (V8 CPU profile)");
     p();

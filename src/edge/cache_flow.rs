@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use http::{Method, StatusCode};
-use worker::js_sys::{ArrayBuffer, Uint8Array};
+use worker::js_sys::ArrayBuffer;
 use worker::wasm_bindgen::JsCast;
 use worker::web_sys;
 use worker::Headers;
@@ -926,31 +926,11 @@ async fn store_entry(
 ) -> bool {
     let stored_headers = entry::storage_headers(origin_headers, meta);
     let (index, target) = entry_target(req, meta, vary_epoch);
-    let init = web_sys::ResponseInit::new();
-    init.set_status(meta.status);
-    init.set_headers(&convert::to_headers(&stored_headers).0);
-    let built = match &payload {
-        Payload::Buffer(body) => web_sys::Response::new_with_opt_buffer_source_and_init(
-            Some(&Uint8Array::new(body)),
-            &init,
-        ),
-        Payload::Stream(body) => {
-            web_sys::Response::new_with_opt_readable_stream_and_init(Some(body), &init)
-        }
+    let body: &worker::wasm_bindgen::JsValue = match &payload {
+        Payload::Buffer(body) => body.as_ref(),
+        Payload::Stream(body) => body.as_ref(),
     };
-    let stored = match built {
-        Ok(resp) => store::put(target, resp).await,
-        Err(e) => {
-            worker::console_warn!(
-                "could not build the stored response: {}",
-                convert::js_error_message(&e)
-            );
-            if let Payload::Stream(body) = &payload {
-                let _ = body.cancel();
-            }
-            return false;
-        }
-    };
+    let stored = store::put_parts(&target, meta.status, &stored_headers, body).await;
     if let (true, Some(index)) = (stored, &index) {
         let retention = meta.retention_secs(policy::has_validators(origin_headers));
         let index = entry::vary_index_headers(index, retention);

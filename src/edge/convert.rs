@@ -10,15 +10,23 @@ use super::reply::{BaseHeaders, Body};
 use crate::problem::Problem;
 
 /// Header pairs (lowercase names, in order; `Set-Cookie` values kept apart) from a `Headers`
-/// object. One `Array.from` and one `JSON.stringify` on the JS side and one parse in Wasm,
-/// instead of three JS↔Wasm crossings and a string copy per header.
+/// object: one call into the runtime (`Array.from` and `JSON.stringify` there) and one parse in
+/// Wasm, instead of three JS↔Wasm crossings and a string copy per header.
 pub fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
-    let array = js_sys::Array::from(&headers.0);
-    js_sys::JSON::stringify(&array)
+    edge_header_json(&headers.0)
         .ok()
-        .and_then(|json| json.as_string())
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_else(|| headers.entries().collect())
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function edge_header_json(headers) {
+  return JSON.stringify(Array.from(headers));
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn edge_header_json(headers: &web_sys::Headers) -> Result<String, JsValue>;
 }
 
 /// What the edge reads of every request, in one call into the runtime (one string across the

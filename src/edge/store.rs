@@ -21,6 +21,19 @@ fn default_cache() -> Result<web_sys::Cache, JsValue> {
 }
 
 #[wasm_bindgen(inline_js = r#"
+export function edge_cache_put(key, status, headers, body) {
+  const pairs = JSON.parse(headers);
+  let h;
+  try {
+    h = new Headers(pairs);
+  } catch (_) {
+    h = new Headers();
+    for (const [n, v] of pairs) {
+      try { h.append(n, v); } catch (_) {}
+    }
+  }
+  return caches.default.put(key, new Response(body, { status, headers: h }));
+}
 export function edge_cache_lookup(key, names) {
   return caches.default.match(key).then((r) => {
     if (r === undefined || r === null) return null;
@@ -32,6 +45,13 @@ export function edge_cache_lookup(key, names) {
 extern "C" {
     #[wasm_bindgen(catch)]
     fn edge_cache_lookup(key: &str, names: &str) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn edge_cache_put(
+        key: &str,
+        status: u16,
+        headers: &str,
+        body: &JsValue,
+    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// A stored response with the headers a lookup asked for, read in the same call.
@@ -93,6 +113,41 @@ pub async fn put(key: String, response: web_sys::Response) -> bool {
         worker::console_warn!("cache put failed: {}", js_error_message(e));
     }
     result.is_ok()
+}
+
+/// Stores a response built from `status`, `headers` (a pair the runtime refuses is dropped alone,
+/// as `convert::to_headers` does) and `body` (an `ArrayBuffer`, a view or a stream) under `key`, in
+/// one call into the runtime; false (and a log line) when the runtime refused the response (its
+/// stream is then cancelled) or the put, or the body broke off on the way in.
+pub async fn put_parts(
+    key: &str,
+    status: u16,
+    headers: &[(String, String)],
+    body: &JsValue,
+) -> bool {
+    let headers = serde_json::to_string(headers).unwrap_or_else(|_| "[]".into());
+    let promise = match edge_cache_put(key, status, &headers, body) {
+        Ok(promise) => promise,
+        Err(e) => {
+            worker::console_warn!(
+                "could not build the stored response: {}",
+                js_error_message(&e)
+            );
+            // Unread, its stream would hold the body (and stall nothing: a tee's other branch
+            // never waits for a cancelled one).
+            if let Some(stream) = body.dyn_ref::<ReadableStream>() {
+                let _ = stream.cancel();
+            }
+            return false;
+        }
+    };
+    match Await::new(&promise).await {
+        Ok(_) => true,
+        Err(e) => {
+            worker::console_warn!("cache put failed: {}", js_error_message(&e));
+            false
+        }
+    }
 }
 
 /// Deletes the entry under `key`; true when one was there.
