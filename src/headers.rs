@@ -46,3 +46,55 @@ pub fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect()
 }
+
+/// A request's first facts and its headers as the glue reads them from the runtime in one string
+/// (`edge::convert::incoming`): `method`, `url`, `colo` (empty: none), then each header's name and
+/// value, every field on its own line. Unambiguous without escaping: a method, a serialised URL,
+/// a header name or value never holds a line feed (the runtime's `Headers` refuses one, and the
+/// glue checks the colo). `None` when the lines do not pair up.
+pub fn from_lines(text: &str) -> Option<(&str, &str, Option<&str>, Vec<(String, String)>)> {
+    let mut lines = text.split('\n');
+    let method = lines.next()?;
+    let url = lines.next()?;
+    let colo = lines.next()?;
+    let mut headers = Vec::with_capacity(16);
+    while let Some(name) = lines.next() {
+        let value = lines.next()?;
+        headers.push((name.to_owned(), value.to_owned()));
+    }
+    let colo = (!colo.is_empty()).then_some(colo);
+    Some((method, url, colo, headers))
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_read_back_as_fields_and_pairs() {
+        let text = "GET\nhttps://e.rs/a?b=1\nBEG\naccept-language\nsr, en;q=0.5\ncookie\n\nx-empty-name-next\nv";
+        let (method, url, colo, headers) = from_lines(text).unwrap();
+        assert_eq!(
+            (method, url, colo),
+            ("GET", "https://e.rs/a?b=1", Some("BEG"))
+        );
+        assert_eq!(
+            headers,
+            owned(&[
+                ("accept-language", "sr, en;q=0.5"),
+                ("cookie", ""),
+                ("x-empty-name-next", "v"),
+            ])
+        );
+    }
+
+    #[test]
+    fn no_colo_no_headers_and_unpaired_lines() {
+        assert_eq!(
+            from_lines("PROPFIND\nhttps://e.rs/\n"),
+            Some(("PROPFIND", "https://e.rs/", None, Vec::new()))
+        );
+        assert_eq!(from_lines("GET\nhttps://e.rs/\n\nonly-a-name"), None);
+        assert_eq!(from_lines("GET\nhttps://e.rs/"), None);
+    }
+}
