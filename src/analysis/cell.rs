@@ -7,7 +7,7 @@
 //! served by stable (the fallback) counts as a canary request with an origin error and a
 //! fallback, so a failing canary is visible even when no user saw it fail.
 
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -109,12 +109,12 @@ impl Cell {
 }
 
 /// Cells by key.
-pub type Cells = BTreeMap<CellKey, Cell>;
+pub type Cells = VecMap<CellKey, Cell>;
 
 /// Adds `cells` into `into`.
 pub fn merge_into(into: &mut Cells, cells: impl IntoIterator<Item = (CellKey, Cell)>) {
     for (k, c) in cells {
-        into.entry(k).or_default().merge(&c);
+        into.entry_or_default(k).merge(&c);
     }
 }
 
@@ -186,7 +186,7 @@ impl Pending {
             variant: o.variant,
             route: o.route.to_string(),
         };
-        self.cells.entry(key).or_default().record(o);
+        self.cells.entry_or_default(key).record(o);
     }
 
     /// The cells to flush now, if it is time (`flush_ms` since the last flush) and there is
@@ -240,13 +240,13 @@ impl Summary {
                 variant: k.variant,
                 route: k.route.clone(),
             };
-            out.routes.entry(by_route).or_default().merge(c);
+            out.routes.entry_or_default(by_route).merge(c);
             let by_minute = CellKey {
                 bucket: k.bucket - k.bucket % BUCKETS_PER_MINUTE,
                 variant: k.variant,
                 route: ALL_ROUTES.to_string(),
             };
-            out.series.entry(by_minute).or_default().merge(c);
+            out.series.entry_or_default(by_minute).merge(c);
         }
         out
     }
@@ -261,6 +261,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn obs(at_ms: u64, variant: Variant, error: bool, fallback: bool) -> Observation<'static> {
         Observation {
