@@ -6,8 +6,7 @@
 //! every shard and merge (`analysis::cell`). Two hours are kept.
 
 use serde::{Deserialize, Serialize};
-use worker::wasm_bindgen::JsValue;
-use worker::{Env, Request, RequestInit};
+use worker::Env;
 
 use crate::analysis::cell::{self, Cells, Summary, WireCell};
 
@@ -38,13 +37,11 @@ async fn ask(env: &Env, index: u32, request: &ShardRequest) -> Result<serde_json
     let stub = ns
         .get_by_name(&format!("shard-{index}"))
         .map_err(|e| e.to_string())?;
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(JsValue::from_str(
-            &serde_json::to_string(request).unwrap_or_default(),
-        )));
-    let req =
-        Request::new_with_init("https://metrics.internal/", &init).map_err(|e| e.to_string())?;
+    let req = super::platform::post_request(
+        "https://metrics.internal/",
+        &serde_json::to_string(request).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
     let mut resp = stub
         .fetch_with_request(req)
         .await

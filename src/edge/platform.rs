@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{Context, Env, ScheduleContext};
+use worker::{web_sys, Context, Env, ScheduleContext};
 
 use crate::config::{ConfigError, EdgeConfig};
 use crate::time::UnixMillis;
@@ -30,6 +30,24 @@ pub fn random_bytes<const N: usize>() -> Option<[u8; N]> {
             None
         }
     }
+}
+
+/// A `POST` of `body` to `url`, for a Durable Object stub's `fetch_with_request`. Built as a
+/// `web_sys::Request` (as the origin's are): `worker::RequestInit` would bring its `cf`
+/// properties' conversion (serde_wasm_bindgen and every image-resizing option, ~15 KB of Wasm)
+/// into the edge for two fields. Same error as `worker::Request::new_with_init`.
+pub fn post_request(url: &str, body: &str) -> worker::Result<worker::Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(worker::Request::from)
+        .map_err(|e| {
+            worker::Error::JsError(
+                e.as_string()
+                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+            )
+        })
 }
 
 /// The parsed configuration, or why it is invalid.
