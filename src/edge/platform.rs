@@ -87,6 +87,12 @@ pub enum Waiter<'a> {
 impl Waiter<'_> {
     /// Runs `work` after the response, within the event's lifetime.
     pub fn wait_until(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        self.wait_until_boxed(Box::pin(work));
+    }
+
+    /// [`Self::wait_until`] for one future type: the runtime's task machinery
+    /// (`future_to_promise`) is instantiated once, not once per kind of background work.
+    fn wait_until_boxed(&self, work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
         match self {
             Waiter::Fetch(ctx) => ctx.wait_until(work),
             Waiter::Scheduled(ctx) => ctx.wait_until(work),
