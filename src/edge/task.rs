@@ -11,8 +11,8 @@
 //! inline: futures may wake before they record why (`worker::Delay` wakes, then sets its
 //! `awoken` flag), and a poll inside the wake would find them still pending, forever.
 
+use crate::vec_map::VecMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -32,7 +32,8 @@ struct Task {
 }
 
 thread_local! {
-    static TASKS: RefCell<HashMap<u32, Rc<Task>>> = RefCell::new(HashMap::new());
+    // The tasks in flight, by id (ids rise, so a new one goes at the end; a few at a time).
+    static TASKS: RefCell<VecMap<u32, Rc<Task>>> = RefCell::new(VecMap::new());
     static NEXT_ID: Cell<u32> = const { Cell::new(0) };
 }
 
