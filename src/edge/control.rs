@@ -30,12 +30,14 @@ pub async fn call(env: &Env, request: &ControlRequest) -> Result<(u16, Value), P
         &serde_json::to_string(request).unwrap_or_default(),
     )
     .map_err(Problem::control_unavailable)?;
-    let mut resp = stub
+    let resp = stub
         .fetch_with_request(req)
         .await
         .map_err(Problem::control_unavailable)?;
     let status = resp.status_code();
-    let text = resp.text().await.map_err(Problem::control_unavailable)?;
+    let text = super::platform::response_text(resp)
+        .await
+        .map_err(Problem::control_unavailable)?;
     let value: Value = serde_json::from_str(&text).map_err(|_| {
         Problem::control_unavailable(format!(
             "it answered {status} with something that is not JSON"

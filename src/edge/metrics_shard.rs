@@ -42,12 +42,14 @@ async fn ask(env: &Env, index: u32, request: &ShardRequest) -> Result<serde_json
         &serde_json::to_string(request).unwrap_or_default(),
     )
     .map_err(|e| e.to_string())?;
-    let mut resp = stub
+    let resp = stub
         .fetch_with_request(req)
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status_code();
-    let text = resp.text().await.map_err(|e| e.to_string())?;
+    let text = super::platform::response_text(resp)
+        .await
+        .map_err(|e| e.to_string())?;
     if status != 200 {
         return Err(format!("shard-{index} answered {status}: {text}"));
     }

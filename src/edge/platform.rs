@@ -50,6 +50,15 @@ pub fn post_request(url: &str, body: &str) -> worker::Result<worker::Request> {
         })
 }
 
+/// The body of a Durable Object's answer as text, decoded by the runtime (`Response.text()`):
+/// `worker::Response::text` reads it chunk by chunk through Rust streams (`ByteStream`), code
+/// the edge needs for nothing else.
+pub async fn response_text(resp: worker::Response) -> worker::Result<String> {
+    let resp = web_sys::Response::from(resp);
+    let text = worker::wasm_bindgen_futures::JsFuture::from(resp.text()?).await?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
 /// The parsed configuration, or why it is invalid.
 pub type ConfigState = Result<EdgeConfig, Vec<ConfigError>>;
 
