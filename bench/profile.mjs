@@ -116,6 +116,26 @@ export async function profile({ inspectorPort, workerName, load, intervalUs = 20
     wasmByModule.set(key, (wasmByModule.get(key) ?? 0) + us);
   }
   const wasmTop = [...wasmByModule].sort((a, b) => b[1] - a[1]).slice(0, 15);
+  // Inclusive time of catalog-edge's Rust functions (self plus everything they called, JS
+  // included): where a request's time goes by step, which self time cannot say.
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map();
+  for (const [id, us] of self) {
+    const seen = new Set();
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      const frame = nodes.get(at).callFrame;
+      if (category(frame) !== "wasm" || !frame.functionName) continue;
+      const name = frame.functionName.replace(/::h[0-9a-f]{16}$/, "").replace(/\[[0-9a-f]{16}\]/g, "");
+      if (seen.has(name)) continue;
+      seen.add(name);
+      inclusive.set(name, (inclusive.get(name) ?? 0) + us);
+    }
+  }
+  const inclusiveTop = [...inclusive]
+    .filter(([n]) => n.startsWith("catalog_edge::") || n.startsWith("<catalog_edge::"))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 40);
   // The isolate's CPU time. V8 samples an isolate only while a thread has it entered, so the
   // delta before the first sample after a pause spans the pause: summing deltas counts waiting as
   // work when requests come one at a time. Instead: the samples taken while it was not idle —
@@ -128,5 +148,5 @@ export async function profile({ inspectorPort, workerName, load, intervalUs = 20
   const cpuSamples = Object.entries(sampleCount)
     .filter(([cat]) => cat !== "idle")
     .reduce((a, [, n]) => a + n, 0);
-  return { byCategory, busyUs: busy, cpuUs: cpuSamples * samplingUs, samplingUs, sampleCount, top, wasmTop, load: loadResult };
+  return { byCategory, busyUs: busy, cpuUs: cpuSamples * samplingUs, samplingUs, sampleCount, top, wasmTop, inclusiveTop, load: loadResult };
 }

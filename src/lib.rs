@@ -29,6 +29,7 @@ pub mod time;
 pub mod timing;
 pub mod trace;
 pub mod variant;
+pub mod vec_map;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -3,11 +3,10 @@
 //! histograms. The shapes are pinned by tests; never put the admin token, cookies or query
 //! strings in any of them.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::variant::Variant;
+use crate::vec_map::VecMap;
 
 /// Everything recorded about one request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -148,7 +147,7 @@ type Labels = Vec<(&'static str, String)>;
 /// One metric's series: by route, then by the request's fixed-word labels (variant, outcome,
 /// status class), so that counting a request allocates nothing once its route has been seen.
 /// Ordered as the labels print (`route` first), so the exposition's order is the labels' order.
-type Series<K, V> = BTreeMap<String, BTreeMap<K, V>>;
+type Series<K, V> = VecMap<String, VecMap<K, V>>;
 
 /// The series of `route` and `key`, created empty the first time.
 fn series_entry<'a, K: Ord, V: Default>(
@@ -157,13 +156,12 @@ fn series_entry<'a, K: Ord, V: Default>(
     key: K,
 ) -> &'a mut V {
     if !series.contains_key(route) {
-        series.insert(route.to_owned(), BTreeMap::new());
+        series.insert(route.to_owned(), VecMap::new());
     }
     series
         .get_mut(route)
-        .map(|by_key| by_key.entry(key))
+        .map(|by_key| by_key.entry_or_default(key))
         .unwrap_or_else(|| unreachable!("inserted above"))
-        .or_default()
 }
 
 /// Every series of a metric with its labels, in exposition order.

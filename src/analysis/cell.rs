@@ -7,7 +7,7 @@
 //! served by stable (the fallback) counts as a canary request with an origin error and a
 //! fallback, so a failing canary is visible even when no user saw it fail.
 
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -109,23 +109,47 @@ impl Cell {
 }
 
 /// Cells by key.
-pub type Cells = BTreeMap<CellKey, Cell>;
+pub type Cells = VecMap<CellKey, Cell>;
 
 /// Adds `cells` into `into`.
 pub fn merge_into(into: &mut Cells, cells: impl IntoIterator<Item = (CellKey, Cell)>) {
     for (k, c) in cells {
-        into.entry(k).or_default().merge(&c);
+        into.entry_or_default(k).merge(&c);
     }
 }
 
 /// One cell as it travels between isolates, aggregators and the control plane.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "FlatWireCell")]
 pub struct WireCell {
     /// Where it belongs.
     #[serde(flatten)]
     pub key: CellKey,
     /// Its counts.
     pub cell: Cell,
+}
+
+/// The wire form of [`WireCell`] as it is read: the same fields, without `flatten` (which reads
+/// through serde's buffered `Content`, ~18 KB of Wasm the edge needs for nothing else).
+#[derive(Deserialize)]
+struct FlatWireCell {
+    bucket: u64,
+    variant: Variant,
+    route: String,
+    cell: Cell,
+}
+
+impl From<FlatWireCell> for WireCell {
+    fn from(w: FlatWireCell) -> WireCell {
+        WireCell {
+            key: CellKey {
+                bucket: w.bucket,
+                variant: w.variant,
+                route: w.route,
+            },
+            cell: w.cell,
+        }
+    }
 }
 
 /// Cells as a list for the wire.
@@ -186,7 +210,7 @@ impl Pending {
             variant: o.variant,
             route: o.route.to_string(),
         };
-        self.cells.entry(key).or_default().record(o);
+        self.cells.entry_or_default(key).record(o);
     }
 
     /// The cells to flush now, if it is time (`flush_ms` since the last flush) and there is
@@ -240,13 +264,13 @@ impl Summary {
                 variant: k.variant,
                 route: k.route.clone(),
             };
-            out.routes.entry(by_route).or_default().merge(c);
+            out.routes.entry_or_default(by_route).merge(c);
             let by_minute = CellKey {
                 bucket: k.bucket - k.bucket % BUCKETS_PER_MINUTE,
                 variant: k.variant,
                 route: ALL_ROUTES.to_string(),
             };
-            out.series.entry(by_minute).or_default().merge(c);
+            out.series.entry_or_default(by_minute).merge(c);
         }
         out
     }
@@ -261,6 +285,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn obs(at_ms: u64, variant: Variant, error: bool, fallback: bool) -> Observation<'static> {
         Observation {

@@ -83,15 +83,14 @@ impl Window {
     pub fn of(cells: &Cells, since_bucket: u64) -> Window {
         let mut stable = Cell::default();
         let mut canary = Cell::default();
-        let mut routes: std::collections::BTreeMap<(Variant, String), Cell> = Default::default();
+        let mut routes: crate::vec_map::VecMap<(Variant, String), Cell> = Default::default();
         for (k, c) in cells.iter().filter(|(k, _)| k.bucket >= since_bucket) {
             match k.variant {
                 Variant::Stable => stable.merge(c),
                 Variant::Canary => canary.merge(c),
             }
             routes
-                .entry((k.variant, k.route.clone()))
-                .or_default()
+                .entry_or_default((k.variant, k.route.clone()))
                 .merge(c);
         }
         Window {

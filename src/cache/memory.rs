@@ -12,7 +12,7 @@
 //! Generic over the stored value so that the policy is tested natively; the Workers glue keeps
 //! JavaScript objects (the body's `ArrayBuffer`) as values, outside the Wasm heap.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 
 use crate::cache::entry::VaryIndex;
 use crate::time::UnixMillis;
@@ -50,7 +50,12 @@ pub struct MemoryCache<V> {
     used_bytes: usize,
     tick: u64,
     nodes: HashMap<String, Node<V>>,
-    order: BTreeMap<u64, String>,
+    /// Recency: `(tick, key)` in tick order, oldest first. A use appends a new pair and leaves
+    /// the old one behind; a pair is current while its key's node has its tick, and stale pairs
+    /// are skipped when evicting and swept when they outnumber the nodes (so the queue stays
+    /// under twice the entries). Same order as a map by tick, amortised O(1) a use, and one
+    /// small queue in the Wasm instead of a B-tree.
+    order: VecDeque<(u64, String)>,
     /// Primary keys invalidated by an unsafe request, and when: an entry stored before that is
     /// never held again, even when a lookup racing the invalidation reads it back.
     invalidated: HashMap<String, UnixMillis>,
@@ -88,7 +93,7 @@ impl<V> MemoryCache<V> {
             used_bytes: 0,
             tick: 0,
             nodes: HashMap::new(),
-            order: BTreeMap::new(),
+            order: VecDeque::new(),
             invalidated: HashMap::new(),
             hits: 0,
             misses: 0,
@@ -121,12 +126,12 @@ impl<V> MemoryCache<V> {
             self.misses += 1;
             return None;
         }
+        self.sweep_order();
         self.tick += 1;
         let tick = self.tick;
         let node = self.nodes.get_mut(key)?;
-        self.order.remove(&node.tick);
-        self.order.insert(tick, key.to_string());
         node.tick = tick;
+        self.order.push_back((tick, key.to_string()));
         self.hits += 1;
         Some(&node.slot)
     }
@@ -139,17 +144,20 @@ impl<V> MemoryCache<V> {
         if !self.enabled() || bytes > self.max_entry_bytes {
             return false;
         }
+        self.sweep_order();
         while self.used_bytes + bytes > self.capacity_bytes {
-            let Some((_, oldest)) = self.order.pop_first() else {
+            let Some((tick, oldest)) = self.order.pop_front() else {
                 break;
             };
-            if let Some(node) = self.nodes.remove(&oldest) {
-                self.used_bytes -= node.bytes;
-                self.evictions += 1;
+            if self.nodes.get(&oldest).is_some_and(|n| n.tick == tick) {
+                if let Some(node) = self.nodes.remove(&oldest) {
+                    self.used_bytes -= node.bytes;
+                    self.evictions += 1;
+                }
             }
         }
         self.tick += 1;
-        self.order.insert(self.tick, key.clone());
+        self.order.push_back((self.tick, key.clone()));
         self.used_bytes += bytes;
         self.nodes.insert(
             key,
@@ -163,11 +171,22 @@ impl<V> MemoryCache<V> {
         true
     }
 
+    /// Drops the stale pairs of `order` once they outnumber the nodes (plus a few, so that a
+    /// small tier is not swept on every use): amortised O(1) a use. Called before a pair is
+    /// added, so the queue holds at most twice the nodes plus 33.
+    fn sweep_order(&mut self) {
+        if self.order.len() > 2 * self.nodes.len() + 32 {
+            let nodes = &self.nodes;
+            self.order
+                .retain(|(tick, key)| nodes.get(key).is_some_and(|n| n.tick == *tick));
+        }
+    }
+
     /// Drops the slot under `key`; true when there was one.
     pub fn remove(&mut self, key: &str) -> bool {
         match self.nodes.remove(key) {
             Some(node) => {
-                self.order.remove(&node.tick);
+                // Its pair in `order` is stale from now on.
                 self.used_bytes -= node.bytes;
                 true
             }
@@ -244,6 +263,33 @@ mod tests {
 
     fn entry(c: &mut MemoryCache<&'static str>, key: &str, bytes: usize) -> bool {
         c.insert(key.to_string(), Slot::Entry("v"), bytes, T0)
+    }
+
+    #[test]
+    fn recency_queue_stays_under_twice_the_entries_and_evicts_the_least_recently_used() {
+        let mut c = MemoryCache::new(10 * (300 + 1 + ENTRY_OVERHEAD_BYTES), 60_000);
+        for k in ["a", "b", "c"] {
+            assert!(entry(&mut c, k, 300));
+        }
+        for i in 0..10_000 {
+            let k = ["a", "c"][i % 2];
+            assert!(c.get(k, T0).is_some());
+            if i % 7 == 0 {
+                assert!(entry(&mut c, "c", 300), "re-inserted");
+            }
+            assert!(c.order.len() <= 2 * c.nodes.len() + 33, "{}", c.order.len());
+        }
+        // Fill up: "b", untouched since it was stored, goes first.
+        for k in ["d", "e", "f", "g", "h", "i", "j"] {
+            assert!(entry(&mut c, k, 300));
+        }
+        assert!(entry(&mut c, "k", 300));
+        assert!(
+            c.get("b", T0).is_none(),
+            "the least recently used went first"
+        );
+        assert!(c.get("a", T0).is_some() && c.get("c", T0).is_some());
+        assert_eq!(c.stats().evictions, 1);
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub struct PurgeState {
 
 /// "Entries matching `target` stored at or before `at_ms` are invalid" (hard) or "stale" (soft).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "FlatBan")]
 pub struct Ban {
     /// Ban id, for reports.
     pub id: u64,
@@ -97,6 +98,61 @@ pub enum BanTarget {
         /// The tag.
         tag: String,
     },
+}
+
+/// The stored form of [`Ban`] as it is read: its fields and its target's, side by side, without
+/// `flatten` and an internally tagged enum (which read through serde's buffered `Content`, ~18 KB
+/// of Wasm the edge needs for nothing else); the same documents are accepted and refused.
+#[derive(Deserialize)]
+struct FlatBan {
+    id: u64,
+    at_ms: u64,
+    #[serde(default)]
+    soft: bool,
+    kind: BanKind,
+    purge_path: Option<String>,
+    path: Option<String>,
+    prefix: Option<String>,
+    tag: Option<String>,
+}
+
+/// [`BanTarget`]'s `kind`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BanKind {
+    Url,
+    Path,
+    Prefix,
+    Tag,
+}
+
+impl TryFrom<FlatBan> for Ban {
+    type Error = String;
+
+    fn try_from(b: FlatBan) -> Result<Ban, String> {
+        let need =
+            |v: Option<String>, field: &str| v.ok_or_else(|| format!("missing field `{field}`"));
+        let target = match b.kind {
+            BanKind::Url => BanTarget::Url {
+                purge_path: need(b.purge_path, "purge_path")?,
+            },
+            BanKind::Path => BanTarget::Path {
+                path: need(b.path, "path")?,
+            },
+            BanKind::Prefix => BanTarget::Prefix {
+                prefix: need(b.prefix, "prefix")?,
+            },
+            BanKind::Tag => BanTarget::Tag {
+                tag: need(b.tag, "tag")?,
+            },
+        };
+        Ok(Ban {
+            id: b.id,
+            at_ms: b.at_ms,
+            soft: b.soft,
+            target,
+        })
+    }
 }
 
 /// Whether a purge covers an entry.
@@ -487,6 +543,52 @@ mod tests {
     use super::*;
 
     const DAY: u64 = 86_400_000;
+
+    /// `Ban` as it was derived before `FlatBan`: `flatten` over the internally tagged target.
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct DerivedBan {
+        id: u64,
+        at_ms: u64,
+        #[serde(default)]
+        soft: bool,
+        #[serde(flatten)]
+        target: BanTarget,
+    }
+
+    #[test]
+    fn bans_read_as_the_flattened_tagged_derive_read_them() {
+        for doc in [
+            r#"{"id":1,"at_ms":2,"kind":"url","purge_path":"/a?b=1"}"#,
+            r#"{"id":1,"at_ms":2,"soft":true,"kind":"path","path":"/a"}"#,
+            r#"{"kind":"prefix","prefix":"/p","id":3,"at_ms":4,"extra":[1,{"x":2}]}"#,
+            r#"{"id":1,"at_ms":2,"soft":false,"kind":"tag","tag":"t","path":"/ignored"}"#,
+            r#"{"id":1,"at_ms":2,"kind":"url","path":"/a"}"#,
+            r#"{"id":1,"at_ms":2,"kind":"nope","tag":"t"}"#,
+            r#"{"id":1,"at_ms":2,"tag":"t"}"#,
+            r#"{"id":1,"kind":"tag","tag":"t"}"#,
+            r#"{"id":"1","at_ms":2,"kind":"tag","tag":"t"}"#,
+            r#"{"id":1,"at_ms":2,"kind":"tag","tag":7}"#,
+            r#"[1,2]"#,
+        ] {
+            let new = serde_json::from_str::<Ban>(doc);
+            let old = serde_json::from_str::<DerivedBan>(doc);
+            match (&new, &old) {
+                (Ok(n), Ok(o)) => {
+                    assert_eq!(
+                        (n.id, n.at_ms, n.soft, &n.target),
+                        (o.id, o.at_ms, o.soft, &o.target)
+                    )
+                }
+                (Err(_), Err(_)) => {}
+                _ => panic!("{doc}: {new:?} vs {old:?}"),
+            }
+        }
+        let e = serde_json::from_str::<Ban>(r#"{"id":1,"at_ms":2,"kind":"url"}"#).unwrap_err();
+        assert!(
+            e.to_string().starts_with("missing field `purge_path`"),
+            "{e}"
+        );
+    }
 
     fn path(s: &str) -> Option<String> {
         s.starts_with('/').then(|| s.to_string())

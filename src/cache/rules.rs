@@ -382,7 +382,7 @@ pub struct RawRule {
     pub ttl_secs: Option<u64>,
     /// Per-status TTLs, overriding `ttl_secs` (keys are status codes, e.g. `"404": 30`).
     #[serde(default)]
-    pub status_ttl_secs: Option<std::collections::BTreeMap<String, u64>>,
+    pub status_ttl_secs: Option<crate::vec_map::VecMap<String, u64>>,
     /// Stale-while-revalidate window.
     #[serde(default)]
     pub stale_while_revalidate_secs: Option<u64>,

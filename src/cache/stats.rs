@@ -1,7 +1,7 @@
 //! Cache counters by route and variant. They live in one isolate's memory: each isolate counts
 //! only the requests it served, and a restart (or a panic) resets them.
 
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 use serde::Serialize;
 
@@ -53,7 +53,7 @@ impl Counters {
 #[derive(Debug, Clone, Default)]
 pub struct CacheStats {
     since_ms: u64,
-    rows: BTreeMap<(String, Variant), Counters>,
+    rows: VecMap<(String, Variant), Counters>,
 }
 
 /// One row of the stats report.
@@ -90,13 +90,13 @@ impl CacheStats {
     pub fn new(now_ms: u64) -> CacheStats {
         CacheStats {
             since_ms: now_ms,
-            rows: BTreeMap::new(),
+            rows: VecMap::new(),
         }
     }
 
     /// Counts one response.
     pub fn record(&mut self, route: &str, variant: Variant, outcome: Outcome, origin_error: bool) {
-        let c = self.rows.entry((route.to_string(), variant)).or_default();
+        let c = self.rows.entry_or_default((route.to_string(), variant));
         match outcome {
             Outcome::Hit => c.hit += 1,
             Outcome::Miss => c.miss += 1,
@@ -113,8 +113,7 @@ impl CacheStats {
     /// Counts a canary request that fell back to stable.
     pub fn record_fallback(&mut self, route: &str, variant: Variant) {
         self.rows
-            .entry((route.to_string(), variant))
-            .or_default()
+            .entry_or_default((route.to_string(), variant))
             .fallbacks += 1;
     }
 

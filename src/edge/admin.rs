@@ -240,6 +240,13 @@ fn in_force_json(rollout: &InForce) -> Value {
     })
 }
 
+/// A part of a control plane answer as `T`, read from its text rather than `from_value`: one
+/// deserializer (the text's) for every type the edge reads, not a second copy of each for
+/// `Value` (the same values are accepted).
+fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
+    serde_json::from_str(&value.to_string()).ok()
+}
+
 /// A control plane answer, as it is.
 async fn relay(env: &Env, request: &ControlRequest) -> Result<Reply, Problem> {
     let (status, value) = control::call(env, request).await?;
@@ -256,7 +263,7 @@ async fn rollout_write(
     now: UnixMillis,
 ) -> Result<Reply, Problem> {
     let (status, mut value) = control::call(env, request).await?;
-    if let Ok(record) = serde_json::from_value::<Versioned>(value["record"].clone()) {
+    if let Some(record) = typed::<Versioned>(&value["record"]) {
         if let Ok(cfg) = RolloutConfig::from_json(&record.config, &self_hosts(config, req)) {
             state::remember_rollout(cfg, record.version, now);
         }
@@ -348,7 +355,7 @@ async fn change(
         }
         return Ok(relayed(200, &value, None));
     }
-    if let Ok(record) = serde_json::from_value::<Versioned>(value["record"].clone()) {
+    if let Some(record) = typed::<Versioned>(&value["record"]) {
         if let Ok(cfg) = RolloutConfig::from_json(&record.config, &self_hosts(config, req)) {
             state::remember_rollout(cfg, record.version, now);
         }
@@ -370,7 +377,7 @@ async fn purge(operator: &str, body: &str, env: &Env, now: UnixMillis) -> Result
     };
     let (status, mut value) = control::call(env, &request).await?;
     if status == 200 {
-        if let Ok(state) = serde_json::from_value::<PurgeState>(value["state"].clone()) {
+        if let Some(state) = typed::<PurgeState>(&value["state"]) {
             if value["purged"] == "everything" {
                 super::memory::clear();
             }

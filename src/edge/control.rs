@@ -3,8 +3,7 @@
 //! (`wrangler.objects.toml`); edges never call it on the data path.
 
 use serde_json::Value;
-use worker::wasm_bindgen::JsValue;
-use worker::{Env, Request, RequestInit};
+use worker::Env;
 
 use crate::control::wire::ControlRequest;
 use crate::problem::Problem;
@@ -26,19 +25,19 @@ pub async fn call(env: &Env, request: &ControlRequest) -> Result<(u16, Value), P
     let stub = ns
         .get_by_name(OBJECT_NAME)
         .map_err(Problem::control_unavailable)?;
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(JsValue::from_str(
-            &serde_json::to_string(request).unwrap_or_default(),
-        )));
-    let req = Request::new_with_init("https://control.internal/rpc", &init)
-        .map_err(Problem::control_unavailable)?;
-    let mut resp = stub
+    let req = super::platform::post_request(
+        "https://control.internal/rpc",
+        &serde_json::to_string(request).unwrap_or_default(),
+    )
+    .map_err(Problem::control_unavailable)?;
+    let resp = stub
         .fetch_with_request(req)
         .await
         .map_err(Problem::control_unavailable)?;
     let status = resp.status_code();
-    let text = resp.text().await.map_err(Problem::control_unavailable)?;
+    let text = super::platform::response_text(resp)
+        .await
+        .map_err(Problem::control_unavailable)?;
     let value: Value = serde_json::from_str(&text).map_err(|_| {
         Problem::control_unavailable(format!(
             "it answered {status} with something that is not JSON"

@@ -266,7 +266,13 @@ async fn dashboard(request_url: &str, env: &Env, asset: &str, path: &str) -> Rep
     };
     url.set_path(asset);
     url.set_query(None);
-    let resp: web_sys::Response = match assets.fetch(url.to_string(), None).await {
+    // A GET built here and `fetch_request`, not `fetch(url, None)`: the latter's `RequestInit`
+    // branch would bring worker's `cf` options' conversion (~15 KB of Wasm) into the edge.
+    let fetched = match Request::new(url.as_str(), worker::Method::Get) {
+        Ok(asked) => assets.fetch_request(asked).await,
+        Err(e) => Err(e),
+    };
+    let resp: web_sys::Response = match fetched {
         Ok(r) => r.into(),
         Err(e) => return Reply::problem(&Problem::internal(format!("assets: {e}"))),
     };

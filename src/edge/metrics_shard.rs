@@ -6,8 +6,7 @@
 //! every shard and merge (`analysis::cell`). Two hours are kept.
 
 use serde::{Deserialize, Serialize};
-use worker::wasm_bindgen::JsValue;
-use worker::{Env, Request, RequestInit};
+use worker::Env;
 
 use crate::analysis::cell::{self, Cells, Summary, WireCell};
 
@@ -38,19 +37,19 @@ async fn ask(env: &Env, index: u32, request: &ShardRequest) -> Result<serde_json
     let stub = ns
         .get_by_name(&format!("shard-{index}"))
         .map_err(|e| e.to_string())?;
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(JsValue::from_str(
-            &serde_json::to_string(request).unwrap_or_default(),
-        )));
-    let req =
-        Request::new_with_init("https://metrics.internal/", &init).map_err(|e| e.to_string())?;
-    let mut resp = stub
+    let req = super::platform::post_request(
+        "https://metrics.internal/",
+        &serde_json::to_string(request).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let resp = stub
         .fetch_with_request(req)
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status_code();
-    let text = resp.text().await.map_err(|e| e.to_string())?;
+    let text = super::platform::response_text(resp)
+        .await
+        .map_err(|e| e.to_string())?;
     if status != 200 {
         return Err(format!("shard-{index} answered {status}: {text}"));
     }
@@ -65,15 +64,43 @@ pub async fn flush(env: &Env, index: u32, cells: &Cells) -> Result<(), String> {
     ask(env, index, &request).await.map(|_| ())
 }
 
+/// Runs `futures` together; their outputs in order. What `futures::future::join_all` does for a
+/// few futures (every pending one polled on each wake), without its many-futures machinery
+/// (`FuturesOrdered`, ~3 KB of Wasm) that the edge needs for nothing else.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *output = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
 /// Every shard's summary of the buckets from `since_bucket` on, merged, and the shards that
 /// could not be read (their counts are missing from the sum; the answer says so).
 pub async fn read_all(env: &Env, shards: u32, since_bucket: u64) -> (Summary, Vec<String>) {
     let request = ShardRequest::Read { since_bucket };
-    let answers = futures::future::join_all((0..shards).map(|i| ask(env, i, &request))).await;
+    let answers = join_all((0..shards).map(|i| ask(env, i, &request)).collect()).await;
     let mut summary = Summary::default();
     let mut failed = Vec::new();
     let list = |v: &serde_json::Value, name: &str| {
-        serde_json::from_value::<Vec<WireCell>>(v[name].clone()).map_err(|e| e.to_string())
+        // Read from its text rather than `from_value`: one deserializer (the text's) for every
+        // type the edge reads, not a second copy of each for `Value`.
+        serde_json::from_str::<Vec<WireCell>>(&v[name].to_string()).map_err(|e| e.to_string())
     };
     for answer in answers {
         match answer.and_then(|v| Ok((list(&v, "routes")?, list(&v, "series")?))) {
@@ -85,4 +112,39 @@ pub async fn read_all(env: &Env, shards: u32, since_bucket: u64) -> (Summary, Ve
         }
     }
     (summary, failed)
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// Ready after `n` polls that said pending (waking itself each time).
+    async fn after(n: u32, value: &'static str) -> &'static str {
+        let mut left = n;
+        std::future::poll_fn(|cx| {
+            if left == 0 {
+                return std::task::Poll::Ready(());
+            }
+            left -= 1;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await;
+        value
+    }
+
+    #[wasm_bindgen_test]
+    async fn join_all_waits_for_every_future_and_keeps_their_order() {
+        let got = join_all(vec![
+            Box::pin(after(3, "a")) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
+            Box::pin(after(0, "b")),
+            Box::pin(after(1, "c")),
+        ])
+        .await;
+        assert_eq!(got, ["a", "b", "c"]);
+        assert!(join_all(Vec::<std::future::Ready<u8>>::new())
+            .await
+            .is_empty());
+    }
 }

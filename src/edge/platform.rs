@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{Env, ScheduleContext};
+use worker::{web_sys, Env, ScheduleContext};
 
 use crate::config::{ConfigError, EdgeConfig};
 use crate::time::UnixMillis;
@@ -48,6 +48,33 @@ pub fn random_bytes<const N: usize>() -> Option<[u8; N]> {
     }
 }
 
+/// A `POST` of `body` to `url`, for a Durable Object stub's `fetch_with_request`. Built as a
+/// `web_sys::Request` (as the origin's are): `worker::RequestInit` would bring its `cf`
+/// properties' conversion (serde_wasm_bindgen and every image-resizing option, ~15 KB of Wasm)
+/// into the edge for two fields. Same error as `worker::Request::new_with_init`.
+pub fn post_request(url: &str, body: &str) -> worker::Result<worker::Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(worker::Request::from)
+        .map_err(|e| {
+            worker::Error::JsError(
+                e.as_string()
+                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+            )
+        })
+}
+
+/// The body of a Durable Object's answer as text, decoded by the runtime (`Response.text()`):
+/// `worker::Response::text` reads it chunk by chunk through Rust streams (`ByteStream`), code
+/// the edge needs for nothing else.
+pub async fn response_text(resp: worker::Response) -> worker::Result<String> {
+    let resp = web_sys::Response::from(resp);
+    let text = worker::wasm_bindgen_futures::JsFuture::from(resp.text()?).await?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
 /// The parsed configuration, or why it is invalid.
 pub type ConfigState = Result<EdgeConfig, Vec<ConfigError>>;
 
@@ -85,6 +112,13 @@ pub enum Waiter<'a> {
 impl Waiter<'_> {
     /// Runs `work` after the response, within the event's lifetime.
     pub fn wait_until(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        self.wait_until_boxed(Box::pin(work));
+    }
+
+    /// [`Self::wait_until`] for one future type: the executor's task machinery (ours for a fetch,
+    /// `future_to_promise` for a cron event) is instantiated once, not once per kind of
+    /// background work.
+    fn wait_until_boxed(&self, work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
         match self {
             Waiter::Fetch(ctx) => {
                 if let Err(e) = ctx.wait_until(&super::task::background(work)) {

@@ -20,8 +20,8 @@
 //!   then sets its `awoken` flag), and a poll inside the wake would find them still pending,
 //!   forever. [`Await`] records its value first, then polls.
 
+use crate::vec_map::VecMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -43,7 +43,8 @@ struct Task {
 }
 
 thread_local! {
-    static TASKS: RefCell<HashMap<u32, Rc<Task>>> = RefCell::new(HashMap::new());
+    // The tasks in flight, by id (ids rise, so a new one goes at the end; a few at a time).
+    static TASKS: RefCell<VecMap<u32, Rc<Task>>> = RefCell::new(VecMap::new());
     static NEXT_ID: Cell<u32> = const { Cell::new(0) };
     /// The task being polled, if any: an [`Await`] polled under it resumes it directly.
     static POLLING: Cell<Option<u32>> = const { Cell::new(None) };

@@ -103,7 +103,8 @@ impl DurableObject for MetricsShard {
                         vec![SqlStorageValue::try_from_i64(since_bucket as i64)?],
                     )?
                     .to_array::<Row>()?;
-                let mut cells = Cells::new();
+                // Rows come in no particular order: collected, then sorted once.
+                let mut pairs = Vec::with_capacity(rows.len());
                 for r in rows {
                     let (Some(variant), Ok(cell)) = (
                         Variant::parse(&r.variant),
@@ -116,8 +117,9 @@ impl DurableObject for MetricsShard {
                         variant,
                         route: r.route,
                     };
-                    cells.insert(key, cell);
+                    pairs.push((key, cell));
                 }
+                let cells = Cells::from_unsorted(pairs);
                 let summary = Summary::of(&cells, since_bucket);
                 Response::from_json(&json!({
                     "routes": cell::to_wire(&summary.routes),
