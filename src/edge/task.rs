@@ -30,7 +30,7 @@ use std::task::{Context, Wake, Waker};
 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 type Job = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -142,16 +142,17 @@ fn spawn(job: impl Future<Output = ()> + 'static) {
 /// is in a microtask, as `future_to_promise` would run it (not inside the caller's poll, which may
 /// hold borrows the work needs); its awaits then resume as the fetch task's do.
 pub fn background(work: impl Future<Output = ()> + 'static) -> js_sys::Promise {
-    let mut resolve_slot: Option<js_sys::Function> = None;
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| resolve_slot = Some(resolve));
+    // `[promise, resolve]` from JS: no Rust closure made and dropped for the executor.
+    let pair = edge_deferred();
+    let resolve: Option<js_sys::Function> = pair.get(1).dyn_into().ok();
     let id = register(async move {
         work.await;
-        if let Some(resolve) = resolve_slot {
+        if let Some(resolve) = resolve {
             let _ = resolve.call0(&JsValue::UNDEFINED);
         }
     });
     schedule(id);
-    promise
+    pair.get(0).unchecked_into()
 }
 
 /// Where a future's value goes: kept until the promise exists, or handed to its `resolve`.
@@ -187,12 +188,18 @@ pub fn promise(future: impl Future<Output = JsValue> + 'static) -> js_sys::Promi
 #[wasm_bindgen(inline_js = r#"
 let resume;
 export function edge_await_init(f) { resume = f; }
+export function edge_deferred() {
+  let resolve;
+  const promise = new Promise((r) => { resolve = r; });
+  return [promise, resolve];
+}
 export function edge_await(p, slot) {
   p.then((v) => resume(slot, true, v), (e) => resume(slot, false, e));
 }
 "#)]
 extern "C" {
     fn edge_await_init(resume: &JsValue);
+    fn edge_deferred() -> js_sys::Array;
     fn edge_await(promise: &js_sys::Promise, slot: u32);
 }
 
