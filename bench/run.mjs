@@ -835,6 +835,18 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
       for (const [mod, us] of profiles.edge.wasmTop) p(`| ${code(mod)} | ${f2(us / profiles.edge.load.requests)} |`);
       p();
     }
+    // Only a build that keeps Rust's names has these (BENCH_WORKER_DIR=<a worker-build output
+    // without scripts/strip-wasm-names.mjs>; bench/README.md).
+    for (const [name, label] of [["edge", "memory hit"], ["edgel2", "Cache API hit"]]) {
+      const prof = profiles[name];
+      if (!prof?.inclusiveTop?.length) continue;
+      p(`Inclusive time of catalog-edge's Rust functions, ${label} (µs per request; self plus what they called, JS included):`);
+      p();
+      p("| function | µs |");
+      p("| --- | ---: |");
+      for (const [fn, us] of prof.inclusiveTop.slice(0, 25)) p(`| ${code(fn)} | ${f2(us / prof.load.requests)} |`);
+      p();
+    }
   }
   if (isolate) limitsReport(p, isolate, { f0, f2, criterion });
   const findings = path.join(BENCH, "findings.md");
