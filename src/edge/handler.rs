@@ -194,7 +194,8 @@ fn record(
         fallback: reply.cache.as_ref().is_some_and(|c| c.fallback),
         weight_bp: reply.assigned.and_then(|_| state::weight_in_force()),
     };
-    worker::console_log!("{}", rec.log_line());
+    // The line as it is (`console_log!` would format it into a second string first).
+    web_sys::console::log_1(&JsValue::from_str(&rec.log_line()));
     state::with_metrics(started, |m| m.observe(&rec));
     if let Some(dataset) = state::analytics(env, ANALYTICS_BINDING) {
         let p = rec.data_point();

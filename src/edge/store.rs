@@ -38,7 +38,8 @@ export function edge_cache_lookup(key, names) {
   return caches.default.match(key).then((r) => {
     if (r === undefined || r === null) return null;
     const wanted = names === "" ? [] : names.split(",");
-    return [r, JSON.stringify(wanted.map((n) => r.headers.get(n)))];
+    // A value a line ("+value", or "-" when absent): no header value holds a line feed.
+    return [r, wanted.map((n) => { const v = r.headers.get(n); return v === null ? "-" : "+" + v; }).join("\n")];
   });
 }
 "#)]
@@ -91,13 +92,36 @@ pub async fn lookup(key: &str, names: &'static [&'static str]) -> Option<Found> 
     let values = found
         .get(1)
         .as_string()
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default();
+        .and_then(|lines| value_lines(&lines, names.len()))
+        .unwrap_or_else(|| {
+            // Not as written above (cannot happen): ask the runtime name by name.
+            let headers = response.headers();
+            names
+                .iter()
+                .map(|n| headers.get(n).ok().flatten())
+                .collect()
+        });
     Some(Found {
         response,
         names,
         values,
     })
+}
+
+/// The values `edge_cache_lookup` read, a line each (`+value`, or `-` for an absent header);
+/// `None` unless there are exactly `count`.
+fn value_lines(lines: &str, count: usize) -> Option<Vec<Option<String>>> {
+    if count == 0 {
+        return lines.is_empty().then(Vec::new);
+    }
+    let values: Vec<Option<String>> = lines
+        .split('\n')
+        .map(|line| match line.strip_prefix('+') {
+            Some(value) => Some(Some(value.to_owned())),
+            None => (line == "-").then_some(None),
+        })
+        .collect::<Option<_>>()?;
+    (values.len() == count).then_some(values)
 }
 
 /// Stores `response` under `key`; false (and a log line) when the put failed: the Cache API
@@ -315,17 +339,30 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
+    fn value_lines_read_present_empty_and_absent_values() {
+        let some = |v: &str| Some(v.to_string());
+        assert_eq!(
+            value_lines("+a b\n-\n+\n+-", 4),
+            Some(vec![some("a b"), None, some(""), some("-")])
+        );
+        assert_eq!(value_lines("+a", 2), None, "too few");
+        assert_eq!(value_lines("x", 1), None, "neither + nor -");
+        assert_eq!(value_lines("", 0), Some(Vec::new()));
+    }
+
+    #[wasm_bindgen_test]
     async fn a_lookup_reads_the_asked_headers_as_the_runtime_has_them() {
         let headers = web_sys::Headers::new().unwrap();
         headers.set("x-edge-meta", "{\"v\":1}").unwrap();
         headers.set("etag", "\"abc\"").unwrap();
         headers.set("content-type", "application/json").unwrap();
+        headers.set("x-empty", "").unwrap();
         let init = web_sys::ResponseInit::new();
         init.set_headers(&headers);
         let stored = web_sys::Response::new_with_opt_str_and_init(Some("body"), &init).unwrap();
         fake_cache("https://cache/k", &stored);
 
-        const NAMES: &[&str] = &["x-edge-vary-index", "x-edge-meta", "etag"];
+        const NAMES: &[&str] = &["x-edge-vary-index", "x-edge-meta", "etag", "x-empty"];
         let found = lookup("https://cache/k", NAMES).await.expect("stored");
         // Asked-for names (present and absent) and any other name: what the runtime says.
         for name in NAMES.iter().chain(&["content-type", "last-modified"]) {
