@@ -143,7 +143,11 @@ fn spawn(job: impl Future<Output = ()> + 'static) {
 /// hold borrows the work needs); its awaits then resume as the fetch task's do.
 pub fn background(work: impl Future<Output = ()> + 'static) -> js_sys::Promise {
     // `[promise, resolve]` from JS: no Rust closure made and dropped for the executor.
-    let pair = edge_deferred();
+    let pair = edge_deferred().unwrap_or_else(|_| {
+        let mut resolve = JsValue::UNDEFINED;
+        let promise = js_sys::Promise::new(&mut |r, _| resolve = r.into());
+        js_sys::Array::of2(&promise, &resolve)
+    });
     let resolve: Option<js_sys::Function> = pair.get(1).dyn_into().ok();
     let id = register(async move {
         work.await;
@@ -199,7 +203,10 @@ export function edge_await(p, slot) {
 "#)]
 extern "C" {
     fn edge_await_init(resume: &JsValue);
-    fn edge_deferred() -> js_sys::Array;
+    // `catch`: called through the glue, not imported from the snippet directly (two direct imports
+    // from one snippet make worker-build's bundler warn of a duplicate key).
+    #[wasm_bindgen(catch)]
+    fn edge_deferred() -> Result<js_sys::Array, JsValue>;
     fn edge_await(promise: &js_sys::Promise, slot: u32);
 }
 
