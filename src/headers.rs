@@ -60,13 +60,27 @@ pub fn from_lines(text: &str) -> Option<RequestLines<'_>> {
     let method = lines.next()?;
     let url = lines.next()?;
     let colo = lines.next()?;
+    let headers = pairs_from(lines)?;
+    let colo = (!colo.is_empty()).then_some(colo);
+    Some((method, url, colo, headers))
+}
+
+/// Header pairs written a name or value a line (see [`from_lines`]); `None` when the lines do
+/// not pair up. The empty text is no headers.
+pub fn pairs_from_lines(text: &str) -> Option<Vec<(String, String)>> {
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    pairs_from(text.split('\n'))
+}
+
+fn pairs_from<'a>(mut lines: impl Iterator<Item = &'a str>) -> Option<Vec<(String, String)>> {
     let mut headers = Vec::with_capacity(16);
     while let Some(name) = lines.next() {
         let value = lines.next()?;
         headers.push((name.to_owned(), value.to_owned()));
     }
-    let colo = (!colo.is_empty()).then_some(colo);
-    Some((method, url, colo, headers))
+    Some(headers)
 }
 
 #[cfg(test)]
@@ -99,5 +113,19 @@ mod line_tests {
         );
         assert_eq!(from_lines("GET\nhttps://e.rs/\n\nonly-a-name"), None);
         assert_eq!(from_lines("GET\nhttps://e.rs/"), None);
+    }
+
+    #[test]
+    fn pairs_read_back_from_lines() {
+        assert_eq!(pairs_from_lines(""), Some(Vec::new()));
+        assert_eq!(
+            pairs_from_lines("a\n1\nb\n\nset-cookie\nx=1; Path=/"),
+            Some(owned(&[
+                ("a", "1"),
+                ("b", ""),
+                ("set-cookie", "x=1; Path=/")
+            ]))
+        );
+        assert_eq!(pairs_from_lines("a\n1\nb"), None);
     }
 }

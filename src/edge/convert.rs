@@ -10,23 +10,30 @@ use super::reply::{BaseHeaders, Body};
 use crate::problem::Problem;
 
 /// Header pairs (lowercase names, in order; `Set-Cookie` values kept apart) from a `Headers`
-/// object: one call into the runtime (`Array.from` and `JSON.stringify` there) and one parse in
-/// Wasm, instead of three JS↔Wasm crossings and a string copy per header.
+/// object: one call into the runtime and one string, a name or value a line
+/// (`headers::pairs_from_lines`), instead of three JS↔Wasm crossings and a string copy per header.
 pub fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
-    edge_header_json(&headers.0)
+    edge_header_lines(&headers.0)
         .ok()
-        .and_then(|json| serde_json::from_str(&json).ok())
+        .flatten()
+        .and_then(|text| crate::headers::pairs_from_lines(&text))
         .unwrap_or_else(|| headers.entries().collect())
 }
 
 #[wasm_bindgen(inline_js = r#"
-export function edge_header_json(headers) {
-  return JSON.stringify(Array.from(headers));
+export function edge_header_lines(headers) {
+  let out = "";
+  for (const [n, v] of headers) {
+    // Never from the runtime's Headers; if it were, the lines would shift: read them one by one.
+    if (v.includes("\n")) return undefined;
+    out += out === "" ? n + "\n" + v : "\n" + n + "\n" + v;
+  }
+  return out;
 }
 "#)]
 extern "C" {
     #[wasm_bindgen(catch)]
-    fn edge_header_json(headers: &web_sys::Headers) -> Result<String, JsValue>;
+    fn edge_header_lines(headers: &web_sys::Headers) -> Result<Option<String>, JsValue>;
 }
 
 /// What the edge reads of every request, in one call into the runtime (one string across the
@@ -79,15 +86,11 @@ pub fn incoming(req: &web_sys::Request) -> Incoming {
     }
 }
 
-/// A fresh, mutable `Headers` object from pairs: one `JSON.parse` and one constructor call. When
-/// the runtime refuses a pair (e.g. garbage from an origin), the pairs are appended one by one
-/// and only the refused ones are dropped, rather than failing the whole response.
+/// A fresh, mutable `Headers` object from pairs: one string ([`pairs_text`]) and one call. When
+/// the runtime refuses a pair (e.g. garbage from an origin), only that pair is dropped, rather
+/// than failing the whole response.
 pub fn to_headers(pairs: &[(String, String)]) -> Headers {
-    let built = serde_json::to_string(pairs)
-        .ok()
-        .and_then(|json| js_sys::JSON::parse(&json).ok())
-        .and_then(|array| web_sys::Headers::new_with_str_sequence_sequence(&array).ok());
-    if let Some(h) = built {
+    if let Ok(h) = edge_headers(&pairs_text(pairs)) {
         return Headers(h);
     }
     let headers = Headers::new();
@@ -97,29 +100,10 @@ pub fn to_headers(pairs: &[(String, String)]) -> Headers {
     headers
 }
 
-#[wasm_bindgen(inline_js = r#"
-export function edge_build_response(base, strip, edits, status, body) {
-  const headers = base === undefined ? new Headers() : new Headers(base);
-  if (strip !== undefined) for (const name of strip.split(",")) headers.delete(name);
-  const seen = new Set();
-  let pairs;
-  if (edits.startsWith("[")) pairs = JSON.parse(edits);
-  else {
-    const lines = edits === "" ? [] : edits.split("\n");
-    pairs = [];
-    for (let i = 0; i + 1 < lines.length; i += 2) pairs.push([lines[i], lines[i + 1]]);
-  }
-  for (const [name, value] of pairs) {
-    try {
-      if (name === "set-cookie" || seen.has(name)) headers.append(name, value);
-      else headers.set(name, value);
-    } catch (_) {}
-    seen.add(name);
-  }
-  return new Response(body, { status, headers });
-}
-"#)]
+#[wasm_bindgen(module = "/src/edge/glue.js")]
 extern "C" {
+    #[wasm_bindgen(catch)]
+    fn edge_headers(pairs: &str) -> Result<web_sys::Headers, JsValue>;
     #[wasm_bindgen(catch)]
     fn edge_build_response(
         base: Option<&web_sys::Headers>,
@@ -153,17 +137,17 @@ pub fn build_response(
         Body::Buffer(buf) => buf.into(),
         Body::Text(text) => JsValue::from_str(&text),
     };
-    let edits = edit_lines(edits);
+    let edits = pairs_text(edits);
     STRIP_NAMES.with(|names| {
         let strip = base.filter(|b| b.strip).map(|_| names.as_str());
         edge_build_response(base.map(|b| &b.headers), strip, &edits, status, &body)
     })
 }
 
-/// `edits` for `edge_build_response`: a name or value a line (no escaping: no header name holds
-/// `[` or a line feed, and no value the runtime accepts holds a line feed); as JSON when one does,
-/// so that the runtime judges that value, as it would any other.
-fn edit_lines(edits: &[(String, String)]) -> String {
+/// Header pairs as src/edge/glue.js reads them: a name or value a line (no escaping: no header
+/// name holds `[` or a line feed, and no value the runtime accepts holds a line feed); as JSON
+/// when one does, so that the runtime judges that value, as it would any other.
+pub fn pairs_text(edits: &[(String, String)]) -> String {
     if edits
         .iter()
         .any(|(n, v)| n.contains('\n') || v.contains('\n') || n.starts_with('['))
@@ -388,12 +372,12 @@ mod tests {
     fn edits_cross_as_lines_and_a_value_with_a_line_feed_is_refused_alone() {
         // (In name order: the runtime's `Headers` iterates sorted.)
         let edits = h(&[("x-b", "two words"), ("x-c", "3"), ("x-empty", "")]);
-        assert_eq!(edit_lines(&edits), "x-b\ntwo words\nx-c\n3\nx-empty\n");
+        assert_eq!(pairs_text(&edits), "x-b\ntwo words\nx-c\n3\nx-empty\n");
         let built = build_response(200, None, &edits, Body::Empty).unwrap();
         assert_eq!(header_pairs(&Headers(built.headers())), edits);
         // Garbage (a line feed inside a value) goes as JSON; the runtime refuses that pair only.
         let garbage = h(&[("x-a", "1"), ("x-bad", "a\nb"), ("x-c", "3")]);
-        assert!(edit_lines(&garbage).starts_with('['));
+        assert!(pairs_text(&garbage).starts_with('['));
         let built = build_response(200, None, &garbage, Body::Empty).unwrap();
         assert_eq!(
             header_pairs(&Headers(built.headers())),

@@ -87,7 +87,7 @@ impl OriginCall {
             client_ip: headers::get(headers, "cf-connecting-ip"),
         };
         OriginCall {
-            url: forward::origin_url(&origin.base, url).to_string(),
+            url: forward::origin_url(&origin.base, url),
             method: method.to_string(),
             headers: forward::origin_request_headers(
                 &client,
@@ -100,7 +100,7 @@ impl OriginCall {
             fallback_url: origin
                 .fallback
                 .as_ref()
-                .map(|f| forward::origin_url(f, url).to_string()),
+                .map(|f| forward::origin_url(f, url)),
         }
     }
 }
@@ -148,8 +148,8 @@ impl OriginCall {
         extra: &[(String, String)],
         body: Option<JsValue>,
     ) -> Result<web_sys::Response, OriginError> {
-        let headers = serde_json::to_string(&self.headers).unwrap_or_else(|_| "[]".into());
-        let extra = serde_json::to_string(extra).unwrap_or_else(|_| "[]".into());
+        let headers = super::convert::pairs_text(&self.headers);
+        let extra = super::convert::pairs_text(extra);
         let body = body.unwrap_or(JsValue::UNDEFINED);
         // `timeout_ms` is bounded by the config (`ORIGIN_TIMEOUT_MS`); the JS timer takes f64.
         let sent = edge_origin_fetch(
@@ -180,55 +180,9 @@ impl OriginCall {
     }
 }
 
-#[wasm_bindgen(inline_js = r#"
-function message(e) {
-  return e instanceof Error ? e.message : String(e);
-}
-function headersOf(pairs) {
-  try {
-    return new Headers(pairs);
-  } catch (_) {
-    const h = new Headers();
-    for (const [n, v] of pairs) {
-      try { h.append(n, v); } catch (_) {}
-    }
-    return h;
-  }
-}
-export function edge_origin_fetch(url, method, headers, extra, body, timeoutMs) {
-  const h = headersOf(JSON.parse(headers));
-  for (const [n, v] of JSON.parse(extra)) {
-    try { h.set(n, v); } catch (_) {}
-  }
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, timeoutMs);
-  const init = { method, headers: h, redirect: "manual", signal: controller.signal };
-  if (body !== undefined && body !== null) init.body = body;
-  let request;
-  try {
-    request = new Request(url, init);
-  } catch (e) {
-    clearTimeout(timer);
-    return Promise.resolve([1, message(e)]);
-  }
-  return fetch(request).then(
-    (r) => {
-      clearTimeout(timer);
-      return [0, r];
-    },
-    (e) => {
-      clearTimeout(timer);
-      return timedOut ? [2, null] : [1, message(e)];
-    },
-  );
-}
-"#)]
+#[wasm_bindgen(module = "/src/edge/glue.js")]
 extern "C" {
-    /// The origin request in one call: headers (JSON pairs; a pair the runtime refuses is dropped
+    /// The origin request in one call: headers (`convert::pairs_text`; a pair the runtime refuses is dropped
     /// alone), `extra` set over them, no redirect following, and a timer that aborts the fetch
     /// when no response headers came within `timeout_ms` (cleared as soon as they do, so a body
     /// that takes longer is not cut). Settles with `[0, response]`, `[1, why]` or `[2, null]`

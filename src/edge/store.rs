@@ -21,19 +21,6 @@ fn default_cache() -> Result<web_sys::Cache, JsValue> {
 }
 
 #[wasm_bindgen(inline_js = r#"
-export function edge_cache_put(key, status, headers, body) {
-  const pairs = JSON.parse(headers);
-  let h;
-  try {
-    h = new Headers(pairs);
-  } catch (_) {
-    h = new Headers();
-    for (const [n, v] of pairs) {
-      try { h.append(n, v); } catch (_) {}
-    }
-  }
-  return caches.default.put(key, new Response(body, { status, headers: h }));
-}
 export function edge_cache_lookup(key, names) {
   return caches.default.match(key).then((r) => {
     if (r === undefined || r === null) return null;
@@ -46,6 +33,10 @@ export function edge_cache_lookup(key, names) {
 extern "C" {
     #[wasm_bindgen(catch)]
     fn edge_cache_lookup(key: &str, names: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+#[wasm_bindgen(module = "/src/edge/glue.js")]
+extern "C" {
     #[wasm_bindgen(catch)]
     fn edge_cache_put(
         key: &str,
@@ -149,7 +140,7 @@ pub async fn put_parts(
     headers: &[(String, String)],
     body: &JsValue,
 ) -> bool {
-    let headers = serde_json::to_string(headers).unwrap_or_else(|_| "[]".into());
+    let headers = super::convert::pairs_text(headers);
     let promise = match edge_cache_put(key, status, &headers, body) {
         Ok(promise) => promise,
         Err(e) => {
