@@ -198,7 +198,10 @@ export function edge_deferred() {
   return [promise, resolve];
 }
 export function edge_await(p, slot) {
-  p.then((v) => resume(slot, true, v), (e) => resume(slot, false, e));
+  // The callback of the instance that asked: after a reset (a panic re-instantiates the Wasm),
+  // a promise of the old instance must not resume a slot of the new one.
+  const r = resume;
+  p.then((v) => r(slot, true, v), (e) => r(slot, false, e));
 }
 "#)]
 extern "C" {
