@@ -14,7 +14,7 @@ use super::platform::{self, ConfigState, Waiter};
 use super::reply::Reply;
 use super::state;
 use crate::admin::{self, AdminEndpoint, AdminRoute};
-use crate::analysis::{cell, verdict};
+use crate::analysis::verdict;
 use crate::cache::purge::PurgeState;
 use crate::cache::warmup::{self, WarmupJob};
 use crate::canary::config::RolloutConfig;
@@ -22,7 +22,7 @@ use crate::canary::ops::{self, Change};
 use crate::config::EdgeConfig;
 use crate::control::edge::InForce;
 use crate::control::record::Versioned;
-use crate::control::wire::{self, ControlRequest, ListName};
+use crate::control::wire::{self, ControlRequest, IsolateCounters, ListName};
 use crate::origin_url::host_port;
 use crate::problem::Problem;
 use crate::time::UnixMillis;
@@ -275,7 +275,8 @@ async fn rollout_write(
 }
 
 /// `GET /analysis?window=<secs>`: every aggregator's counts over the window, merged: per
-/// variant and per route, and per minute for charts.
+/// variant and per route, and per minute for charts. The control plane reads and merges them
+/// (the aggregators are in its worker); this isolate adds what only it knows.
 async fn analysis(
     config: &EdgeConfig,
     req: &Request,
@@ -288,28 +289,23 @@ async fn analysis(
             .map(|(_, v)| v.into_owned())
     });
     let window_secs = verdict::window_secs(raw.as_deref())?;
-    let since_ms = now.0.saturating_sub(window_secs * 1000);
-    let since_bucket = cell::bucket_of(since_ms);
-    let (summary, failed) =
-        super::metrics_shard::read_all(env, config.metrics_shards, since_bucket).await;
     let rollout = state::rollout(env, now, config).await;
-    let (flushes, failed_flushes, lost, pending) = state::analysis_counters();
-    let mut body = verdict::Window::of(&summary.routes, since_bucket).to_json();
-    body["window_secs"] = json!(window_secs);
-    body["since_ms"] = json!(since_bucket * cell::BUCKET_MS);
-    body["series"] = verdict::series(&summary.series, since_ms, now.0);
-    body["weight_bp"] = json!(rollout.config.weight_bp);
-    body["aggregators"] = json!({
-        "shards": config.metrics_shards,
-        "unreadable": failed,
-        "complete": failed.is_empty(),
-    });
-    body["this_isolate"] = json!({
-        "flushes": flushes, "failed_flushes": failed_flushes,
-        "lost_requests": lost, "pending_requests": pending,
-        "flush_ms": config.metrics_flush_ms,
-    });
-    Ok(Reply::json(200, body.to_string()))
+    let (flushes, failed_flushes, lost_requests, pending_requests) = state::analysis_counters();
+    let request = ControlRequest::Analysis {
+        window_secs,
+        now_ms: now.0,
+        shards: config.metrics_shards,
+        weight_bp: rollout.config.weight_bp,
+        this_isolate: IsolateCounters {
+            flushes,
+            failed_flushes,
+            lost_requests,
+            pending_requests,
+            flush_ms: config.metrics_flush_ms,
+        },
+    };
+    let (status, text) = control::call_relayed(env, &request).await?;
+    Ok(Reply::json(status, text))
 }
 
 /// A stored list from the control plane (`?limit=`, 1–500, default 50).

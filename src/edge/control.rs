@@ -17,6 +17,22 @@ pub const OBJECT_NAME: &str = "control";
 /// own problems (400, 409, …) come back as answers; only an unreachable or broken object is a
 /// `control_unavailable` problem.
 pub async fn call(env: &Env, request: &ControlRequest) -> Result<(u16, Value), Problem> {
+    let (status, text) = call_text(env, request).await?;
+    answer(status, &text)
+}
+
+/// `call` whose 200 answer comes back as its text, to relay as it is (not parsed and written
+/// again); any other answer as `call` gives it.
+pub async fn call_relayed(env: &Env, request: &ControlRequest) -> Result<(u16, String), Problem> {
+    let (status, text) = call_text(env, request).await?;
+    if status == 200 {
+        return Ok((status, text));
+    }
+    answer(status, &text).map(|(status, value)| (status, value.to_string()))
+}
+
+/// Sends a request to the control plane and returns its status and answer's text.
+async fn call_text(env: &Env, request: &ControlRequest) -> Result<(u16, String), Problem> {
     let ns = env.durable_object(BINDING).map_err(|_| {
         Problem::control_unavailable(format!(
             "the Durable Object binding {BINDING} is not configured"
@@ -38,7 +54,13 @@ pub async fn call(env: &Env, request: &ControlRequest) -> Result<(u16, Value), P
     let text = super::platform::response_text(resp)
         .await
         .map_err(Problem::control_unavailable)?;
-    let value: Value = serde_json::from_str(&text).map_err(|_| {
+    Ok((status, text))
+}
+
+/// The control plane's answer read: its own problems as answers, a broken object's as a
+/// `control_unavailable` problem.
+fn answer(status: u16, text: &str) -> Result<(u16, Value), Problem> {
+    let value: Value = serde_json::from_str(text).map_err(|_| {
         Problem::control_unavailable(format!(
             "it answered {status} with something that is not JSON"
         ))

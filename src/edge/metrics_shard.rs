@@ -2,8 +2,9 @@
 //! (`MetricsShard`, SQLite, `edge/objects/metrics_shard.rs`, in the objects worker), each summing the per-(variant, route, 10 s) counts that isolates flush to it, and
 //! answering the sums of a window (per route over the window, per minute over routes). Isolates
 //! pick a shard at random when they start, so each
-//! shard sees `1 / METRICS_SHARDS` of the flushes; the control plane and the analysis API read
-//! every shard and merge (`analysis::cell`). Two hours are kept.
+//! shard sees `1 / METRICS_SHARDS` of the flushes; the control plane reads every shard and
+//! merges (`analysis::cell`), for its rollout analyses and for the analysis API, which the edge
+//! relays to it. Two hours are kept.
 
 use serde::{Deserialize, Serialize};
 use worker::Env;
