@@ -269,7 +269,7 @@ async fn rollout_write(
         }
     }
     if let Some(obj) = value.as_object_mut() {
-        obj.remove("record");
+        ops::take_field(obj, "record");
     }
     Ok(Reply::json(status, value.to_string()))
 }
@@ -358,7 +358,7 @@ async fn change(
     }
     let version = value["version"].as_u64();
     if let Some(obj) = value.as_object_mut() {
-        obj.remove("record");
+        ops::take_field(obj, "record");
     }
     Ok(relayed(200, &value, version))
 }
@@ -380,7 +380,7 @@ async fn purge(operator: &str, body: &str, env: &Env, now: UnixMillis) -> Result
             state::remember_purge_state(state, now);
         }
         if let Some(obj) = value.as_object_mut() {
-            obj.remove("state");
+            ops::take_field(obj, "state");
             obj.insert(
                 "propagation".into(),
                 json!("this data centre at once; every other within KV propagation (up to ~60 s) plus STATE_REFRESH_MS"),
