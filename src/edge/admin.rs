@@ -344,7 +344,7 @@ async fn change(
         let version = value["current"]["version"].as_u64();
         return Ok(relayed(status, &value, version));
     }
-    if value["dry_run"] == json!(true) {
+    if value["dry_run"].as_bool() == Some(true) {
         // Also ask the proposed origins whether they are ready.
         if let Ok(proposed) = RolloutConfig::from_json(&value["config"], &self_hosts(config, req)) {
             value["origins"] = probe_origins(&proposed).await;
