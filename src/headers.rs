@@ -47,12 +47,15 @@ pub fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `method`, `url`, `colo` and the headers of a request's lines (`from_lines`).
+pub type RequestLines<'a> = (&'a str, &'a str, Option<&'a str>, Vec<(String, String)>);
+
 /// A request's first facts and its headers as the glue reads them from the runtime in one string
 /// (`edge::convert::incoming`): `method`, `url`, `colo` (empty: none), then each header's name and
 /// value, every field on its own line. Unambiguous without escaping: a method, a serialised URL,
 /// a header name or value never holds a line feed (the runtime's `Headers` refuses one, and the
 /// glue checks the colo). `None` when the lines do not pair up.
-pub fn from_lines(text: &str) -> Option<(&str, &str, Option<&str>, Vec<(String, String)>)> {
+pub fn from_lines(text: &str) -> Option<RequestLines<'_>> {
     let mut lines = text.split('\n');
     let method = lines.next()?;
     let url = lines.next()?;

@@ -4,7 +4,7 @@
 //! its field path (`canary.weight_bp: 15000 is over 100 % (10000)`), and unknown fields are
 //! refused.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use url::Url;
 
 use crate::cache::rules::PathPattern;
@@ -125,22 +125,22 @@ impl RolloutConfig {
 
     /// The JSON document (the API's and KV's form).
     pub fn to_json(&self) -> Value {
-        json!({
+        object! {
             "stable_origin": self.stable_origin.as_str(),
             "canary_origin": self.canary_origin.as_ref().map(Url::as_str),
-            "stable_release": self.stable_release,
-            "canary_release": self.canary_release,
-            "canary": {
+            "stable_release": self.stable_release.clone(),
+            "canary_release": self.canary_release.clone(),
+            "canary": object! {
                 "weight_bp": self.weight_bp,
-                "plan_bp": self.plan_bp,
-                "salt": self.salt,
+                "plan_bp": self.plan_bp.clone(),
+                "salt": self.salt.as_str(),
                 "routes": self.routes.iter().map(PathPattern::as_str).collect::<Vec<_>>(),
-                "client_id_cookie": self.client_id_cookie,
-                "client_id_header": self.client_id_header,
+                "client_id_cookie": self.client_id_cookie.clone(),
+                "client_id_header": self.client_id_header.clone(),
                 "overrides_require_token": self.overrides_require_token,
                 "fallback_to_stable": self.fallback_to_stable,
             }
-        })
+        }
     }
 
     /// Parses and validates a JSON document. `self_hosts` are the worker's own `host[:port]`s:
@@ -391,6 +391,7 @@ pub fn bp_to_percent(bp: u16) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn doc(v: Value) -> Result<RolloutConfig, FieldError> {
         RolloutConfig::from_json(&v, &["edge.rs".to_string(), "127.0.0.1:8787".to_string()])

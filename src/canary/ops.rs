@@ -3,7 +3,7 @@
 //! names the field (400 for bad input, 409 for a request the current state refuses). Versions,
 //! history and audit are the control plane's (`crate::control`).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::config::{bp_to_percent, percent_to_bp, RolloutConfig};
 use crate::control::record::Versioned;
@@ -312,7 +312,7 @@ pub fn apply(
 pub fn summary(cfg: &RolloutConfig) -> Value {
     use crate::variant::Variant;
     let step = cfg.plan_bp.iter().position(|s| *s == cfg.weight_bp);
-    json!({
+    object! {
         "weight_bp": cfg.weight_bp,
         "weight_percent": bp_to_percent(cfg.weight_bp),
         "plan_percent": cfg.plan_bp.iter().map(|b| bp_to_percent(*b)).collect::<Vec<_>>(),
@@ -321,12 +321,13 @@ pub fn summary(cfg: &RolloutConfig) -> Value {
         "canary_origin": cfg.canary_origin.as_ref().map(|u| u.as_str()),
         "stable_release": cfg.release(Variant::Stable),
         "canary_release": cfg.canary_origin.as_ref().map(|_| cfg.release(Variant::Canary)),
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn taking_a_field_leaves_the_others_as_they_were() {

@@ -4,7 +4,7 @@
 //! `edge/control.rs`); cache stats and warmup are this isolate's. Request parsing and every
 //! decision are the core's.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{Env, Request};
 
 use super::cache_flow;
@@ -146,17 +146,11 @@ pub fn active_variants(rollout: &RolloutConfig) -> Vec<Variant> {
 
 fn cache_stats(config: &EdgeConfig, now: UnixMillis) -> Reply {
     let report = state::with_stats(now, |s| s.report());
-    let mut body = serde_json::to_value(&report).unwrap_or_default();
-    if let Some(map) = body.as_object_mut() {
-        map.insert(
-            "memory".into(),
-            json!(super::memory::stats(config.memory_cache_bytes)),
-        );
-        map.insert(
-            "store".into(),
-            json!(super::memory::store_budget(config.store_buffer_bytes).stats()),
-        );
-    }
+    let mut body = report.to_json();
+    body["memory"] = super::memory::stats(config.memory_cache_bytes).to_json();
+    body["store"] = super::memory::store_budget(config.store_buffer_bytes)
+        .stats()
+        .to_json();
     Reply::json(200, body.to_string())
 }
 
@@ -189,55 +183,55 @@ async fn config_get(
 ) -> Result<Reply, Problem> {
     let rollout = state::rollout(env, now, config).await;
     let in_force = in_force_json(&rollout);
-    let cache = json!({
-        "warmup_paths": config.warmup_paths,
+    let cache = object! {
+        "warmup_paths": config.warmup_paths.clone(),
         "languages": config.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-        "rules": config.rules.rules.iter().map(|r| json!({
-            "id": r.id, "pattern": r.pattern.as_str(), "mode": r.mode.as_str(),
+        "rules": config.rules.rules.iter().map(|r| object! {
+            "id": r.id.as_str(), "pattern": r.pattern.as_str(), "mode": r.mode.as_str(),
             "ttl_secs": r.ttl_for_status(200),
-        })).collect::<Vec<_>>(),
-    });
+        }).collect::<Vec<_>>(),
+    };
     let request = ControlRequest::State {
         self_hosts: self_hosts(config, req),
     };
     let mut body = match control::call(env, &request).await {
-        Ok((200, state)) => {
-            let mut body = state["current"].clone();
-            body["control"] = json!({
+        Ok((200, mut state)) => {
+            let mut body = state["current"].take();
+            body["control"] = object! {
                 "available": true,
-                "published": state["published"],
-                "quarantined": state["quarantined"],
-                "purge": state["purge"],
-            });
+                "published": state["published"].take(),
+                "quarantined": state["quarantined"].take(),
+                "purge": state["purge"].take(),
+            };
             body
         }
         Ok((status, problem)) => return Ok(Reply::json(status, problem.to_string())),
         // The control plane is out of reach: say what this isolate serves, and that writes
         // cannot be made now.
-        Err(p) => json!({
+        Err(p) => object! {
             "version": rollout.version,
             "readable": true,
             "actor": "unknown (control plane unavailable)",
             "reason": "",
             "config": rollout.config.to_json(),
             "summary": ops::summary(&rollout.config),
-            "control": {"available": false, "problem": p.detail},
-        }),
+            "control": object! {"available": false, "problem": p.detail},
+        },
     };
     body["in_force"] = in_force;
-    body["operator"] = json!(operator);
+    body["operator"] = operator.into();
     body["cache"] = cache;
     let version = body["version"].as_u64();
     Ok(relayed(200, &body, version))
 }
 
 fn in_force_json(rollout: &InForce) -> Value {
-    json!({
+    object! {
         "version": rollout.version,
         "source": rollout.source.as_str(),
         "summary": ops::summary(&rollout.config),
-        "problem": rollout.problem,
-    })
+        "problem": rollout.problem.clone(),
+    }
 }
 
 /// A part of a control plane answer as `T`, read from its text rather than `from_value`: one
@@ -383,7 +377,7 @@ async fn purge(operator: &str, body: &str, env: &Env, now: UnixMillis) -> Result
             ops::take_field(obj, "state");
             obj.insert(
                 "propagation".into(),
-                json!("this data centre at once; every other within KV propagation (up to ~60 s) plus STATE_REFRESH_MS"),
+                "this data centre at once; every other within KV propagation (up to ~60 s) plus STATE_REFRESH_MS".into(),
             );
         }
     }
@@ -398,7 +392,7 @@ async fn probe_origins(rollout: &RolloutConfig) -> Value {
         ("canary", rollout.canary_origin.clone()),
     ] {
         let Some(base) = base else {
-            out.insert(name.into(), json!(null));
+            out.insert(name.into(), Value::Null);
             continue;
         };
         let Ok(url) = base.join("health/ready") else {
@@ -419,14 +413,14 @@ async fn probe_origins(rollout: &RolloutConfig) -> Value {
         };
         out.insert(
             name.into(),
-            json!({
+            object! {
                 "url": url.as_str(),
                 "reachable": status.is_some(),
                 "ready": status == Some(200),
                 "status": status,
                 "ms": reply.dur_ms,
                 "error": error,
-            }),
+            },
         );
     }
     Value::Object(out)
@@ -471,7 +465,7 @@ async fn warmup_endpoint(
         &config.languages,
     )?;
     let mut report = run_warmup(config, &rollout.config, &base, jobs, env, ctx).await;
-    report["audited"] = json!(audit_warmup(env, operator, &reason, &report).await);
+    report["audited"] = audit_warmup(env, operator, &reason, &report).await.into();
     Ok(Reply::json(200, report.to_string()))
 }
 
@@ -482,7 +476,11 @@ pub async fn audit_warmup(env: &Env, operator: &str, reason: &str, report: &Valu
         operator: operator.to_string(),
         action: "warmup".into(),
         reason: reason.to_string(),
-        detail: json!({"jobs": report["jobs"], "ok": report["ok"], "failed": report["failed"]}),
+        detail: object! {
+            "jobs": report["jobs"].clone(),
+            "ok": report["ok"].clone(),
+            "failed": report["failed"].clone(),
+        },
     };
     match control::call(env, &event).await {
         Ok((200, _)) => true,
@@ -512,7 +510,7 @@ pub async fn run_warmup(
     for job in &jobs {
         let started = platform::now();
         let Ok(url) = base.join(&job.path) else {
-            results.push(json!({"path": job.path, "error": "not a path"}));
+            results.push(object! {"path": job.path.as_str(), "error": "not a path"});
             continue;
         };
         let rule = config.rules.rule_for(url.path());
@@ -534,14 +532,14 @@ pub async fn run_warmup(
         if reply.status < 400 {
             ok += 1;
         }
-        results.push(json!({
-            "path": job.path,
+        results.push(object! {
+            "path": job.path.as_str(),
             "variant": job.variant.as_str(),
             "lang": job.lang.as_str(),
             "status": reply.status,
             "outcome": outcome,
             "ms": platform::now().since(started),
-        }));
+        });
     }
-    json!({"jobs": jobs.len(), "ok": ok, "failed": jobs.len() - ok, "results": results})
+    object! {"jobs": jobs.len(), "ok": ok, "failed": jobs.len() - ok, "results": results}
 }

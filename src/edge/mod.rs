@@ -106,7 +106,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let audited = admin::audit_warmup(&env, "cron", &reason, &report).await;
     worker::console_log!(
         "{}",
-        serde_json::json!({"event": "scheduled_warmup", "cron": event.cron(), "base": base.as_str(),
-                           "ok": report["ok"], "failed": report["failed"], "audited": audited})
+        object! {"event": "scheduled_warmup", "cron": event.cron(), "base": base.as_str(),
+        "ok": report["ok"].clone(), "failed": report["failed"].clone(), "audited": audited}
     );
 }
