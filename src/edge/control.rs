@@ -33,28 +33,20 @@ pub async fn call_relayed(env: &Env, request: &ControlRequest) -> Result<(u16, S
 
 /// Sends a request to the control plane and returns its status and answer's text.
 async fn call_text(env: &Env, request: &ControlRequest) -> Result<(u16, String), Problem> {
-    let ns = env.durable_object(BINDING).map_err(|_| {
-        Problem::control_unavailable(format!(
-            "the Durable Object binding {BINDING} is not configured"
-        ))
-    })?;
-    let stub = ns
-        .get_by_name(OBJECT_NAME)
-        .map_err(Problem::control_unavailable)?;
-    let req = super::platform::post_request(
+    super::platform::ask_object(
+        env,
+        BINDING,
+        OBJECT_NAME,
         "https://control.internal/rpc",
         &serde_json::to_string(request).unwrap_or_default(),
     )
-    .map_err(Problem::control_unavailable)?;
-    let resp = stub
-        .fetch_with_request(req)
-        .await
-        .map_err(Problem::control_unavailable)?;
-    let status = resp.status_code();
-    let text = super::platform::response_text(resp)
-        .await
-        .map_err(Problem::control_unavailable)?;
-    Ok((status, text))
+    .await
+    .map_err(|why| match why {
+        Some(why) => Problem::control_unavailable(why),
+        None => Problem::control_unavailable(format!(
+            "the Durable Object binding {BINDING} is not configured"
+        )),
+    })
 }
 
 /// The control plane's answer read: its own problems as answers, a broken object's as a

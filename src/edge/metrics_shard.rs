@@ -32,25 +32,17 @@ pub enum ShardRequest {
 
 /// Sends one request to shard `index` and returns its JSON answer.
 async fn ask(env: &Env, index: u32, request: &ShardRequest) -> Result<serde_json::Value, String> {
-    let ns = env
-        .durable_object(BINDING)
-        .map_err(|_| format!("the Durable Object binding {BINDING} is not configured"))?;
-    let stub = ns
-        .get_by_name(&format!("shard-{index}"))
-        .map_err(|e| e.to_string())?;
-    let req = super::platform::post_request(
+    let (status, text) = super::platform::ask_object(
+        env,
+        BINDING,
+        &format!("shard-{index}"),
         "https://metrics.internal/",
         &serde_json::to_string(request).unwrap_or_default(),
     )
-    .map_err(|e| e.to_string())?;
-    let resp = stub
-        .fetch_with_request(req)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status_code();
-    let text = super::platform::response_text(resp)
-        .await
-        .map_err(|e| e.to_string())?;
+    .await
+    .map_err(|why| {
+        why.unwrap_or_else(|| format!("the Durable Object binding {BINDING} is not configured"))
+    })?;
     if status != 200 {
         return Err(format!("shard-{index} answered {status}: {text}"));
     }

@@ -75,6 +75,26 @@ pub async fn response_text(resp: worker::Response) -> worker::Result<String> {
     Ok(text.as_string().unwrap_or_default())
 }
 
+/// POSTs `body` to `url` on the Durable Object `name` of the namespace bound as `binding`: the
+/// answer's status and text. `Err(None)`: the binding is not configured; `Err(Some(why))`: the
+/// object could not be asked. The one way the edge calls its objects (control plane, shards).
+pub async fn ask_object(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    url: &str,
+    body: &str,
+) -> Result<(u16, String), Option<String>> {
+    let ns = env.durable_object(binding).map_err(|_| None)?;
+    let failed = |e: worker::Error| Some(e.to_string());
+    let stub = ns.get_by_name(name).map_err(failed)?;
+    let req = post_request(url, body).map_err(failed)?;
+    let resp = stub.fetch_with_request(req).await.map_err(failed)?;
+    let status = resp.status_code();
+    let text = response_text(resp).await.map_err(failed)?;
+    Ok((status, text))
+}
+
 /// The parsed configuration, or why it is invalid.
 pub type ConfigState = Result<EdgeConfig, Vec<ConfigError>>;
 
