@@ -1,4 +1,15 @@
-//! JSON objects built from values that are already JSON-able without serde: `object!`.
+//! JSON objects built from values that are already JSON-able without serde (`object!`), and a
+//! value's text (`text`).
+
+use serde_json::Value;
+
+/// `value`'s JSON text, what its `Display` (`{}`, `to_string()`) writes. `Display` also has a
+/// pretty form (`{:#}`), so each use brings serde_json's pretty serializer of `Value` as well as
+/// a compact one through the formatter, while this is the one compact serializer the edge
+/// already has.
+pub fn text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
 
 /// A `serde_json::Value` object from `"key": value` pairs, each value `Into<Value>` (numbers,
 /// strings, `bool`, `Option`s and `Vec`s of those, `Value`s, nested `object!`s). What `json!`
@@ -34,5 +45,7 @@ mod tests {
         assert_eq!(built, expected);
         assert_eq!(built.to_string(), expected.to_string());
         assert_eq!(object! {}, json!({}));
+        assert_eq!(super::text(&built), built.to_string());
+        assert_eq!(super::text(&json!("a\"b")), "\"a\\\"b\"");
     }
 }

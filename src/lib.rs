@@ -8,7 +8,7 @@
 
 // First: its `object!` is used by the modules below.
 #[macro_use]
-mod json;
+pub mod json;
 
 pub mod admin;
 pub mod analysis;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::cache::rules::PathPattern;
+use crate::json;
 use crate::origin_url::{host_port, parse_origin_url};
 use crate::problem::FieldError;
 use crate::variant::Variant;
@@ -357,7 +358,7 @@ pub fn basis_points(v: &Value, field: &str) -> Result<u16, FieldError> {
                 field,
                 &format!("{f} is not a whole number of basis points"),
             )),
-            None => Err(err(field, &format!("{v} is not a number"))),
+            None => Err(err(field, &format!("{} is not a number", json::text(v)))),
         },
     }
 }
@@ -365,7 +366,7 @@ pub fn basis_points(v: &Value, field: &str) -> Result<u16, FieldError> {
 /// Basis points from a JSON percentage with at most two decimals (`25`, `12.5`, `0.01`).
 pub fn percent_to_bp(v: &Value, field: &str) -> Result<u16, FieldError> {
     let Some(p) = v.as_f64().filter(|_| v.is_number()) else {
-        return Err(err(field, &format!("{v} is not a number")));
+        return Err(err(field, &format!("{} is not a number", json::text(v))));
     };
     if !p.is_finite() {
         return Err(err(field, "is not a finite number"));

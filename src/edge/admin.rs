@@ -23,6 +23,7 @@ use crate::config::EdgeConfig;
 use crate::control::edge::InForce;
 use crate::control::record::Versioned;
 use crate::control::wire::{self, ControlRequest, IsolateCounters, ListName};
+use crate::json;
 use crate::origin_url::host_port;
 use crate::problem::Problem;
 use crate::time::UnixMillis;
@@ -80,7 +81,7 @@ pub async fn handle(
             let rollout = state::rollout(env, now, config).await;
             Ok(Reply::json(
                 200,
-                probe_origins(&rollout.config).await.to_string(),
+                json::text(&probe_origins(&rollout.config).await),
             ))
         }
         AdminEndpoint::ConfigHistory => list(env, ListName::History, &req).await,
@@ -151,7 +152,7 @@ fn cache_stats(config: &EdgeConfig, now: UnixMillis) -> Reply {
     body["store"] = super::memory::store_budget(config.store_buffer_bytes)
         .stats()
         .to_json();
-    Reply::json(200, body.to_string())
+    Reply::json(200, json::text(&body))
 }
 
 /// The worker's own `host[:port]`s: configured, and the one this request came to.
@@ -166,7 +167,7 @@ fn self_hosts(config: &EdgeConfig, req: &Request) -> Vec<String> {
 /// A control plane answer as the client's reply, with the version as the `ETag` a client sends
 /// back in `If-Match`.
 fn relayed(status: u16, value: &Value, version: Option<u64>) -> Reply {
-    let mut reply = Reply::json(status, value.to_string());
+    let mut reply = Reply::json(status, json::text(value));
     if let Some(v) = version {
         reply.headers.push(("etag".into(), format!("\"{v}\"")));
     }
@@ -205,7 +206,7 @@ async fn config_get(
             };
             body
         }
-        Ok((status, problem)) => return Ok(Reply::json(status, problem.to_string())),
+        Ok((status, problem)) => return Ok(Reply::json(status, json::text(&problem))),
         // The control plane is out of reach: say what this isolate serves, and that writes
         // cannot be made now.
         Err(p) => object! {
@@ -238,13 +239,13 @@ fn in_force_json(rollout: &InForce) -> Value {
 /// deserializer (the text's) for every type the edge reads, not a second copy of each for
 /// `Value` (the same values are accepted).
 fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
-    serde_json::from_str(&value.to_string()).ok()
+    serde_json::from_str(&json::text(value)).ok()
 }
 
 /// A control plane answer, as it is.
 async fn relay(env: &Env, request: &ControlRequest) -> Result<Reply, Problem> {
     let (status, value) = control::call(env, request).await?;
-    Ok(Reply::json(status, value.to_string()))
+    Ok(Reply::json(status, json::text(&value)))
 }
 
 /// A rollout start or control: the control plane answers with the rollout and, when the weight
@@ -265,7 +266,7 @@ async fn rollout_write(
     if let Some(obj) = value.as_object_mut() {
         ops::take_field(obj, "record");
     }
-    Ok(Reply::json(status, value.to_string()))
+    Ok(Reply::json(status, json::text(&value)))
 }
 
 /// `GET /analysis?window=<secs>`: every aggregator's counts over the window, merged: per
@@ -311,7 +312,7 @@ async fn list(env: &Env, list: ListName, req: &Request) -> Result<Reply, Problem
     });
     let limit = wire::list_limit(raw.as_deref())?;
     let (status, value) = control::call(env, &ControlRequest::List { list, limit }).await?;
-    Ok(Reply::json(status, value.to_string()))
+    Ok(Reply::json(status, json::text(&value)))
 }
 
 /// A release-manager change, made by the control plane; this isolate uses the new
@@ -381,7 +382,7 @@ async fn purge(operator: &str, body: &str, env: &Env, now: UnixMillis) -> Result
             );
         }
     }
-    Ok(Reply::json(status, value.to_string()))
+    Ok(Reply::json(status, json::text(&value)))
 }
 
 /// Probes `/health/ready` of the stable and canary origins of `rollout` (3 s timeout each).
@@ -459,14 +460,14 @@ async fn warmup_endpoint(
     let reason = ops::reason_and_actor(&mut fields, operator)?;
     let rollout = state::rollout(env, now, config).await;
     let jobs = warmup::plan(
-        &Value::Object(fields).to_string(),
+        &json::text(&Value::Object(fields)),
         &config.warmup_paths,
         &active_variants(&rollout.config),
         &config.languages,
     )?;
     let mut report = run_warmup(config, &rollout.config, &base, jobs, env, ctx).await;
     report["audited"] = audit_warmup(env, operator, &reason, &report).await.into();
-    Ok(Reply::json(200, report.to_string()))
+    Ok(Reply::json(200, json::text(&report)))
 }
 
 /// Writes a warmup into the audit log; false (and a log line) when the control plane is out of
@@ -485,7 +486,7 @@ pub async fn audit_warmup(env: &Env, operator: &str, reason: &str, report: &Valu
     match control::call(env, &event).await {
         Ok((200, _)) => true,
         Ok((_, v)) => {
-            worker::console_warn!("warmup not audited: {}", v);
+            worker::console_warn!("warmup not audited: {}", json::text(&v));
             false
         }
         Err(p) => {

@@ -28,7 +28,7 @@ pub async fn call_relayed(env: &Env, request: &ControlRequest) -> Result<(u16, S
     if status == 200 {
         return Ok((status, text));
     }
-    answer(status, &text).map(|(status, value)| (status, value.to_string()))
+    answer(status, &text).map(|(status, value)| (status, crate::json::text(&value)))
 }
 
 /// Sends a request to the control plane and returns its status and answer's text.

@@ -106,7 +106,8 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let audited = admin::audit_warmup(&env, "cron", &reason, &report).await;
     worker::console_log!(
         "{}",
-        object! {"event": "scheduled_warmup", "cron": event.cron(), "base": base.as_str(),
-        "ok": report["ok"].clone(), "failed": report["failed"].clone(), "audited": audited}
+        crate::json::text(&object! {"event": "scheduled_warmup", "cron": event.cron(),
+        "base": base.as_str(), "ok": report["ok"].clone(), "failed": report["failed"].clone(),
+        "audited": audited})
     );
 }
