@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{web_sys, Env, ScheduleContext};
+use worker::{web_sys, Env};
 
 use crate::config::{ConfigError, EdgeConfig};
 use crate::time::UnixMillis;
@@ -125,8 +125,8 @@ pub fn config(env: &Env) -> Rc<ConfigState> {
 pub enum Waiter<'a> {
     /// A fetch event (the runtime's context: its work runs on [`super::task`]'s executor).
     Fetch(&'a worker::worker_sys::Context),
-    /// A cron trigger.
-    Scheduled(&'a ScheduleContext),
+    /// A cron trigger (the runtime's context: its work runs on [`super::task`]'s executor too).
+    Scheduled(&'a worker::worker_sys::ScheduleContext),
 }
 
 impl Waiter<'_> {
@@ -135,20 +135,19 @@ impl Waiter<'_> {
         self.wait_until_boxed(Box::pin(work));
     }
 
-    /// [`Self::wait_until`] for one future type: the executor's task machinery (ours for a fetch,
-    /// `future_to_promise` for a cron event) is instantiated once, not once per kind of
-    /// background work.
+    /// [`Self::wait_until`] for one future type: the executor's task machinery is instantiated
+    /// once, not once per kind of background work.
     fn wait_until_boxed(&self, work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
-        match self {
-            Waiter::Fetch(ctx) => {
-                if let Err(e) = ctx.wait_until(&super::task::background(work)) {
-                    worker::console_error!(
-                        "waitUntil refused background work: {}",
-                        super::convert::js_error_message(&e)
-                    );
-                }
-            }
-            Waiter::Scheduled(ctx) => ctx.wait_until(work),
+        let promise = super::task::background(work);
+        let refused = match self {
+            Waiter::Fetch(ctx) => ctx.wait_until(&promise),
+            Waiter::Scheduled(ctx) => ctx.wait_until(promise),
+        };
+        if let Err(e) = refused {
+            worker::console_error!(
+                "waitUntil refused background work: {}",
+                super::convert::js_error_message(&e)
+            );
         }
     }
 }
