@@ -477,10 +477,11 @@ pub async fn audit_warmup(env: &Env, operator: &str, reason: &str, report: &Valu
         operator: operator.to_string(),
         action: "warmup".into(),
         reason: reason.to_string(),
+        // The report's counts (numbers, as `run_warmup` writes them).
         detail: object! {
-            "jobs": report["jobs"].clone(),
-            "ok": report["ok"].clone(),
-            "failed": report["failed"].clone(),
+            "jobs": report["jobs"].as_u64(),
+            "ok": report["ok"].as_u64(),
+            "failed": report["failed"].as_u64(),
         },
     };
     match control::call(env, &event).await {

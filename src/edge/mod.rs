@@ -122,7 +122,7 @@ async fn warm(event: ScheduledEvent, env: Env, ctx: worker::worker_sys::Schedule
     worker::console_log!(
         "{}",
         crate::json::text(&object! {"event": "scheduled_warmup", "cron": event.cron(),
-        "base": base.as_str(), "ok": report["ok"].clone(), "failed": report["failed"].clone(),
+        "base": base.as_str(), "ok": report["ok"].as_u64(), "failed": report["failed"].as_u64(),
         "audited": audited})
     );
 }
