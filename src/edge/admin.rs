@@ -22,7 +22,7 @@ use crate::canary::ops::{self, Change};
 use crate::config::EdgeConfig;
 use crate::control::edge::InForce;
 use crate::control::record::Versioned;
-use crate::control::wire::{self, ControlRequest, IsolateCounters, ListName};
+use crate::control::wire::{self, AnalysisQuery, ControlRequest, IsolateCounters, ListName};
 use crate::json;
 use crate::origin_url::host_port;
 use crate::problem::Problem;
@@ -271,7 +271,9 @@ async fn rollout_write(
 
 /// `GET /analysis?window=<secs>`: every aggregator's counts over the window, merged: per
 /// variant and per route, and per minute for charts. The control plane reads and merges them
-/// (the aggregators are in its worker); this isolate adds what only it knows.
+/// (the aggregators are in its worker) and this isolate relays its answer; when it cannot be
+/// asked, neither can the aggregators beside it: the answer is then what no aggregator read
+/// gives (no counts, `complete: false`, each one unreadable and why).
 async fn analysis(
     config: &EdgeConfig,
     req: &Request,
@@ -286,7 +288,7 @@ async fn analysis(
     let window_secs = verdict::window_secs(raw.as_deref())?;
     let rollout = state::rollout(env, now, config).await;
     let (flushes, failed_flushes, lost_requests, pending_requests) = state::analysis_counters();
-    let request = ControlRequest::Analysis {
+    let query = AnalysisQuery {
         window_secs,
         now_ms: now.0,
         shards: config.metrics_shards,
@@ -299,8 +301,16 @@ async fn analysis(
             flush_ms: config.metrics_flush_ms,
         },
     };
-    let (status, text) = control::call_relayed(env, &request).await?;
-    Ok(Reply::json(status, text))
+    let why = match control::ask(env, &ControlRequest::Analysis(query)).await {
+        Ok((200, text)) => return Ok(Reply::json(200, text)),
+        Ok((status, _)) => format!("the control plane answered {status}"),
+        Err(why) => why,
+    };
+    let unreadable = (0..config.metrics_shards)
+        .map(|i| format!("shard-{i}: not read: the control plane, which reads it, could not be asked ({why})"))
+        .collect();
+    let body = verdict::api_answer_unread(unreadable, &query);
+    Ok(Reply::json(200, json::text(&body)))
 }
 
 /// A stored list from the control plane (`?limit=`, 1–500, default 50).

@@ -17,22 +17,15 @@ pub const OBJECT_NAME: &str = "control";
 /// own problems (400, 409, …) come back as answers; only an unreachable or broken object is a
 /// `control_unavailable` problem.
 pub async fn call(env: &Env, request: &ControlRequest) -> Result<(u16, Value), Problem> {
-    let (status, text) = call_text(env, request).await?;
+    let (status, text) = ask(env, request)
+        .await
+        .map_err(Problem::control_unavailable)?;
     answer(status, &text)
 }
 
-/// `call` whose 200 answer comes back as its text, to relay as it is (not parsed and written
-/// again); any other answer as `call` gives it.
-pub async fn call_relayed(env: &Env, request: &ControlRequest) -> Result<(u16, String), Problem> {
-    let (status, text) = call_text(env, request).await?;
-    if status == 200 {
-        return Ok((status, text));
-    }
-    answer(status, &text).map(|(status, value)| (status, crate::json::text(&value)))
-}
-
-/// Sends a request to the control plane and returns its status and answer's text.
-async fn call_text(env: &Env, request: &ControlRequest) -> Result<(u16, String), Problem> {
+/// Sends a request to the control plane and returns its status and answer's text, as they are;
+/// `Err(why)` when it could not be asked.
+pub async fn ask(env: &Env, request: &ControlRequest) -> Result<(u16, String), String> {
     super::platform::ask_object(
         env,
         BINDING,
@@ -41,11 +34,8 @@ async fn call_text(env: &Env, request: &ControlRequest) -> Result<(u16, String),
         &serde_json::to_string(request).unwrap_or_default(),
     )
     .await
-    .map_err(|why| match why {
-        Some(why) => Problem::control_unavailable(why),
-        None => Problem::control_unavailable(format!(
-            "the Durable Object binding {BINDING} is not configured"
-        )),
+    .map_err(|why| {
+        why.unwrap_or_else(|| format!("the Durable Object binding {BINDING} is not configured"))
     })
 }
 

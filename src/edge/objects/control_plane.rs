@@ -30,7 +30,7 @@ use crate::config::EdgeConfig;
 use crate::control::purge::{plan_purge, PurgeContext};
 use crate::control::reconcile::{self, Finding};
 use crate::control::record::{AuditEntry, Versioned};
-use crate::control::wire::{ControlRequest, IsolateCounters, ListName};
+use crate::control::wire::{AnalysisQuery, ControlRequest, ListName};
 use crate::control::write::{self, plan_adoption, plan_write, Commit, Current, WriteContext};
 use crate::control::{AUDIT_LEN, HISTORY_LEN, QUARANTINE_LEN};
 use crate::edge::platform;
@@ -969,32 +969,16 @@ impl ControlPlane {
     }
 
     /// The analysis API's answer (`GET /analysis` on the edge, which relays it): every
-    /// aggregator's counts over the window, merged: per variant and per route, and per minute
-    /// for charts; which aggregators could not be read; the asking isolate's weight and counters.
-    async fn analysis(
-        &self,
-        window_secs: u64,
-        now_ms: u64,
-        shards: u32,
-        weight_bp: u16,
-        this_isolate: IsolateCounters,
-    ) -> Value {
-        let since_ms = now_ms.saturating_sub(window_secs * 1000);
-        let since_bucket = cell::bucket_of(since_ms);
-        let (summary, failed) =
-            crate::edge::metrics_shard::read_all(&self.env, shards, since_bucket).await;
-        let mut body = Window::of(&summary.routes, since_bucket).to_json();
-        body["window_secs"] = json!(window_secs);
-        body["since_ms"] = json!(since_bucket * cell::BUCKET_MS);
-        body["series"] = verdict::series(&summary.series, since_ms, now_ms);
-        body["weight_bp"] = json!(weight_bp);
-        body["aggregators"] = json!({
-            "shards": shards,
-            "unreadable": failed,
-            "complete": failed.is_empty(),
-        });
-        body["this_isolate"] = json!(this_isolate);
-        body
+    /// aggregator's counts over the window, merged (`verdict::api_answer`).
+    async fn analysis(&self, query: &AnalysisQuery) -> Value {
+        let since_ms = query.now_ms.saturating_sub(query.window_secs * 1000);
+        let (summary, failed) = crate::edge::metrics_shard::read_all(
+            &self.env,
+            query.shards,
+            cell::bucket_of(since_ms),
+        )
+        .await;
+        verdict::api_answer(&summary, failed, query)
     }
 
     fn rollout_json(&self) -> Value {
@@ -1082,20 +1066,10 @@ impl ControlPlane {
     }
 
     async fn handle(&self, request: ControlRequest) -> Result<Value, Problem> {
-        if let ControlRequest::Analysis {
-            window_secs,
-            now_ms,
-            shards,
-            weight_bp,
-            this_isolate,
-        } = request
-        {
+        if let ControlRequest::Analysis(query) = request {
             // A read of the aggregators only: neither the object's state nor the configuration (the
             // edge sends what the answer needs) is involved.
-            let answer = self
-                .analysis(window_secs, now_ms, shards, weight_bp, this_isolate)
-                .await;
-            return Ok(answer);
+            return Ok(self.analysis(&query).await);
         }
         let state = platform::config(&self.env);
         let config = match state.as_ref() {
@@ -1149,7 +1123,7 @@ impl ControlPlane {
                 self.store_audit(vec![entry.clone()], vec![])?;
                 Ok(json!({ "audit": entry }))
             }
-            ControlRequest::Analysis { .. } => unreachable!("answered above"),
+            ControlRequest::Analysis(_) => unreachable!("answered above"),
             ControlRequest::List { list, limit } => Ok(self.list(list, limit)),
             ControlRequest::Rollout => Ok(self.rollout_json()),
             ControlRequest::RolloutStart { operator, body } => {
