@@ -173,7 +173,8 @@ fn rollout_defaults(
     let mut bad = |var: &str, message: String| errors.push(ConfigError::new(var, message));
     if let Some(w) = get(vars::CANARY_WEIGHT_PERCENT) {
         match w.parse::<f64>().map_err(|_| ()).and_then(|f| {
-            crate::canary::config::percent_to_bp(&serde_json::json!(f), "weight").map_err(|_| ())
+            crate::canary::config::percent_to_bp(&serde_json::Value::from(f), "weight")
+                .map_err(|_| ())
         }) {
             Ok(bp) => {
                 canary.insert("weight_bp".into(), bp.into());
@@ -189,7 +190,7 @@ fn rollout_defaults(
             .split(',')
             .map(|p| {
                 p.trim().parse::<f64>().map_err(|_| ()).and_then(|f| {
-                    crate::canary::config::percent_to_bp(&serde_json::json!(f), "plan")
+                    crate::canary::config::percent_to_bp(&serde_json::Value::from(f), "plan")
                         .map_err(|_| ())
                 })
             })
@@ -235,11 +236,11 @@ fn rollout_defaults(
             Some(other) => bad(var, format!("{other:?} is not true or false")),
         }
     }
-    let doc = serde_json::json!({
+    let doc = object! {
         "stable_origin": stable.as_str(),
         "canary_origin": get(vars::CANARY_ORIGIN_URL),
         "canary": canary,
-    });
+    };
     match RolloutConfig::from_json(&doc, &[]) {
         Ok(cfg) => cfg,
         Err(e) => {

@@ -6,6 +6,10 @@
 //! bindings, asks the core, and carries out the answer.
 #![deny(unsafe_code)]
 
+// First: its `object!` is used by the modules below.
+#[macro_use]
+pub mod json;
+
 pub mod admin;
 pub mod analysis;
 pub mod cache;

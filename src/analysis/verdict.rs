@@ -3,9 +3,10 @@
 //! aggregator); nothing here reads a clock.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::cell::{Cell, Cells, BUCKETS_PER_MINUTE};
+use super::cell::{bucket_of, Cell, Cells, Summary, BUCKETS_PER_MINUTE, BUCKET_MS};
+use crate::control::wire::AnalysisQuery;
 use crate::problem::FieldError;
 use crate::variant::Variant;
 
@@ -41,6 +42,27 @@ pub struct VariantStats {
 }
 
 impl VariantStats {
+    /// The API's form: what `serde_json::to_value` makes of it (a test pins it), built without
+    /// serde_json's `Value` serializer (the edge answers with it when it cannot ask the control
+    /// plane, `api_answer`).
+    pub fn to_json(&self) -> Value {
+        object! {
+            "requests": self.requests,
+            "errors": self.errors,
+            "fallbacks": self.fallbacks,
+            "error_rate": self.error_rate,
+            "fallback_rate": self.fallback_rate,
+            "hit_rate": self.hit_rate,
+            "total_p50_ms": self.total_p50_ms,
+            "total_p95_ms": self.total_p95_ms,
+            "total_p99_ms": self.total_p99_ms,
+            "origin_p50_ms": self.origin_p50_ms,
+            "origin_p95_ms": self.origin_p95_ms,
+            "origin_p99_ms": self.origin_p99_ms,
+            "origin_requests": self.origin_requests,
+        }
+    }
+
     /// The numbers of merged counts.
     pub fn of(cell: &Cell) -> VariantStats {
         let rate = |n: u64| {
@@ -108,14 +130,14 @@ impl Window {
     pub fn to_json(&self) -> Value {
         let mut routes = serde_json::Map::new();
         for (v, r, c) in &self.routes {
-            let entry = routes.entry(r.clone()).or_insert_with(|| json!({}));
-            entry[v.as_str()] = json!(VariantStats::of(c));
+            let entry = routes.entry(r.clone()).or_insert_with(|| object! {});
+            entry[v.as_str()] = VariantStats::of(c).to_json();
         }
-        json!({
-            "stable": VariantStats::of(self.cell(Variant::Stable)),
-            "canary": VariantStats::of(self.cell(Variant::Canary)),
+        object! {
+            "stable": VariantStats::of(self.cell(Variant::Stable)).to_json(),
+            "canary": VariantStats::of(self.cell(Variant::Canary)).to_json(),
             "routes": routes,
-        })
+        }
     }
 }
 
@@ -134,13 +156,58 @@ pub fn series(series: &Cells, since_ms: u64, until_ms: u64) -> Value {
                 Variant::Canary => canary.merge(c),
             }
         }
-        minutes.push(json!({
+        minutes.push(object! {
             "minute_ms": minute * 60_000,
-            "stable": VariantStats::of(&stable),
-            "canary": VariantStats::of(&canary),
-        }));
+            "stable": VariantStats::of(&stable).to_json(),
+            "canary": VariantStats::of(&canary).to_json(),
+        });
     }
     Value::Array(minutes)
+}
+
+/// The analysis API's answer (`GET /__edge/api/analysis`) for `query`: the merged counts of the
+/// window per variant and per route (`Window::to_json`), per minute for charts (`series`), which
+/// aggregators could not be read (their counts are missing: `complete` says so), and the asking
+/// isolate's weight and counters.
+pub fn api_answer(summary: &Summary, unreadable: Vec<String>, query: &AnalysisQuery) -> Value {
+    let since_ms = query.now_ms.saturating_sub(query.window_secs * 1000);
+    let body = Window::of(&summary.routes, bucket_of(since_ms)).to_json();
+    let series = series(&summary.series, since_ms, query.now_ms);
+    answer_of(body, series, unreadable, query)
+}
+
+/// [`api_answer`] when no aggregator could be read (no counts): what it gives for an empty
+/// summary (a test pins it), without the window's and series' sums, which the edge, answering
+/// so when it cannot ask the control plane, does not otherwise need.
+pub fn api_answer_unread(unreadable: Vec<String>, query: &AnalysisQuery) -> Value {
+    let since_ms = query.now_ms.saturating_sub(query.window_secs * 1000);
+    let none = || VariantStats::default().to_json();
+    let body = object! {"stable": none(), "canary": none(), "routes": serde_json::Map::new()};
+    let series = (since_ms / 60_000..=(query.now_ms / 60_000).max(since_ms / 60_000))
+        .map(|minute| object! {"minute_ms": minute * 60_000, "stable": none(), "canary": none()})
+        .collect::<Vec<_>>();
+    answer_of(body, series.into(), unreadable, query)
+}
+
+/// The answer's window numbers (`body`) and `series`, with the query's facts.
+fn answer_of(
+    mut body: Value,
+    series: Value,
+    unreadable: Vec<String>,
+    query: &AnalysisQuery,
+) -> Value {
+    let since_bucket = bucket_of(query.now_ms.saturating_sub(query.window_secs * 1000));
+    body["window_secs"] = query.window_secs.into();
+    body["since_ms"] = (since_bucket * BUCKET_MS).into();
+    body["series"] = series;
+    body["weight_bp"] = query.weight_bp.into();
+    body["aggregators"] = object! {
+        "shards": query.shards,
+        "complete": unreadable.is_empty(),
+        "unreadable": unreadable,
+    };
+    body["this_isolate"] = query.this_isolate.to_json();
+    body
 }
 
 /// The `window` query parameter of the analysis API: 60–3600 seconds, 300 when absent.
@@ -438,6 +505,64 @@ mod tests {
         assert_eq!(j["routes"]["search"]["canary"]["requests"], 10);
         assert_eq!(j["stable"]["requests"], 0);
         assert_eq!(j["stable"]["hit_rate"], Value::Null);
+    }
+
+    #[test]
+    fn stats_read_as_their_serde_form() {
+        let mut p = Pending::default();
+        traffic(&mut p, Variant::Canary, 10, 3, 9);
+        let summary = crate::analysis::cell::Summary::of(&p.cells, 0);
+        let w = Window::of(&summary.routes, 0);
+        for stats in [
+            VariantStats::of(w.cell(Variant::Canary)),
+            VariantStats::of(w.cell(Variant::Stable)),
+        ] {
+            assert_eq!(stats.to_json(), serde_json::to_value(&stats).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_api_answer_says_which_aggregators_are_missing_from_its_counts() {
+        use crate::control::wire::{AnalysisQuery, IsolateCounters};
+        let mut p = Pending::default();
+        traffic(&mut p, Variant::Canary, 4, 1, 9); // minute 2
+                                                   // As the aggregators sum it for the window's first bucket (60 s: bucket 6).
+        let summary = crate::analysis::cell::Summary::of(&p.cells, 6);
+        let query = AnalysisQuery {
+            window_secs: 120,
+            now_ms: 180_000,
+            shards: 2,
+            weight_bp: 500,
+            this_isolate: IsolateCounters {
+                flushes: 1,
+                failed_flushes: 0,
+                lost_requests: 0,
+                pending_requests: 2,
+                flush_ms: 10_000,
+            },
+        };
+        let full = api_answer(&summary, vec![], &query);
+        assert_eq!(full["canary"]["requests"], 4);
+        assert_eq!(full["series"].as_array().unwrap().len(), 3);
+        assert_eq!(full["window_secs"], 120);
+        assert_eq!(full["since_ms"], 60_000);
+        assert_eq!(full["weight_bp"], 500);
+        assert_eq!(full["aggregators"]["complete"], true);
+        assert_eq!(full["this_isolate"]["pending_requests"], 2);
+        let none = api_answer(&Summary::default(), vec!["shard-1: gone".into()], &query);
+        assert_eq!(
+            none,
+            api_answer_unread(vec!["shard-1: gone".into()], &query)
+        );
+        assert_eq!(
+            VariantStats::of(&Cell::default()),
+            VariantStats::default(),
+            "no counts read: the default numbers"
+        );
+        assert_eq!(none["canary"]["requests"], 0);
+        assert_eq!(none["series"].as_array().unwrap().len(), 3);
+        assert_eq!(none["aggregators"]["complete"], false);
+        assert_eq!(none["aggregators"]["unreadable"][0], "shard-1: gone");
     }
 
     #[test]

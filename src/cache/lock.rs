@@ -11,8 +11,9 @@
 //! Single-threaded (an isolate runs one thing at a time): `Rc`/`Cell`, no locks.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
+
+use crate::vec_map::VecMap;
 
 /// Where a claim stands, as its waiters see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +47,9 @@ struct Lock {
 /// The claims of one kind (misses, or refreshes), by key.
 #[derive(Default, Clone)]
 pub struct Locks {
-    inner: Rc<RefCell<HashMap<String, Rc<Lock>>>>,
+    // Few keys are claimed at once: a sorted Vec (`VecMap`), not one more hash table
+    // instantiation in the edge.
+    inner: Rc<RefCell<VecMap<String, Rc<Lock>>>>,
 }
 
 /// The outcome of claiming a key.

@@ -4,10 +4,11 @@
 //! its field path (`canary.weight_bp: 15000 is over 100 % (10000)`), and unknown fields are
 //! refused.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use url::Url;
 
 use crate::cache::rules::PathPattern;
+use crate::json;
 use crate::origin_url::{host_port, parse_origin_url};
 use crate::problem::FieldError;
 use crate::variant::Variant;
@@ -125,22 +126,22 @@ impl RolloutConfig {
 
     /// The JSON document (the API's and KV's form).
     pub fn to_json(&self) -> Value {
-        json!({
+        object! {
             "stable_origin": self.stable_origin.as_str(),
             "canary_origin": self.canary_origin.as_ref().map(Url::as_str),
-            "stable_release": self.stable_release,
-            "canary_release": self.canary_release,
-            "canary": {
+            "stable_release": self.stable_release.clone(),
+            "canary_release": self.canary_release.clone(),
+            "canary": object! {
                 "weight_bp": self.weight_bp,
-                "plan_bp": self.plan_bp,
-                "salt": self.salt,
+                "plan_bp": self.plan_bp.clone(),
+                "salt": self.salt.as_str(),
                 "routes": self.routes.iter().map(PathPattern::as_str).collect::<Vec<_>>(),
-                "client_id_cookie": self.client_id_cookie,
-                "client_id_header": self.client_id_header,
+                "client_id_cookie": self.client_id_cookie.clone(),
+                "client_id_header": self.client_id_header.clone(),
                 "overrides_require_token": self.overrides_require_token,
                 "fallback_to_stable": self.fallback_to_stable,
             }
-        })
+        }
     }
 
     /// Parses and validates a JSON document. `self_hosts` are the worker's own `host[:port]`s:
@@ -357,7 +358,7 @@ pub fn basis_points(v: &Value, field: &str) -> Result<u16, FieldError> {
                 field,
                 &format!("{f} is not a whole number of basis points"),
             )),
-            None => Err(err(field, &format!("{v} is not a number"))),
+            None => Err(err(field, &format!("{} is not a number", json::text(v)))),
         },
     }
 }
@@ -365,7 +366,7 @@ pub fn basis_points(v: &Value, field: &str) -> Result<u16, FieldError> {
 /// Basis points from a JSON percentage with at most two decimals (`25`, `12.5`, `0.01`).
 pub fn percent_to_bp(v: &Value, field: &str) -> Result<u16, FieldError> {
     let Some(p) = v.as_f64().filter(|_| v.is_number()) else {
-        return Err(err(field, &format!("{v} is not a number")));
+        return Err(err(field, &format!("{} is not a number", json::text(v))));
     };
     if !p.is_finite() {
         return Err(err(field, "is not a finite number"));
@@ -391,6 +392,7 @@ pub fn bp_to_percent(bp: u16) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn doc(v: Value) -> Result<RolloutConfig, FieldError> {
         RolloutConfig::from_json(&v, &["edge.rs".to_string(), "127.0.0.1:8787".to_string()])

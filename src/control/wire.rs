@@ -67,6 +67,9 @@ pub enum ControlRequest {
         /// The client's JSON body (`reason`).
         body: String,
     },
+    /// The canary analysis API's answer (`GET /analysis`): the object reads every aggregator
+    /// and merges; the edge sends what only it knows (its time, shards, weight, counters).
+    Analysis(AnalysisQuery),
     /// A stored list, newest first.
     List {
         /// Which.
@@ -74,6 +77,51 @@ pub enum ControlRequest {
         /// At most this many items.
         limit: usize,
     },
+}
+
+/// What the analysis API's answer is of (`ControlRequest::Analysis`, `verdict::api_answer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalysisQuery {
+    /// The window, seconds (`verdict::window_secs`).
+    pub window_secs: u64,
+    /// The asking edge's clock.
+    pub now_ms: u64,
+    /// Aggregators to read (the edge's `METRICS_SHARDS`).
+    pub shards: u32,
+    /// The canary weight in force in the asking isolate.
+    pub weight_bp: u16,
+    /// The asking isolate's flush counters, shown as they are.
+    pub this_isolate: IsolateCounters,
+}
+
+/// An isolate's own counters of its flushes to the aggregators (the analysis API's
+/// `this_isolate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsolateCounters {
+    /// Flushes made.
+    pub flushes: u64,
+    /// Flushes that failed.
+    pub failed_flushes: u64,
+    /// Requests whose counts were dropped.
+    pub lost_requests: u64,
+    /// Requests counted and not yet flushed.
+    pub pending_requests: u64,
+    /// The flush interval, ms.
+    pub flush_ms: u64,
+}
+
+impl IsolateCounters {
+    /// The analysis API's `this_isolate`: what `serde_json::to_value` makes of it (a test pins
+    /// it), built without serde_json's `Value` serializer.
+    pub fn to_json(&self) -> Value {
+        object! {
+            "flushes": self.flushes,
+            "failed_flushes": self.failed_flushes,
+            "lost_requests": self.lost_requests,
+            "pending_requests": self.pending_requests,
+            "flush_ms": self.flush_ms,
+        }
+    }
 }
 
 /// The lists the control plane keeps.
@@ -131,6 +179,35 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<ControlRequest>(r#"{"op":"drop_tables"}"#).is_err());
+    }
+
+    #[test]
+    fn an_analysis_request_carries_the_isolates_counters_under_the_apis_names() {
+        let counters = IsolateCounters {
+            flushes: 3,
+            failed_flushes: 1,
+            lost_requests: 2,
+            pending_requests: 4,
+            flush_ms: 10_000,
+        };
+        let r = ControlRequest::Analysis(AnalysisQuery {
+            window_secs: 300,
+            now_ms: 1_700_000_000_000,
+            shards: 4,
+            weight_bp: 500,
+            this_isolate: counters,
+        });
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"op\":\"analysis\""), "{text}");
+        assert!(text.contains("\"window_secs\":300"), "{text}");
+        assert_eq!(serde_json::from_str::<ControlRequest>(&text).unwrap(), r);
+        // The analysis API's `this_isolate`, as the dashboard and the e2e tests read it.
+        assert_eq!(counters.to_json(), serde_json::to_value(counters).unwrap());
+        assert_eq!(
+            serde_json::to_value(counters).unwrap(),
+            serde_json::json!({"flushes": 3, "failed_flushes": 1, "lost_requests": 2,
+                "pending_requests": 4, "flush_ms": 10_000})
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `edge/control.rs`); cache stats and warmup are this isolate's. Request parsing and every
 //! decision are the core's.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{Env, Request};
 
 use super::cache_flow;
@@ -14,7 +14,7 @@ use super::platform::{self, ConfigState, Waiter};
 use super::reply::Reply;
 use super::state;
 use crate::admin::{self, AdminEndpoint, AdminRoute};
-use crate::analysis::{cell, verdict};
+use crate::analysis::verdict;
 use crate::cache::purge::PurgeState;
 use crate::cache::warmup::{self, WarmupJob};
 use crate::canary::config::RolloutConfig;
@@ -22,7 +22,8 @@ use crate::canary::ops::{self, Change};
 use crate::config::EdgeConfig;
 use crate::control::edge::InForce;
 use crate::control::record::Versioned;
-use crate::control::wire::{self, ControlRequest, ListName};
+use crate::control::wire::{self, AnalysisQuery, ControlRequest, IsolateCounters, ListName};
+use crate::json;
 use crate::origin_url::host_port;
 use crate::problem::Problem;
 use crate::time::UnixMillis;
@@ -80,7 +81,7 @@ pub async fn handle(
             let rollout = state::rollout(env, now, config).await;
             Ok(Reply::json(
                 200,
-                probe_origins(&rollout.config).await.to_string(),
+                json::text(&probe_origins(&rollout.config).await),
             ))
         }
         AdminEndpoint::ConfigHistory => list(env, ListName::History, &req).await,
@@ -146,18 +147,12 @@ pub fn active_variants(rollout: &RolloutConfig) -> Vec<Variant> {
 
 fn cache_stats(config: &EdgeConfig, now: UnixMillis) -> Reply {
     let report = state::with_stats(now, |s| s.report());
-    let mut body = serde_json::to_value(&report).unwrap_or_default();
-    if let Some(map) = body.as_object_mut() {
-        map.insert(
-            "memory".into(),
-            json!(super::memory::stats(config.memory_cache_bytes)),
-        );
-        map.insert(
-            "store".into(),
-            json!(super::memory::store_budget(config.store_buffer_bytes).stats()),
-        );
-    }
-    Reply::json(200, body.to_string())
+    let mut body = report.to_json();
+    body["memory"] = super::memory::stats(config.memory_cache_bytes).to_json();
+    body["store"] = super::memory::store_budget(config.store_buffer_bytes)
+        .stats()
+        .to_json();
+    Reply::json(200, json::text(&body))
 }
 
 /// The worker's own `host[:port]`s: configured, and the one this request came to.
@@ -172,7 +167,7 @@ fn self_hosts(config: &EdgeConfig, req: &Request) -> Vec<String> {
 /// A control plane answer as the client's reply, with the version as the `ETag` a client sends
 /// back in `If-Match`.
 fn relayed(status: u16, value: &Value, version: Option<u64>) -> Reply {
-    let mut reply = Reply::json(status, value.to_string());
+    let mut reply = Reply::json(status, json::text(value));
     if let Some(v) = version {
         reply.headers.push(("etag".into(), format!("\"{v}\"")));
     }
@@ -189,68 +184,68 @@ async fn config_get(
 ) -> Result<Reply, Problem> {
     let rollout = state::rollout(env, now, config).await;
     let in_force = in_force_json(&rollout);
-    let cache = json!({
-        "warmup_paths": config.warmup_paths,
+    let cache = object! {
+        "warmup_paths": config.warmup_paths.clone(),
         "languages": config.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-        "rules": config.rules.rules.iter().map(|r| json!({
-            "id": r.id, "pattern": r.pattern.as_str(), "mode": r.mode.as_str(),
+        "rules": config.rules.rules.iter().map(|r| object! {
+            "id": r.id.as_str(), "pattern": r.pattern.as_str(), "mode": r.mode.as_str(),
             "ttl_secs": r.ttl_for_status(200),
-        })).collect::<Vec<_>>(),
-    });
+        }).collect::<Vec<_>>(),
+    };
     let request = ControlRequest::State {
         self_hosts: self_hosts(config, req),
     };
     let mut body = match control::call(env, &request).await {
-        Ok((200, state)) => {
-            let mut body = state["current"].clone();
-            body["control"] = json!({
+        Ok((200, mut state)) => {
+            let mut body = state["current"].take();
+            body["control"] = object! {
                 "available": true,
-                "published": state["published"],
-                "quarantined": state["quarantined"],
-                "purge": state["purge"],
-            });
+                "published": state["published"].take(),
+                "quarantined": state["quarantined"].take(),
+                "purge": state["purge"].take(),
+            };
             body
         }
-        Ok((status, problem)) => return Ok(Reply::json(status, problem.to_string())),
+        Ok((status, problem)) => return Ok(Reply::json(status, json::text(&problem))),
         // The control plane is out of reach: say what this isolate serves, and that writes
         // cannot be made now.
-        Err(p) => json!({
+        Err(p) => object! {
             "version": rollout.version,
             "readable": true,
             "actor": "unknown (control plane unavailable)",
             "reason": "",
             "config": rollout.config.to_json(),
             "summary": ops::summary(&rollout.config),
-            "control": {"available": false, "problem": p.detail},
-        }),
+            "control": object! {"available": false, "problem": p.detail},
+        },
     };
     body["in_force"] = in_force;
-    body["operator"] = json!(operator);
+    body["operator"] = operator.into();
     body["cache"] = cache;
     let version = body["version"].as_u64();
     Ok(relayed(200, &body, version))
 }
 
 fn in_force_json(rollout: &InForce) -> Value {
-    json!({
+    object! {
         "version": rollout.version,
         "source": rollout.source.as_str(),
         "summary": ops::summary(&rollout.config),
-        "problem": rollout.problem,
-    })
+        "problem": rollout.problem.clone(),
+    }
 }
 
 /// A part of a control plane answer as `T`, read from its text rather than `from_value`: one
 /// deserializer (the text's) for every type the edge reads, not a second copy of each for
 /// `Value` (the same values are accepted).
 fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
-    serde_json::from_str(&value.to_string()).ok()
+    serde_json::from_str(&json::text(value)).ok()
 }
 
 /// A control plane answer, as it is.
 async fn relay(env: &Env, request: &ControlRequest) -> Result<Reply, Problem> {
     let (status, value) = control::call(env, request).await?;
-    Ok(Reply::json(status, value.to_string()))
+    Ok(Reply::json(status, json::text(&value)))
 }
 
 /// A rollout start or control: the control plane answers with the rollout and, when the weight
@@ -269,13 +264,16 @@ async fn rollout_write(
         }
     }
     if let Some(obj) = value.as_object_mut() {
-        obj.remove("record");
+        ops::take_field(obj, "record");
     }
-    Ok(Reply::json(status, value.to_string()))
+    Ok(Reply::json(status, json::text(&value)))
 }
 
 /// `GET /analysis?window=<secs>`: every aggregator's counts over the window, merged: per
-/// variant and per route, and per minute for charts.
+/// variant and per route, and per minute for charts. The control plane reads and merges them
+/// (the aggregators are in its worker) and this isolate relays its answer; when it cannot be
+/// asked, neither can the aggregators beside it: the answer is then what no aggregator read
+/// gives (no counts, `complete: false`, each one unreadable and why).
 async fn analysis(
     config: &EdgeConfig,
     req: &Request,
@@ -288,28 +286,31 @@ async fn analysis(
             .map(|(_, v)| v.into_owned())
     });
     let window_secs = verdict::window_secs(raw.as_deref())?;
-    let since_ms = now.0.saturating_sub(window_secs * 1000);
-    let since_bucket = cell::bucket_of(since_ms);
-    let (summary, failed) =
-        super::metrics_shard::read_all(env, config.metrics_shards, since_bucket).await;
     let rollout = state::rollout(env, now, config).await;
-    let (flushes, failed_flushes, lost, pending) = state::analysis_counters();
-    let mut body = verdict::Window::of(&summary.routes, since_bucket).to_json();
-    body["window_secs"] = json!(window_secs);
-    body["since_ms"] = json!(since_bucket * cell::BUCKET_MS);
-    body["series"] = verdict::series(&summary.series, since_ms, now.0);
-    body["weight_bp"] = json!(rollout.config.weight_bp);
-    body["aggregators"] = json!({
-        "shards": config.metrics_shards,
-        "unreadable": failed,
-        "complete": failed.is_empty(),
-    });
-    body["this_isolate"] = json!({
-        "flushes": flushes, "failed_flushes": failed_flushes,
-        "lost_requests": lost, "pending_requests": pending,
-        "flush_ms": config.metrics_flush_ms,
-    });
-    Ok(Reply::json(200, body.to_string()))
+    let (flushes, failed_flushes, lost_requests, pending_requests) = state::analysis_counters();
+    let query = AnalysisQuery {
+        window_secs,
+        now_ms: now.0,
+        shards: config.metrics_shards,
+        weight_bp: rollout.config.weight_bp,
+        this_isolate: IsolateCounters {
+            flushes,
+            failed_flushes,
+            lost_requests,
+            pending_requests,
+            flush_ms: config.metrics_flush_ms,
+        },
+    };
+    let why = match control::ask(env, &ControlRequest::Analysis(query)).await {
+        Ok((200, text)) => return Ok(Reply::json(200, text)),
+        Ok((status, _)) => format!("the control plane answered {status}"),
+        Err(why) => why,
+    };
+    let unreadable = (0..config.metrics_shards)
+        .map(|i| format!("shard-{i}: not read: the control plane, which reads it, could not be asked ({why})"))
+        .collect();
+    let body = verdict::api_answer_unread(unreadable, &query);
+    Ok(Reply::json(200, json::text(&body)))
 }
 
 /// A stored list from the control plane (`?limit=`, 1–500, default 50).
@@ -321,7 +322,7 @@ async fn list(env: &Env, list: ListName, req: &Request) -> Result<Reply, Problem
     });
     let limit = wire::list_limit(raw.as_deref())?;
     let (status, value) = control::call(env, &ControlRequest::List { list, limit }).await?;
-    Ok(Reply::json(status, value.to_string()))
+    Ok(Reply::json(status, json::text(&value)))
 }
 
 /// A release-manager change, made by the control plane; this isolate uses the new
@@ -348,7 +349,7 @@ async fn change(
         let version = value["current"]["version"].as_u64();
         return Ok(relayed(status, &value, version));
     }
-    if value["dry_run"] == json!(true) {
+    if value["dry_run"].as_bool() == Some(true) {
         // Also ask the proposed origins whether they are ready.
         if let Ok(proposed) = RolloutConfig::from_json(&value["config"], &self_hosts(config, req)) {
             value["origins"] = probe_origins(&proposed).await;
@@ -362,7 +363,7 @@ async fn change(
     }
     let version = value["version"].as_u64();
     if let Some(obj) = value.as_object_mut() {
-        obj.remove("record");
+        ops::take_field(obj, "record");
     }
     Ok(relayed(200, &value, version))
 }
@@ -384,14 +385,14 @@ async fn purge(operator: &str, body: &str, env: &Env, now: UnixMillis) -> Result
             state::remember_purge_state(state, now);
         }
         if let Some(obj) = value.as_object_mut() {
-            obj.remove("state");
+            ops::take_field(obj, "state");
             obj.insert(
                 "propagation".into(),
-                json!("this data centre at once; every other within KV propagation (up to ~60 s) plus STATE_REFRESH_MS"),
+                "this data centre at once; every other within KV propagation (up to ~60 s) plus STATE_REFRESH_MS".into(),
             );
         }
     }
-    Ok(Reply::json(status, value.to_string()))
+    Ok(Reply::json(status, json::text(&value)))
 }
 
 /// Probes `/health/ready` of the stable and canary origins of `rollout` (3 s timeout each).
@@ -402,7 +403,7 @@ async fn probe_origins(rollout: &RolloutConfig) -> Value {
         ("canary", rollout.canary_origin.clone()),
     ] {
         let Some(base) = base else {
-            out.insert(name.into(), json!(null));
+            out.insert(name.into(), Value::Null);
             continue;
         };
         let Ok(url) = base.join("health/ready") else {
@@ -423,14 +424,14 @@ async fn probe_origins(rollout: &RolloutConfig) -> Value {
         };
         out.insert(
             name.into(),
-            json!({
+            object! {
                 "url": url.as_str(),
                 "reachable": status.is_some(),
                 "ready": status == Some(200),
                 "status": status,
                 "ms": reply.dur_ms,
                 "error": error,
-            }),
+            },
         );
     }
     Value::Object(out)
@@ -469,14 +470,14 @@ async fn warmup_endpoint(
     let reason = ops::reason_and_actor(&mut fields, operator)?;
     let rollout = state::rollout(env, now, config).await;
     let jobs = warmup::plan(
-        &Value::Object(fields).to_string(),
+        &json::text(&Value::Object(fields)),
         &config.warmup_paths,
         &active_variants(&rollout.config),
         &config.languages,
     )?;
     let mut report = run_warmup(config, &rollout.config, &base, jobs, env, ctx).await;
-    report["audited"] = json!(audit_warmup(env, operator, &reason, &report).await);
-    Ok(Reply::json(200, report.to_string()))
+    report["audited"] = audit_warmup(env, operator, &reason, &report).await.into();
+    Ok(Reply::json(200, json::text(&report)))
 }
 
 /// Writes a warmup into the audit log; false (and a log line) when the control plane is out of
@@ -486,12 +487,17 @@ pub async fn audit_warmup(env: &Env, operator: &str, reason: &str, report: &Valu
         operator: operator.to_string(),
         action: "warmup".into(),
         reason: reason.to_string(),
-        detail: json!({"jobs": report["jobs"], "ok": report["ok"], "failed": report["failed"]}),
+        // The report's counts (numbers, as `run_warmup` writes them).
+        detail: object! {
+            "jobs": report["jobs"].as_u64(),
+            "ok": report["ok"].as_u64(),
+            "failed": report["failed"].as_u64(),
+        },
     };
     match control::call(env, &event).await {
         Ok((200, _)) => true,
         Ok((_, v)) => {
-            worker::console_warn!("warmup not audited: {}", v);
+            worker::console_warn!("warmup not audited: {}", json::text(&v));
             false
         }
         Err(p) => {
@@ -516,7 +522,7 @@ pub async fn run_warmup(
     for job in &jobs {
         let started = platform::now();
         let Ok(url) = base.join(&job.path) else {
-            results.push(json!({"path": job.path, "error": "not a path"}));
+            results.push(object! {"path": job.path.as_str(), "error": "not a path"});
             continue;
         };
         let rule = config.rules.rule_for(url.path());
@@ -538,14 +544,14 @@ pub async fn run_warmup(
         if reply.status < 400 {
             ok += 1;
         }
-        results.push(json!({
-            "path": job.path,
+        results.push(object! {
+            "path": job.path.as_str(),
             "variant": job.variant.as_str(),
             "lang": job.lang.as_str(),
             "status": reply.status,
             "outcome": outcome,
             "ms": platform::now().since(started),
-        }));
+        });
     }
-    json!({"jobs": jobs.len(), "ok": ok, "failed": jobs.len() - ok, "results": results})
+    object! {"jobs": jobs.len(), "ok": ok, "failed": jobs.len() - ok, "results": results}
 }

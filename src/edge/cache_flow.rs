@@ -880,8 +880,8 @@ impl StoreJob {
             worker::console_log!(
                 "{{\"event\":\"store_dropped\",\"reason\":\"{}\",\"route\":{},\"path\":{}}}",
                 reason.as_str(),
-                serde_json::Value::from(self.req.rule.id.as_str()),
-                serde_json::Value::from(self.req.url.path())
+                crate::json::text(&self.req.rule.id.as_str().into()),
+                crate::json::text(&self.req.url.path().into())
             );
         }
         if let Some(claim) = self.claim {

@@ -17,28 +17,32 @@ pub const OBJECT_NAME: &str = "control";
 /// own problems (400, 409, …) come back as answers; only an unreachable or broken object is a
 /// `control_unavailable` problem.
 pub async fn call(env: &Env, request: &ControlRequest) -> Result<(u16, Value), Problem> {
-    let ns = env.durable_object(BINDING).map_err(|_| {
-        Problem::control_unavailable(format!(
-            "the Durable Object binding {BINDING} is not configured"
-        ))
-    })?;
-    let stub = ns
-        .get_by_name(OBJECT_NAME)
+    let (status, text) = ask(env, request)
+        .await
         .map_err(Problem::control_unavailable)?;
-    let req = super::platform::post_request(
+    answer(status, &text)
+}
+
+/// Sends a request to the control plane and returns its status and answer's text, as they are;
+/// `Err(why)` when it could not be asked.
+pub async fn ask(env: &Env, request: &ControlRequest) -> Result<(u16, String), String> {
+    super::platform::ask_object(
+        env,
+        BINDING,
+        OBJECT_NAME,
         "https://control.internal/rpc",
         &serde_json::to_string(request).unwrap_or_default(),
     )
-    .map_err(Problem::control_unavailable)?;
-    let resp = stub
-        .fetch_with_request(req)
-        .await
-        .map_err(Problem::control_unavailable)?;
-    let status = resp.status_code();
-    let text = super::platform::response_text(resp)
-        .await
-        .map_err(Problem::control_unavailable)?;
-    let value: Value = serde_json::from_str(&text).map_err(|_| {
+    .await
+    .map_err(|why| {
+        why.unwrap_or_else(|| format!("the Durable Object binding {BINDING} is not configured"))
+    })
+}
+
+/// The control plane's answer read: its own problems as answers, a broken object's as a
+/// `control_unavailable` problem.
+fn answer(status: u16, text: &str) -> Result<(u16, Value), Problem> {
+    let value: Value = serde_json::from_str(text).map_err(|_| {
         Problem::control_unavailable(format!(
             "it answered {status} with something that is not JSON"
         ))

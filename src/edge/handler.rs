@@ -240,7 +240,9 @@ fn observe(
             if let Err(why) = super::metrics_shard::flush(&env, shard, &cells).await {
                 worker::console_warn!(
                     "{}",
-                    serde_json::json!({"event": "metrics_flush_failed", "shard": shard, "why": why})
+                    crate::json::text(
+                        &object! {"event": "metrics_flush_failed", "shard": shard, "why": why}
+                    )
                 );
                 state::flush_failed(cells, platform::now());
             } else {

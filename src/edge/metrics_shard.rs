@@ -2,8 +2,9 @@
 //! (`MetricsShard`, SQLite, `edge/objects/metrics_shard.rs`, in the objects worker), each summing the per-(variant, route, 10 s) counts that isolates flush to it, and
 //! answering the sums of a window (per route over the window, per minute over routes). Isolates
 //! pick a shard at random when they start, so each
-//! shard sees `1 / METRICS_SHARDS` of the flushes; the control plane and the analysis API read
-//! every shard and merge (`analysis::cell`). Two hours are kept.
+//! shard sees `1 / METRICS_SHARDS` of the flushes; the control plane reads every shard and
+//! merges (`analysis::cell`), for its rollout analyses and for the analysis API, which the edge
+//! relays to it. Two hours are kept.
 
 use serde::{Deserialize, Serialize};
 use worker::Env;
@@ -31,25 +32,17 @@ pub enum ShardRequest {
 
 /// Sends one request to shard `index` and returns its JSON answer.
 async fn ask(env: &Env, index: u32, request: &ShardRequest) -> Result<serde_json::Value, String> {
-    let ns = env
-        .durable_object(BINDING)
-        .map_err(|_| format!("the Durable Object binding {BINDING} is not configured"))?;
-    let stub = ns
-        .get_by_name(&format!("shard-{index}"))
-        .map_err(|e| e.to_string())?;
-    let req = super::platform::post_request(
+    let (status, text) = super::platform::ask_object(
+        env,
+        BINDING,
+        &format!("shard-{index}"),
         "https://metrics.internal/",
         &serde_json::to_string(request).unwrap_or_default(),
     )
-    .map_err(|e| e.to_string())?;
-    let resp = stub
-        .fetch_with_request(req)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status_code();
-    let text = super::platform::response_text(resp)
-        .await
-        .map_err(|e| e.to_string())?;
+    .await
+    .map_err(|why| {
+        why.unwrap_or_else(|| format!("the Durable Object binding {BINDING} is not configured"))
+    })?;
     if status != 200 {
         return Err(format!("shard-{index} answered {status}: {text}"));
     }

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{web_sys, Env, ScheduleContext};
+use worker::{web_sys, Env};
 
 use crate::config::{ConfigError, EdgeConfig};
 use crate::time::UnixMillis;
@@ -48,31 +48,68 @@ pub fn random_bytes<const N: usize>() -> Option<[u8; N]> {
     }
 }
 
-/// A `POST` of `body` to `url`, for a Durable Object stub's `fetch_with_request`. Built as a
+/// A `POST` of `body` to `url`, for a Durable Object stub's `fetch`. Built as a
 /// `web_sys::Request` (as the origin's are): `worker::RequestInit` would bring its `cf`
 /// properties' conversion (serde_wasm_bindgen and every image-resizing option, ~15 KB of Wasm)
 /// into the edge for two fields. Same error as `worker::Request::new_with_init`.
-pub fn post_request(url: &str, body: &str) -> worker::Result<worker::Request> {
+pub fn post_request(url: &str, body: &str) -> worker::Result<web_sys::Request> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(body));
-    web_sys::Request::new_with_str_and_init(url, &init)
-        .map(worker::Request::from)
-        .map_err(|e| {
-            worker::Error::JsError(
-                e.as_string()
-                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
-            )
-        })
+    web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| {
+        worker::Error::JsError(
+            e.as_string()
+                .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+        )
+    })
 }
 
-/// The body of a Durable Object's answer as text, decoded by the runtime (`Response.text()`):
-/// `worker::Response::text` reads it chunk by chunk through Rust streams (`ByteStream`), code
-/// the edge needs for nothing else.
-pub async fn response_text(resp: worker::Response) -> worker::Result<String> {
-    let resp = web_sys::Response::from(resp);
-    let text = worker::wasm_bindgen_futures::JsFuture::from(resp.text()?).await?;
-    Ok(text.as_string().unwrap_or_default())
+/// `this[name](arg)`.
+fn call_method(this: &JsValue, name: &str, arg: &JsValue) -> Result<JsValue, JsValue> {
+    use wasm_bindgen::JsCast;
+    js_sys::Reflect::get(this, &JsValue::from_str(name))?
+        .unchecked_into::<js_sys::Function>()
+        .call1(this, arg)
+}
+
+/// POSTs `body` to `url` on the Durable Object `name` of the namespace bound as `binding`: the
+/// answer's status and text (`Response.text()`, decoded by the runtime). `Err(None)`: the binding
+/// is not configured; `Err(Some(why))`: the object could not be asked, said as `worker::Error`
+/// says it. The one way the edge calls its objects (control plane, shards). The runtime's
+/// `getByName` and `fetch` are called directly: `worker`'s namespace, stub, request and response
+/// wrappers (and `Response::text`'s chunk-by-chunk Rust streams) are code the edge needs for
+/// nothing else.
+pub async fn ask_object(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    url: &str,
+    body: &str,
+) -> Result<(u16, String), Option<String>> {
+    use wasm_bindgen::JsCast;
+    use worker::wasm_bindgen_futures::JsFuture;
+    // As `Env::durable_object` finds it: defined, and a `DurableObjectNamespace`.
+    let ns = js_sys::Reflect::get(env, &JsValue::from_str(binding))
+        .ok()
+        .filter(|ns| {
+            !ns.is_undefined()
+                && js_sys::Object::from(ns.clone()).constructor().name() == "DurableObjectNamespace"
+        })
+        .ok_or(None)?;
+    let failed = |e: JsValue| Some(worker::Error::from(e).to_string());
+    let stub = call_method(&ns, "getByName", &JsValue::from_str(name)).map_err(failed)?;
+    let req = post_request(url, body).map_err(|e| Some(e.to_string()))?;
+    let answer = call_method(&stub, "fetch", &req).map_err(failed)?;
+    let resp = JsFuture::from(js_sys::Promise::from(answer))
+        .await
+        .map_err(failed)?
+        .dyn_into::<web_sys::Response>()
+        .map_err(failed)?;
+    let status = resp.status();
+    let text = JsFuture::from(resp.text().map_err(failed)?)
+        .await
+        .map_err(failed)?;
+    Ok((status, text.as_string().unwrap_or_default()))
 }
 
 /// The parsed configuration, or why it is invalid.
@@ -105,8 +142,8 @@ pub fn config(env: &Env) -> Rc<ConfigState> {
 pub enum Waiter<'a> {
     /// A fetch event (the runtime's context: its work runs on [`super::task`]'s executor).
     Fetch(&'a worker::worker_sys::Context),
-    /// A cron trigger.
-    Scheduled(&'a ScheduleContext),
+    /// A cron trigger (the runtime's context: its work runs on [`super::task`]'s executor too).
+    Scheduled(&'a worker::worker_sys::ScheduleContext),
 }
 
 impl Waiter<'_> {
@@ -115,20 +152,19 @@ impl Waiter<'_> {
         self.wait_until_boxed(Box::pin(work));
     }
 
-    /// [`Self::wait_until`] for one future type: the executor's task machinery (ours for a fetch,
-    /// `future_to_promise` for a cron event) is instantiated once, not once per kind of
-    /// background work.
+    /// [`Self::wait_until`] for one future type: the executor's task machinery is instantiated
+    /// once, not once per kind of background work.
     fn wait_until_boxed(&self, work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
-        match self {
-            Waiter::Fetch(ctx) => {
-                if let Err(e) = ctx.wait_until(&super::task::background(work)) {
-                    worker::console_error!(
-                        "waitUntil refused background work: {}",
-                        super::convert::js_error_message(&e)
-                    );
-                }
-            }
-            Waiter::Scheduled(ctx) => ctx.wait_until(work),
+        let promise = super::task::background(work);
+        let refused = match self {
+            Waiter::Fetch(ctx) => ctx.wait_until(&promise),
+            Waiter::Scheduled(ctx) => ctx.wait_until(promise),
+        };
+        if let Err(e) = refused {
+            worker::console_error!(
+                "waitUntil refused background work: {}",
+                super::convert::js_error_message(&e)
+            );
         }
     }
 }

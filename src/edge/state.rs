@@ -88,28 +88,39 @@ pub fn analysis_counters() -> (u64, u64, u64, u64) {
     })
 }
 
-/// Why KV could not be used.
-#[derive(Debug)]
-pub struct KvUnavailable(pub String);
-
-fn kv(env: &Env) -> Result<worker::KvStore, KvUnavailable> {
-    env.kv(KV_BINDING).map_err(|_| {
-        KvUnavailable(format!(
-            "the KV namespace binding {KV_BINDING} is not configured"
-        ))
-    })
-}
-
-/// Reads a key's text from KV.
+/// Reads a key's text from KV: the namespace's `get(key, {type: "text"})`, called as
+/// `worker::KvStore` calls it, without its option builder (serialised through
+/// `serde_wasm_bindgen`) and the rest of the KV client the edge does not use. Same answers and
+/// messages (a JavaScript error reads `js error: {:?}`, as `worker::KvError` writes it).
 async fn kv_fetch(env: &Env, key: &str) -> Fetched {
-    let store = match kv(env) {
-        Ok(s) => s,
-        Err(KvUnavailable(why)) => return Fetched::Unavailable(why),
+    use wasm_bindgen::{JsCast, JsValue};
+    let ns = js_sys::Reflect::get(env, &JsValue::from_str(KV_BINDING))
+        .ok()
+        .filter(|ns| !ns.is_undefined());
+    let get = ns.as_ref().and_then(|ns| {
+        js_sys::Reflect::get(ns, &JsValue::from_str("get"))
+            .ok()
+            .map(JsCast::unchecked_into::<js_sys::Function>)
+    });
+    let (Some(ns), Some(get)) = (ns, get) else {
+        return Fetched::Unavailable(format!(
+            "the KV namespace binding {KV_BINDING} is not configured"
+        ));
     };
-    match store.get(key).text().await {
-        Ok(None) => Fetched::Absent,
-        Ok(Some(text)) => Fetched::Text(text),
-        Err(e) => Fetched::Unavailable(format!("KV read of {key} failed: {e}")),
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"type".into(), &"text".into());
+    let read = match get.call2(&ns, &JsValue::from_str(key), &options) {
+        Ok(promise) => {
+            worker::wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise)).await
+        }
+        Err(e) => Err(e),
+    };
+    match read {
+        Ok(value) => match value.as_string() {
+            Some(text) => Fetched::Text(text),
+            None => Fetched::Absent,
+        },
+        Err(e) => Fetched::Unavailable(format!("KV read of {key} failed: js error: {e:?}")),
     }
 }
 

@@ -19,8 +19,9 @@ use worker::{
     durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State,
 };
 
+use crate::analysis::cell;
 use crate::analysis::rollout::{self, Action as RolloutAction, State as RolloutState};
-use crate::analysis::verdict::Window;
+use crate::analysis::verdict::{self, Window};
 use crate::cache::key;
 use crate::cache::policy::MAX_ENTRY_LIFETIME_SECS;
 use crate::cache::purge::PurgeState;
@@ -29,7 +30,7 @@ use crate::config::EdgeConfig;
 use crate::control::purge::{plan_purge, PurgeContext};
 use crate::control::reconcile::{self, Finding};
 use crate::control::record::{AuditEntry, Versioned};
-use crate::control::wire::{ControlRequest, ListName};
+use crate::control::wire::{AnalysisQuery, ControlRequest, ListName};
 use crate::control::write::{self, plan_adoption, plan_write, Commit, Current, WriteContext};
 use crate::control::{AUDIT_LEN, HISTORY_LEN, QUARANTINE_LEN};
 use crate::edge::platform;
@@ -967,6 +968,19 @@ impl ControlPlane {
         }
     }
 
+    /// The analysis API's answer (`GET /analysis` on the edge, which relays it): every
+    /// aggregator's counts over the window, merged (`verdict::api_answer`).
+    async fn analysis(&self, query: &AnalysisQuery) -> Value {
+        let since_ms = query.now_ms.saturating_sub(query.window_secs * 1000);
+        let (summary, failed) = crate::edge::metrics_shard::read_all(
+            &self.env,
+            query.shards,
+            cell::bucket_of(since_ms),
+        )
+        .await;
+        verdict::api_answer(&summary, failed, query)
+    }
+
     fn rollout_json(&self) -> Value {
         let mut v = rollout::to_json(&self.rollout_state(), now_ms());
         v["notifications"] = self
@@ -1052,6 +1066,11 @@ impl ControlPlane {
     }
 
     async fn handle(&self, request: ControlRequest) -> Result<Value, Problem> {
+        if let ControlRequest::Analysis(query) = request {
+            // A read of the aggregators only: neither the object's state nor the configuration (the
+            // edge sends what the answer needs) is involved.
+            return Ok(self.analysis(&query).await);
+        }
         let state = platform::config(&self.env);
         let config = match state.as_ref() {
             Ok(c) => c,
@@ -1104,6 +1123,7 @@ impl ControlPlane {
                 self.store_audit(vec![entry.clone()], vec![])?;
                 Ok(json!({ "audit": entry }))
             }
+            ControlRequest::Analysis(_) => unreachable!("answered above"),
             ControlRequest::List { list, limit } => Ok(self.list(list, limit)),
             ControlRequest::Rollout => Ok(self.rollout_json()),
             ControlRequest::RolloutStart { operator, body } => {
