@@ -17,7 +17,10 @@ pub fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
         .ok()
         .flatten()
         .and_then(|text| crate::headers::pairs_from_lines(&text))
-        .unwrap_or_else(|| headers.entries().collect())
+        .unwrap_or_else(|| {
+            worker::console_warn!("headers not readable as lines: read one by one");
+            headers.entries().collect()
+        })
 }
 
 #[wasm_bindgen(inline_js = r#"
@@ -77,12 +80,15 @@ pub fn incoming(req: &web_sys::Request) -> Incoming {
             colo: colo.map(str::to_owned),
             headers,
         },
-        None => Incoming {
-            method: req.method(),
-            url: req.url(),
-            colo: super::platform::colo(req),
-            headers: header_pairs(&Headers(req.headers())),
-        },
+        None => {
+            worker::console_warn!("request not readable as lines: read field by field");
+            Incoming {
+                method: req.method(),
+                url: req.url(),
+                colo: super::platform::colo(req),
+                headers: header_pairs(&Headers(req.headers())),
+            }
+        }
     }
 }
 
@@ -90,8 +96,9 @@ pub fn incoming(req: &web_sys::Request) -> Incoming {
 /// the runtime refuses a pair (e.g. garbage from an origin), only that pair is dropped, rather
 /// than failing the whole response.
 pub fn to_headers(pairs: &[(String, String)]) -> Headers {
-    if let Ok(h) = edge_headers(&pairs_text(pairs)) {
-        return Headers(h);
+    match edge_headers(&pairs_text(pairs)) {
+        Ok(h) => return Headers(h),
+        Err(e) => worker::console_warn!("headers not built in one call: {}", js_error_message(&e)),
     }
     let headers = Headers::new();
     for (name, value) in pairs {

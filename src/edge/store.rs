@@ -86,6 +86,7 @@ pub async fn lookup(key: &str, names: &'static [&'static str]) -> Option<Found> 
         .and_then(|lines| value_lines(&lines, names.len()))
         .unwrap_or_else(|| {
             // Not as written above (cannot happen): ask the runtime name by name.
+            worker::console_warn!("cache lookup values not readable as lines: read by name");
             let headers = response.headers();
             names
                 .iter()

@@ -300,7 +300,7 @@ impl Future for Await {
         match ready {
             Some(value) => {
                 self.done = true;
-                FREE.with(|f| f.borrow_mut().push(slot));
+                free(slot);
                 std::task::Poll::Ready(value)
             }
             None => std::task::Poll::Pending,
@@ -353,7 +353,7 @@ fn resume(slot: u32, ok: bool, value: JsValue) {
         Some(Some(waiting)) => waiting,
         Some(None) => {
             // Abandoned: nobody waits for it; the slot is free again.
-            FREE.with(|f| f.borrow_mut().push(slot));
+            free(slot);
             return;
         }
         None => return,

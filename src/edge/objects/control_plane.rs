@@ -211,14 +211,38 @@ impl ControlPlane {
         Current::from_storage(unreadable, newest, self_hosts)
     }
 
+    /// The rows `query` selects; none, and a log line naming the query, when SQLite refuses it
+    /// or a row does not read as `T` (a list that comes back empty must not hide why).
+    fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> Vec<T> {
+        match self
+            .sql()
+            .exec(query, bindings)
+            .and_then(|c| c.to_array::<T>())
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                worker::console_error!("control plane: reading \"{query}\" failed: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The rows of `SELECT COUNT(*) AS n FROM table`.
+    fn count(&self, table: &str) -> u64 {
+        self.rows::<CountRow>(&format!("SELECT COUNT(*) AS n FROM {table}"), vec![])
+            .pop()
+            .map_or(0, |r| r.n as u64)
+    }
+
     fn version_rows(&self, tail: &str, bindings: Vec<SqlStorageValue>) -> Vec<VersionRow> {
-        self.sql()
-            .exec(
-                &format!("SELECT version, record FROM versions {tail}"),
-                bindings,
-            )
-            .and_then(|c| c.to_array::<VersionRow>())
-            .unwrap_or_default()
+        self.rows(
+            &format!("SELECT version, record FROM versions {tail}"),
+            bindings,
+        )
     }
 
     /// The history a write may need: the newest records (for recovery), plus the version a
@@ -1149,13 +1173,7 @@ impl ControlPlane {
     fn state_json(&self, config: &EdgeConfig, self_hosts: &[String]) -> Value {
         let current = self.current(self_hosts);
         let purge = self.purge_state();
-        let quarantined = self
-            .sql()
-            .exec("SELECT COUNT(*) AS n FROM quarantine", None)
-            .and_then(|c| c.to_array::<CountRow>())
-            .ok()
-            .and_then(|mut r| r.pop())
-            .map_or(0, |r| r.n as u64);
+        let quarantined = self.count("quarantine");
         json!({
             "current": current.to_json(&config.rollout_defaults),
             "record": match &current { Current::Valid { record, .. } => json!(record), _ => Value::Null },
@@ -1286,15 +1304,8 @@ impl ControlPlane {
     }
 
     fn list(&self, list: ListName, limit: usize) -> Value {
-        let sql = self.sql();
         let limit_v = SqlStorageValue::try_from_i64(limit as i64).unwrap_or(SqlStorageValue::Null);
-        let count = |table: &str| {
-            sql.exec(&format!("SELECT COUNT(*) AS n FROM {table}"), None)
-                .and_then(|c| c.to_array::<CountRow>())
-                .ok()
-                .and_then(|mut r| r.pop())
-                .map_or(0, |r| r.n as u64)
-        };
+        let count = |table: &str| self.count(table);
         match list {
             ListName::History => {
                 let rows = self.version_rows("ORDER BY version DESC LIMIT ?", vec![limit_v]);
@@ -1309,13 +1320,10 @@ impl ControlPlane {
                 json!({"count": count("versions"), "versions": versions})
             }
             ListName::Audit => {
-                let rows = sql
-                    .exec(
-                        "SELECT id, entry FROM audit ORDER BY id DESC LIMIT ?",
-                        vec![limit_v],
-                    )
-                    .and_then(|c| c.to_array::<EntryRow>())
-                    .unwrap_or_default();
+                let rows: Vec<EntryRow> = self.rows(
+                    "SELECT id, entry FROM audit ORDER BY id DESC LIMIT ?",
+                    vec![limit_v],
+                );
                 let entries: Vec<Value> = rows
                     .iter()
                     .map(|r| {
@@ -1328,13 +1336,10 @@ impl ControlPlane {
                 json!({"count": count("audit"), "entries": entries})
             }
             ListName::Quarantine => {
-                let rows = sql
-                    .exec(
-                        "SELECT id, at_ms, source, why, raw FROM quarantine ORDER BY id DESC LIMIT ?",
-                        vec![limit_v],
-                    )
-                    .and_then(|c| c.to_array::<QuarantineRow>())
-                    .unwrap_or_default();
+                let rows: Vec<QuarantineRow> = self.rows(
+                    "SELECT id, at_ms, source, why, raw FROM quarantine ORDER BY id DESC LIMIT ?",
+                    vec![limit_v],
+                );
                 let items: Vec<Value> = rows
                     .iter()
                     .map(|r| json!({"id": r.id as u64, "at_ms": r.at_ms as u64, "source": r.source, "why": r.why, "raw": r.raw}))
