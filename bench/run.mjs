@@ -7,6 +7,8 @@
 // BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_LATENCY_SECONDS (2; the -c1/-c8 runs),
 // BENCH_PROFILE (1), BENCH_LIMITS (1),
 // BENCH_WORKER_DIR (build; a directory with index.js + index_bg.wasm, to measure another build),
+// BENCH_AB_DIR (unset; a second such build, run side by side with the first as cases x, x′ and
+// x-miss, interleaved with the others: how a change moves the CPU per request, within one run),
 // BENCH_OUT (bench/RESULTS.md).
 
 import { spawn, execFileSync } from "node:child_process";
@@ -54,6 +56,7 @@ const PROFILE_SECONDS = 5;
 const BUILD_DIR = path.resolve(ROOT, process.env.BENCH_WORKER_DIR ?? "build");
 const OBJECTS_BUILD_DIR = path.resolve(ROOT, process.env.BENCH_OBJECTS_DIR ?? "build-objects");
 const RESULTS = path.resolve(ROOT, process.env.BENCH_OUT ?? "bench/RESULTS.md");
+const AB_DIR = process.env.BENCH_AB_DIR ? path.resolve(ROOT, process.env.BENCH_AB_DIR) : null;
 
 const HIT_PATH = "/api/v2/marketplace/categories/10101/attributes";
 // A returning client in the stable bucket of the 10 % canary, with an English browser.
@@ -262,6 +265,10 @@ async function main() {
   // The objects worker (the Durable Objects; README: Layout), for limits.mjs's control plane.
   mkdirSync(path.join(WORKER_DIR, "objects"), { recursive: true });
   for (const f of ["index.js", "index_bg.wasm"]) cpSync(path.join(OBJECTS_BUILD_DIR, f), path.join(WORKER_DIR, "objects", f));
+  if (AB_DIR) {
+    mkdirSync(path.join(WORKER_DIR, "ab"), { recursive: true });
+    for (const f of ["index.js", "index_bg.wasm"]) cpSync(path.join(AB_DIR, f), path.join(WORKER_DIR, "ab", f));
+  }
   for (const f of ["floor.mjs", "peer.mjs", "count-crossings.mjs", "counted-edge.mjs"]) {
     cpSync(path.join(BENCH, "workers", f), path.join(WORKER_DIR, f));
   }
@@ -289,7 +296,7 @@ async function main() {
     BLOCKED_PATH_PREFIXES: "/__origin/",
     ADMIN_TOKEN: adminToken,
   };
-  const ports = { floor: await freePort(), edge: await freePort(), edgel2: await freePort(), peer: await freePort(), peermem: await freePort(), counted: await freePort() };
+  const ports = { floor: await freePort(), edge: await freePort(), edgel2: await freePort(), peer: await freePort(), peermem: await freePort(), counted: await freePort(), abedge: await freePort(), abedgel2: await freePort() };
   const logLines = { count: 0, sample: [] };
   // Modules listed explicitly: the entry first, then what it imports.
   const worker = (name, modules, extra) => ({
@@ -320,6 +327,13 @@ async function main() {
           bindings: { ...vars, MEMORY_CACHE_BYTES: String(8 * 1024 * 1024) },
           kvNamespaces: { EDGE_CONFIG: "bench-peermem-config" },
         }),
+      // BENCH_AB_DIR: the second build, with and without its memory tier.
+      abedge: () => worker("abedge", ["ab/index.js", "ab/index_bg.wasm"], { bindings: vars, kvNamespaces: { EDGE_CONFIG: "bench-abedge-config" } }),
+      abedgel2: () =>
+        worker("abedgel2", ["ab/index.js", "ab/index_bg.wasm"], {
+          bindings: { ...vars, MEMORY_CACHE_BYTES: "0" },
+          kvNamespaces: { EDGE_CONFIG: "bench-abedgel2-config" },
+        }),
       counted: () =>
         worker("counted", ["counted-edge.mjs", "count-crossings.mjs", "index.js", "index_bg.wasm"], {
           bindings: vars,
@@ -345,7 +359,8 @@ async function main() {
     await instance.ready;
     return instance;
   };
-  mf = await miniflare(["floor", "edge", "edgel2", "peer", "peermem", "counted"]);
+  const AB_WORKERS = AB_DIR ? ["abedge", "abedgel2"] : [];
+  mf = await miniflare(["floor", "edge", "edgel2", "peer", "peermem", "counted", ...AB_WORKERS]);
   const [workerd] = workerdPids();
   const base = Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`]));
   log(`workerd up: floor ${base.floor}, catalog-edge ${base.edge}, peer ${base.peer}; origin ${stableOrigin}`);
@@ -355,7 +370,7 @@ async function main() {
 
   // Warm the three caches and check they serve the same body.
   const bodies = {};
-  for (const name of ["floor", "edge", "edgel2", "peer", "peermem", "counted"]) {
+  for (const name of ["floor", "edge", "edgel2", "peer", "peermem", "counted", ...AB_WORKERS]) {
     let last;
     for (let i = 0; i < 20; i++) {
       const r = await get(base[name] + HIT_PATH);
@@ -374,6 +389,9 @@ async function main() {
   bodies.origin = { bytes: Buffer.byteLength(await origin.text()), headers: Object.fromEntries(origin.headers) };
   log(`warm: body bytes floor ${bodies.floor.bytes}, edge ${bodies.edge.bytes}, edgel2 ${bodies.edgel2.bytes}, peer ${bodies.peer.bytes}, peermem ${bodies.peermem.bytes}, origin ${bodies.origin.bytes}`);
   const tierOf = (name) => bodies[name].headers["cache-status"];
+  if (AB_DIR && (!/detail=memory/.test(tierOf("abedge")) || /memory/.test(tierOf("abedgel2")))) {
+    throw new Error(`memory tiers of ${AB_DIR} not as configured: ${tierOf("abedge")}, ${tierOf("abedgel2")}`);
+  }
   if (!/detail=memory/.test(tierOf("edge")) || /memory/.test(tierOf("edgel2")) || !/detail=memory/.test(tierOf("peermem")) || /memory/.test(tierOf("peer"))) {
     throw new Error(`memory tiers not as configured: edge ${tierOf("edge")}, edgel2 ${tierOf("edgel2")}, peer ${tierOf("peer")}, peermem ${tierOf("peermem")}`);
   }
@@ -414,6 +432,14 @@ async function main() {
     { id: "d2", label: "d. demo origin directly (same requests)", url: stableOrigin + HIT_PATH, mode: "miss" },
     { id: "d3", label: "d. peer, miss (reference for d)", url: base.peer + HIT_PATH, mode: "miss" },
   ];
+  if (AB_DIR) {
+    const other = path.relative(ROOT, AB_DIR);
+    cases.push(
+      { id: "x", label: `x. ${other}, hit (in-memory tier)`, url: base.abedge + HIT_PATH, mode: "hit", sample: true, stats: "hit", statsOf: "abedge" },
+      { id: "x2", label: `x′. ${other}, Cache API hit`, url: base.abedgel2 + HIT_PATH, mode: "hit", sample: true, stats: "hit", statsOf: "abedgel2" },
+      { id: "x3", label: `x. ${other}, miss`, url: base.abedge + HIT_PATH, mode: "miss", stats: "miss", statsOf: "abedge" },
+    );
+  }
   for (const c of cases) c.runs = [];
 
   // One short untimed run per case first (JIT, connection pools, cache warm-up).
@@ -714,6 +740,12 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   p(`| upload, gzip, as \`wrangler deploy --dry-run\` reports it (Wasm + JS glue) | ${upload.gzipKiB !== undefined ? `${upload.gzipKiB.toFixed(2)} KiB (raw ${upload.rawKiB.toFixed(2)} KiB)` : `– (${upload.error ?? "not run"})`} | ≤ ${UPLOAD_TARGET_KIB} KiB (\`npm test\` enforces ≤ ${UPLOAD_BUDGET_KIB}) | ${upload.gzipKiB !== undefined ? verdict(upload.gzipKiB <= UPLOAD_TARGET_KIB) : "not run"} |`);
   p(`| core decision (criterion \`core_decision_hit\` median, native) | ${coreNs ? f0(coreNs) + " ns" : "–"}${core ? ` (95 % CI ${f0(core.lo)}–${f0(core.hi)})` : ""} | < 1 µs (1,000 ns) | ${coreNs ? verdict(coreNs < 1000) : "not run"} |`);
   p();
+  if (s.x) {
+    p("**A/B (`BENCH_AB_DIR`):** the second build against the first, by workerd CPU per request (above 1: the second is cheaper) —");
+    p(`memory hit x ÷ b ${f2(cpuRatio("x", "b"))}, Cache API hit x′ ÷ b′ ${f2(cpuRatio("x2", "b2"))}, miss ${f2(cpuRatio("x3", "d1"))};`);
+    p(`the second build against the peers: x ÷ c′ ${f2(cpuRatio("x", "c2"))}, x′ ÷ c ${f2(cpuRatio("x2", "c"))}, miss ÷ peer miss ${f2(cpuRatio("x3", "d3"))}.`);
+    p();
+  }
   p("The requests/s ratios are of the medians over the rounds above (the cases ran interleaved, so the same");
   p("disturbances fell on both sides); the CPU ratios are of the medians of workerd CPU per request. The upload");
   p("figure is wrangler's own line (`" + (upload.line ?? "–") + "`), from `wrangler deploy --dry-run --outdir`");
