@@ -83,6 +83,9 @@ pub mod vars {
     pub const METRICS_FLUSH_MS: &str = "METRICS_FLUSH_MS";
     /// Where rollout decisions are posted (Slack-compatible `{"text": …}`).
     pub const ROLLOUT_WEBHOOK_URL: &str = "ROLLOUT_WEBHOOK_URL";
+    /// Which requests get a log line: `all` (default), `errors`, `1/N`, `none`
+    /// (`request_log`; failures always logged but under `none`).
+    pub const REQUEST_LOG: &str = "REQUEST_LOG";
 }
 
 /// Default number of aggregator shards.
@@ -154,6 +157,8 @@ pub struct EdgeConfig {
     pub metrics_flush_ms: u64,
     /// Where rollout decisions are posted, if anywhere.
     pub rollout_webhook_url: Option<Url>,
+    /// Which requests get a log line.
+    pub request_log: crate::request_log::RequestLog,
 }
 
 impl EdgeConfig {
@@ -510,6 +515,15 @@ impl EdgeConfig {
                 })
         });
 
+        let request_log = get(vars::REQUEST_LOG)
+            .map(|raw| {
+                crate::request_log::RequestLog::parse(&raw).unwrap_or_else(|m| {
+                    errors.push(ConfigError::new(vars::REQUEST_LOG, m));
+                    Default::default()
+                })
+            })
+            .unwrap_or_default();
+
         let rollout_defaults = origin_url
             .as_ref()
             .map(|stable| rollout_defaults(stable, &get, &mut errors));
@@ -537,6 +551,7 @@ impl EdgeConfig {
                 metrics_shards,
                 metrics_flush_ms,
                 rollout_webhook_url,
+                request_log,
             }),
             _ => Err(errors),
         }
@@ -569,6 +584,8 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    use crate::request_log::RequestLog;
+
     fn parse(pairs: &[(&str, &str)]) -> Result<EdgeConfig, Vec<ConfigError>> {
         let map: HashMap<String, String> = pairs
             .iter()
@@ -584,6 +601,23 @@ mod tests {
         assert_eq!(c.origin_timeout_ms, 10_000);
         assert_eq!(c.timing_allow_origin, None);
         assert_eq!(c.blocked_path_prefixes, vec!["/__origin/".to_string()]);
+    }
+
+    #[test]
+    fn request_log_defaults_to_all_and_a_bad_setting_is_named() {
+        let origin = ("ORIGIN_URL", "http://127.0.0.1:9001");
+        let log = |c: EdgeConfig| c.request_log;
+        assert_eq!(parse(&[origin]).map(log), Ok(RequestLog::All));
+        assert_eq!(
+            parse(&[origin, ("REQUEST_LOG", "1/100")]).map(log),
+            Ok(RequestLog::OneIn(100))
+        );
+        let errs = parse(&[origin, ("REQUEST_LOG", "sometimes")]).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "REQUEST_LOG");
+        assert!(errs[0]
+            .to_string()
+            .contains("\"sometimes\" is not a request log setting"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::cache::purge::PurgeState;
 use crate::config::{ConfigError, EdgeConfig};
 use crate::control::edge::InForce;
+use crate::request_log::{LogCounts, RequestLog};
 
 /// The health report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -29,6 +30,31 @@ pub struct HealthReport {
     /// This isolate's canary over the last minute.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStatus>,
+    /// Which requests this isolate logs, and how many lines it wrote and left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_log: Option<RequestLogStatus>,
+}
+
+/// `REQUEST_LOG` in force and this isolate's counts (a left-out line is a choice, not a
+/// failure: it never degrades health; metrics count every request either way).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RequestLogStatus {
+    /// `all`, `errors`, `1/N` or `none`.
+    pub setting: String,
+    /// Lines written by this isolate.
+    pub written: u64,
+    /// Lines left out by the setting.
+    pub skipped: u64,
+}
+
+impl RequestLogStatus {
+    pub fn of(setting: RequestLog, counts: &LogCounts) -> RequestLogStatus {
+        RequestLogStatus {
+            setting: setting.text(),
+            written: counts.written,
+            skipped: counts.skipped,
+        }
+    }
 }
 
 /// This isolate's canary traffic over the last minute (health is per isolate; the fleet-wide
@@ -163,6 +189,7 @@ impl HealthReport {
             purge: None,
             admin: None,
             canary: None,
+            request_log: None,
         };
         (if valid { 200 } else { 503 }, report)
     }
@@ -194,6 +221,12 @@ impl HealthReport {
             self.status = "degraded";
         }
         self.canary = Some(canary);
+        self
+    }
+
+    /// Adds the request log's setting and counts (never degrades).
+    pub fn with_request_log(mut self, log: RequestLogStatus) -> HealthReport {
+        self.request_log = Some(log);
         self
     }
 

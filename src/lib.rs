@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod origin_url;
 pub mod path;
 pub mod problem;
+pub mod request_log;
 pub mod route;
 pub mod time;
 pub mod timing;

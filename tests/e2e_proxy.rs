@@ -323,3 +323,70 @@ fn metrics_need_the_token_and_every_request_is_logged_without_secrets() {
     assert!(!log.contains("s3cr3t"), "cookies are never logged");
     assert!(!log.contains("ana%40example"), "queries are never logged");
 }
+
+#[test]
+fn request_log_errors_writes_only_failures_and_counts_what_it_left_out() {
+    let stack = Stack::with(StackOptions::default().var("REQUEST_LOG", "errors"));
+    // A miss and a hit: no lines.
+    for _ in 0..2 {
+        assert_eq!(Req::get(&stack.worker.at(CATEGORIES)).send().status, 200);
+    }
+    // A failure: its line is written.
+    stack.stable.control(
+        "fail",
+        json!({"mode": "status", "status": 503, "path_prefix": "/api/v1/marketplace/search"}),
+    );
+    let failed = Req::get(&stack.worker.at("/api/v1/marketplace/search?q=golf")).send();
+    assert_eq!(failed.status, 503, "{}", failed.body);
+
+    let request_lines = || -> Vec<serde_json::Value> {
+        stack
+            .worker
+            .log_text()
+            .lines()
+            .filter_map(|l| l.find(r#"{"event":"request""#).map(|i| l[i..].to_string()))
+            .map(|l| serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let mut lines = request_lines();
+    for _ in 0..30 {
+        if !lines.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        lines = request_lines();
+    }
+    assert_eq!(lines.len(), 1, "only the failure is logged: {lines:?}");
+    assert_eq!(lines[0]["status"], 503);
+    assert_eq!(lines[0]["route"], "search");
+    assert_eq!(lines[0]["origin_error"], true);
+
+    // What was left out is counted, and the metrics still count every request.
+    let m = stack.admin("GET", "/__edge/metrics").send();
+    assert!(
+        m.body
+            .contains("catalog_edge_request_log_lines_total{line=\"written\"} 1\n"),
+        "{}",
+        m.body
+    );
+    // Skipped: the two catalog requests, and the stack's own health checks before them.
+    let skipped: u64 = m
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("catalog_edge_request_log_lines_total{line=\"skipped\"} "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", m.body));
+    assert!(skipped >= 2, "{skipped}");
+    assert!(m
+        .body
+        .contains("catalog_edge_request_log_setting{setting=\"errors\"} 1\n"));
+    assert!(m.body.contains(
+        r#"catalog_edge_requests_total{route="categories",variant="stable",outcome="hit",status="2xx"} 1"#
+    ));
+    let h = Req::get(&stack.worker.at("/__edge/health")).send().json();
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["request_log"]["setting"], "errors");
+    assert_eq!(h["request_log"]["written"], 1);
+    // Plus the metrics request (each request is counted after its own answer is made).
+    assert_eq!(h["request_log"]["skipped"], skipped + 1);
+}

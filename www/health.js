@@ -28,6 +28,15 @@ function renderReport(r) {
       h('span', { className: 'muted small' }, ` version ${ro.version} from ${ro.source}, weight ${ro.weight_bp / 100} %`),
       ro.problem ? h('p', { className: 'error' }, ro.problem) : null);
   }
+
+  // REQUEST_LOG: which requests get a log line, and what this isolate left out.
+  const log = r.request_log;
+  fill($('health-request-log'), !log ? h('span', { className: 'muted' }, 'not reported')
+    : h('span', {},
+      h('code', {}, log.setting),
+      h('span', { className: 'muted small' },
+        ` ${log.written} written, ${log.skipped} left out by this isolate` +
+        (log.setting === 'all' ? '' : ' (failures always logged; metrics count every request)'))));
 }
 
 function originItem(name, o) {

@@ -27,14 +27,18 @@ use crate::canary;
 use crate::config::EdgeConfig;
 use crate::forward;
 use crate::headers;
-use crate::health::{AdminStatus, CanaryStatus, HealthReport, PurgeStatus, RolloutStatus};
+use crate::health::{
+    AdminStatus, CanaryStatus, HealthReport, PurgeStatus, RequestLogStatus, RolloutStatus,
+};
 use crate::metrics::RequestRecord;
 use crate::problem::Problem;
+use crate::request_log::{LogCounts, RequestLog};
 use crate::route::{self, Route};
 use crate::time::UnixMillis;
 use crate::timing::{names, ServerTiming};
 use crate::trace::TraceParent;
 use crate::variant::Variant;
+use std::cell::RefCell;
 
 /// Answers one request. Never fails for a reason of the request's: every error becomes a JSON
 /// problem response.
@@ -76,7 +80,8 @@ pub async fn handle(
                             errors: canary.errors,
                             fallbacks: canary.fallbacks,
                             problem,
-                        });
+                        })
+                        .with_request_log(RequestLogStatus::of(c.request_log, &log_counts()));
                     (status, report)
                 }
                 Err(errors) => HealthReport::new(None, errors),
@@ -118,7 +123,8 @@ pub async fn handle(
     }
     let total_ms = platform::now().since(started);
     observe(&reply, &env, &ctx, config, started, total_ms);
-    record(&reply, &env, method, path, colo, started, total_ms);
+    let log = config.map(|c| c.request_log).unwrap_or_default();
+    record(&reply, &env, log, method, path, colo, started, total_ms);
     finish(reply, config, total_ms)
 }
 
@@ -159,15 +165,32 @@ fn metrics_endpoint(
                     &super::memory::store_budget(config.map_or(0, |c| c.store_buffer_bytes))
                         .stats(),
                 )
+                + &crate::request_log::exposition(
+                    config.map(|c| c.request_log).unwrap_or_default(),
+                    &log_counts(),
+                )
         }),
     )
 }
 
-/// One log line, one Analytics Engine data point (when `EDGE_ANALYTICS` is bound) and the
-/// isolate's Prometheus metrics for a request. Never the token, cookies or the query.
+thread_local! {
+    /// This isolate's request log lines, written and left out (`REQUEST_LOG`).
+    static LOG_COUNTS: RefCell<LogCounts> = RefCell::new(LogCounts::default());
+}
+
+/// This isolate's request log counts (metrics, health).
+pub(super) fn log_counts() -> LogCounts {
+    LOG_COUNTS.with_borrow(|c| *c)
+}
+
+/// One log line (as `REQUEST_LOG` says), one Analytics Engine data point (when
+/// `EDGE_ANALYTICS` is bound) and the isolate's Prometheus metrics for a request. Never the
+/// token, cookies or the query.
+#[allow(clippy::too_many_arguments)]
 fn record(
     reply: &Reply,
     env: &Env,
+    log: RequestLog,
     method: String,
     path: String,
     colo: Option<String>,
@@ -194,8 +217,11 @@ fn record(
         fallback: reply.cache.as_ref().is_some_and(|c| c.fallback),
         weight_bp: reply.assigned.and_then(|_| state::weight_in_force()),
     };
-    // The line as it is (`console_log!` would format it into a second string first).
-    web_sys::console::log_1(&JsValue::from_str(&rec.log_line()));
+    // The line as it is (`console_log!` would format it into a second string first), when
+    // REQUEST_LOG keeps it (counted either way).
+    if LOG_COUNTS.with_borrow_mut(|c| c.decide(log, &rec)) {
+        web_sys::console::log_1(&JsValue::from_str(&rec.log_line()));
+    }
     state::with_metrics(started, |m| m.observe(&rec));
     if let Some(dataset) = state::analytics(env, ANALYTICS_BINDING) {
         let p = rec.data_point();

@@ -502,6 +502,9 @@ test('the health panel shows the version and reachable origins', async () => {
   assert.equal(await page.textContent('#health-version'), `v${expected.version}`);
   assert.match(await page.textContent('#health-config'), /valid/);
   assert.match(await page.textContent('#health-rollout'), /valid/);
+  // REQUEST_LOG's setting and this isolate's counts, as the report has them.
+  assert.equal(expected.request_log.setting, 'all');
+  assert.match(await page.textContent('#health-request-log'), /^all \d+ written, 0 left out by this isolate$/);
   const origins = await page.locator('#health-origins li').allTextContents();
   assert.match(origins[0], /stable.*ready/s);
   assert.match(origins[1], /canary.*ready/s);
