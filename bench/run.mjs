@@ -9,6 +9,8 @@
 // BENCH_WORKER_DIR (build; a directory with index.js + index_bg.wasm, to measure another build),
 // BENCH_AB_DIR (unset; a second such build, run side by side with the first as cases x, x′ and
 // x-miss, interleaved with the others: how a change moves the CPU per request, within one run),
+// BENCH_AB_VARS (unset; a JSON object of vars for the x cases only, e.g. '{"REQUEST_LOG":"1/100"}',
+// with BENCH_AB_DIR=build to compare a setting of the same build),
 // BENCH_OUT (bench/RESULTS.md).
 
 import { spawn, execFileSync } from "node:child_process";
@@ -57,6 +59,7 @@ const BUILD_DIR = path.resolve(ROOT, process.env.BENCH_WORKER_DIR ?? "build");
 const OBJECTS_BUILD_DIR = path.resolve(ROOT, process.env.BENCH_OBJECTS_DIR ?? "build-objects");
 const RESULTS = path.resolve(ROOT, process.env.BENCH_OUT ?? "bench/RESULTS.md");
 const AB_DIR = process.env.BENCH_AB_DIR ? path.resolve(ROOT, process.env.BENCH_AB_DIR) : null;
+const AB_VARS = JSON.parse(process.env.BENCH_AB_VARS || "{}");
 
 const HIT_PATH = "/api/v2/marketplace/categories/10101/attributes";
 // A returning client in the stable bucket of the 10 % canary, with an English browser.
@@ -328,10 +331,10 @@ async function main() {
           kvNamespaces: { EDGE_CONFIG: "bench-peermem-config" },
         }),
       // BENCH_AB_DIR: the second build, with and without its memory tier.
-      abedge: () => worker("abedge", ["ab/index.js", "ab/index_bg.wasm"], { bindings: vars, kvNamespaces: { EDGE_CONFIG: "bench-abedge-config" } }),
+      abedge: () => worker("abedge", ["ab/index.js", "ab/index_bg.wasm"], { bindings: { ...vars, ...AB_VARS }, kvNamespaces: { EDGE_CONFIG: "bench-abedge-config" } }),
       abedgel2: () =>
         worker("abedgel2", ["ab/index.js", "ab/index_bg.wasm"], {
-          bindings: { ...vars, MEMORY_CACHE_BYTES: "0" },
+          bindings: { ...vars, ...AB_VARS, MEMORY_CACHE_BYTES: "0" },
           kvNamespaces: { EDGE_CONFIG: "bench-abedgel2-config" },
         }),
       counted: () =>
@@ -433,7 +436,7 @@ async function main() {
     { id: "d3", label: "d. peer, miss (reference for d)", url: base.peer + HIT_PATH, mode: "miss" },
   ];
   if (AB_DIR) {
-    const other = path.relative(ROOT, AB_DIR);
+    const other = path.relative(ROOT, AB_DIR) + (Object.keys(AB_VARS).length ? ` with ${JSON.stringify(AB_VARS)}` : "");
     cases.push(
       { id: "x", label: `x. ${other}, hit (in-memory tier)`, url: base.abedge + HIT_PATH, mode: "hit", sample: true, stats: "hit", statsOf: "abedge" },
       { id: "x2", label: `x′. ${other}, Cache API hit`, url: base.abedgel2 + HIT_PATH, mode: "hit", sample: true, stats: "hit", statsOf: "abedgel2" },
