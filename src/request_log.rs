@@ -3,11 +3,13 @@
 //! count every request; what is left out is the line, and how many were is counted
 //! (`catalog_edge_request_log_lines_total{line="skipped"}`, health's `request_log`).
 //!
-//! Why: the line is the largest fixed cost of a hit. In workerd a `console.log` of the ~350-byte
-//! line costs about 80 µs of CPU per request (bench A/B of 2026-11-30: a memory hit 299 → 217 µs
-//! without it, a Cache API hit 833 → 786 µs), and on Cloudflare every line is a billed Workers Logs
-//! event: at the marketplace's ~900 requests/s that is 2.3 billion lines a month, nearly all of
-//! them hits that look alike. A failure is always logged, whatever the setting.
+//! Why: the line is the largest fixed cost of a hit that the edge controls. In workerd the
+//! `console.log` of the ~350-byte line (and its serialisation) cost 20–80 µs of CPU per request
+//! in three bench A/B runs on 2026-11-30 (a memory hit costs 250–330 µs there; the machine's
+//! noise is as large as the effect, so it is a range, not a figure), and on Cloudflare every
+//! line is a billed Workers Logs event: at the marketplace's ~900 requests/s that is 2.3 billion
+//! lines a month, nearly all of them hits that look alike. A failure is always logged, whatever
+//! the setting but `none`.
 
 use std::fmt::Write as _;
 
