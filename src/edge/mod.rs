@@ -48,8 +48,8 @@ fn start() {
 /// does.
 #[cfg(feature = "edge")]
 #[wasm_bindgen]
-pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
-    task::promise(async move {
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
+    let answer = task::value_or_promise(async move {
         match handler::handle(req, env, ctx).await {
             Ok(response) => response.into(),
             Err(e) => {
@@ -60,7 +60,9 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
                     .unwrap_or(JsValue::UNDEFINED)
             }
         }
-    })
+    });
+    // A response, or a promise of one: the runtime takes either.
+    answer.unwrap_or_else(JsValue::from)
 }
 
 /// The cron trigger's entry point (`[triggers] crons`), exported as `#[event(scheduled)]` would

@@ -142,13 +142,8 @@ fn spawn(job: impl Future<Output = ()> + 'static) {
 /// is in a microtask, as `future_to_promise` would run it (not inside the caller's poll, which may
 /// hold borrows the work needs); its awaits then resume as the fetch task's do.
 pub fn background(work: impl Future<Output = ()> + 'static) -> js_sys::Promise {
-    // `[promise, resolve]` from JS: no Rust closure made and dropped for the executor.
-    let pair = edge_deferred().unwrap_or_else(|_| {
-        let mut resolve = JsValue::UNDEFINED;
-        let promise = js_sys::Promise::new(&mut |r, _| resolve = r.into());
-        js_sys::Array::of2(&promise, &resolve)
-    });
-    let resolve: Option<js_sys::Function> = pair.get(1).dyn_into().ok();
+    let (promise, resolve) = deferred();
+    let resolve: Option<js_sys::Function> = resolve.dyn_into().ok();
     let id = register(async move {
         work.await;
         if let Some(resolve) = resolve {
@@ -156,7 +151,7 @@ pub fn background(work: impl Future<Output = ()> + 'static) -> js_sys::Promise {
         }
     });
     schedule(id);
-    pair.get(0).unchecked_into()
+    promise
 }
 
 /// Where a future's value goes: kept until the promise exists, or handed to its `resolve`.
@@ -168,6 +163,18 @@ enum Settle {
 
 /// A promise of `future`'s value: already resolved when the first poll completes it.
 pub fn promise(future: impl Future<Output = JsValue> + 'static) -> js_sys::Promise {
+    match value_or_promise(future) {
+        Ok(value) => js_sys::Promise::resolve(&value),
+        Err(promise) => promise,
+    }
+}
+
+/// `future`'s value itself when the first poll completes it (`Ok`: what a memory hit does; a
+/// fetch handler may return a `Response` as well as a promise of one, and the runtime then
+/// skips a promise and its reaction), else a promise of it.
+pub fn value_or_promise(
+    future: impl Future<Output = JsValue> + 'static,
+) -> Result<JsValue, js_sys::Promise> {
     let settle = Rc::new(RefCell::new(Settle::Pending));
     let out = settle.clone();
     spawn(async move {
@@ -182,11 +189,26 @@ pub fn promise(future: impl Future<Output = JsValue> + 'static) -> js_sys::Promi
     });
     let ready = std::mem::replace(&mut *settle.borrow_mut(), Settle::Pending);
     match ready {
-        Settle::Ready(value) => js_sys::Promise::resolve(&value),
-        _ => js_sys::Promise::new(&mut |resolve, _reject| {
-            *settle.borrow_mut() = Settle::Waiting(resolve);
-        }),
+        Settle::Ready(value) => Ok(value),
+        _ => {
+            // `[promise, resolve]` from JS: no Rust closure made, called and dropped.
+            let (promise, resolve) = deferred();
+            if let Ok(resolve) = resolve.dyn_into::<js_sys::Function>() {
+                *settle.borrow_mut() = Settle::Waiting(resolve);
+            }
+            Err(promise)
+        }
     }
+}
+
+/// A new promise and its `resolve`.
+fn deferred() -> (js_sys::Promise, JsValue) {
+    let pair = edge_deferred().unwrap_or_else(|_| {
+        let mut resolve = JsValue::UNDEFINED;
+        let promise = js_sys::Promise::new(&mut |r, _| resolve = r.into());
+        js_sys::Array::of2(&promise, &resolve)
+    });
+    (pair.get(0).unchecked_into(), pair.get(1))
 }
 
 #[wasm_bindgen(inline_js = r#"
