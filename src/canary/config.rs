@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::cache::rules::PathPattern;
+use crate::decimal::Plain;
 use crate::json;
 use crate::origin_url::{host_port, parse_origin_url};
 use crate::problem::FieldError;
@@ -353,10 +354,10 @@ pub fn basis_points(v: &Value, field: &str) -> Result<u16, FieldError> {
         Some(bp) if bp <= 10_000 => Ok(bp as u16),
         Some(bp) => Err(err(field, &format!("{bp} is over 100 % (10000)"))),
         None => match v.as_f64() {
-            Some(f) if f < 0.0 => Err(err(field, &format!("{f} is below 0"))),
+            Some(f) if f < 0.0 => Err(err(field, &format!("{} is below 0", Plain(f)))),
             Some(f) => Err(err(
                 field,
-                &format!("{f} is not a whole number of basis points"),
+                &format!("{} is not a whole number of basis points", Plain(f)),
             )),
             None => Err(err(field, &format!("{} is not a number", json::text(v)))),
         },
@@ -372,14 +373,17 @@ pub fn percent_to_bp(v: &Value, field: &str) -> Result<u16, FieldError> {
         return Err(err(field, "is not a finite number"));
     }
     if p < 0.0 {
-        return Err(err(field, &format!("{p} is below 0 %")));
+        return Err(err(field, &format!("{} is below 0 %", Plain(p))));
     }
     if p > 100.0 {
-        return Err(err(field, &format!("{p} is over 100 %")));
+        return Err(err(field, &format!("{} is over 100 %", Plain(p))));
     }
     let bp = (p * 100.0).round();
     if (bp - p * 100.0).abs() > 1e-6 {
-        return Err(err(field, &format!("{p} has more than two decimals")));
+        return Err(err(
+            field,
+            &format!("{} has more than two decimals", Plain(p)),
+        ));
     }
     Ok(bp as u16)
 }
