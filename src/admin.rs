@@ -190,10 +190,17 @@ impl Operators {
         const VAR: &str = "ADMIN_TOKENS";
         let mut ops: Vec<(String, Secret)> = Vec::new();
         if let Some(json) = admin_tokens {
-            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
-                .map_err(|_| {
-                    FieldError::new(VAR, "is not a JSON object of operator names to tokens")
-                })?;
+            // Read as a `Value` (the one deserializer the edge keeps for untyped JSON), not as a
+            // `Map`, which brings a typed deserializer of its own: the same objects either way.
+            let map = match serde_json::from_str(json) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => {
+                    return Err(FieldError::new(
+                        VAR,
+                        "is not a JSON object of operator names to tokens",
+                    ))
+                }
+            };
             for (name, token) in map {
                 let valid_name = !name.is_empty()
                     && name.len() <= 64

@@ -177,14 +177,11 @@ fn rollout_defaults(
     let mut canary = serde_json::Map::new();
     let mut bad = |var: &str, message: String| errors.push(ConfigError::new(var, message));
     if let Some(w) = get(vars::CANARY_WEIGHT_PERCENT) {
-        match w.parse::<f64>().map_err(|_| ()).and_then(|f| {
-            crate::canary::config::percent_to_bp(&serde_json::Value::from(f), "weight")
-                .map_err(|_| ())
-        }) {
-            Ok(bp) => {
+        match crate::canary::config::percent_text_to_bp(&w) {
+            Some(bp) => {
                 canary.insert("weight_bp".into(), bp.into());
             }
-            Err(()) => bad(
+            None => bad(
                 vars::CANARY_WEIGHT_PERCENT,
                 format!("{w:?} is not a percentage 0–100 with at most two decimals"),
             ),
@@ -193,12 +190,7 @@ fn rollout_defaults(
     if let Some(plan) = get(vars::CANARY_PLAN) {
         let steps: Result<Vec<u16>, ()> = plan
             .split(',')
-            .map(|p| {
-                p.trim().parse::<f64>().map_err(|_| ()).and_then(|f| {
-                    crate::canary::config::percent_to_bp(&serde_json::Value::from(f), "plan")
-                        .map_err(|_| ())
-                })
-            })
+            .map(|p| crate::canary::config::percent_text_to_bp(p.trim()).ok_or(()))
             .collect();
         match steps {
             Ok(s) => {

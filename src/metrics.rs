@@ -313,7 +313,7 @@ pub fn canary_exposition(
          # HELP catalog_edge_analysis_lost_requests_total Requests whose analysis counts were dropped after flushes kept failing for 10 minutes. {SCOPE}\n\
          # TYPE catalog_edge_analysis_lost_requests_total counter\n\
          catalog_edge_analysis_lost_requests_total {lost_requests}\n",
-        f64::from(weight_bp) / 10_000.0
+        crate::decimal::Plain(f64::from(weight_bp) / 10_000.0)
     )
 }
 
@@ -474,6 +474,18 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_canary_weight_ratio_reads_as_float_formatting_wrote_it() {
+        for bp in 0..=10_000u16 {
+            let text = canary_exposition(bp, 1, 2, 3);
+            let ratio = format!(
+                "\ncatalog_edge_canary_weight_ratio {}\n",
+                f64::from(bp) / 10_000.0
+            );
+            assert!(text.contains(&ratio), "{bp}: {text}");
+        }
+    }
 
     #[test]
     fn milliseconds_print_as_exact_seconds() {

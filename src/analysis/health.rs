@@ -58,13 +58,13 @@ pub fn canary_problem(canary: &Cell) -> Option<String> {
     }
     let rate = canary.errors as f64 / canary.requests as f64;
     (rate > MAX_ERROR_RATE).then(|| {
+        // `{:.1}` of the share, without core's float formatting (decimal::push_fixed).
+        let mut share = String::new();
+        crate::decimal::push_fixed(&mut share, rate * 100.0, 1);
         format!(
             "the canary is failing: {} of {} canary requests in the last minute failed at the \
-             origin ({:.1} %), {} of them answered by stable (fallback)",
-            canary.errors,
-            canary.requests,
-            rate * 100.0,
-            canary.fallbacks
+             origin ({share} %), {} of them answered by stable (fallback)",
+            canary.errors, canary.requests, canary.fallbacks
         )
     })
 }
@@ -121,6 +121,33 @@ mod tests {
             many.record(&obs(0, Variant::Canary, i < 8));
         }
         assert_eq!(canary_problem(&many), None, "8 of 1000 is under 1 %");
+    }
+
+    #[test]
+    fn the_failing_share_reads_as_float_formatting_wrote_it() {
+        // The message's share was `{:.1}` of `rate * 100.0`; it is now written by integer
+        // arithmetic (decimal::push_fixed): same text for every count up to 2 000 requests.
+        for requests in 1..=2_000u64 {
+            for errors in MIN_FAILURES..=requests {
+                let cell = Cell {
+                    requests,
+                    errors,
+                    fallbacks: errors / 2,
+                    ..Cell::default()
+                };
+                let rate = errors as f64 / requests as f64;
+                let expected = (rate > MAX_ERROR_RATE).then(|| {
+                    format!(
+                        "the canary is failing: {errors} of {requests} canary requests in the last \
+                         minute failed at the origin ({:.1} %), {} of them answered by stable \
+                         (fallback)",
+                        rate * 100.0,
+                        errors / 2
+                    )
+                });
+                assert_eq!(canary_problem(&cell), expected);
+            }
+        }
     }
 
     #[test]

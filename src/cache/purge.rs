@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::json;
+
 pub use crate::problem::FieldError;
 
 /// Most bans kept; beyond that a purge bumps the generation instead — hard even when the purge
@@ -124,6 +126,52 @@ enum BanKind {
     Path,
     Prefix,
     Tag,
+}
+
+impl Ban {
+    /// A ban as [`FlatBan`] reads it, field by field ([`PurgeState::from_value`]). Its `kind`
+    /// as serde_json reads a unit variant: a string, or the map form (`{"url": null}`, never
+    /// written); anything else is refused in its words (`expected value`).
+    fn from_value(value: &Value) -> Result<Ban, String> {
+        let f = json::Fields::of(value, "FlatBan")?;
+        let variant = |name: &str| match name {
+            "url" => Ok(BanKind::Url),
+            "path" => Ok(BanKind::Path),
+            "prefix" => Ok(BanKind::Prefix),
+            "tag" => Ok(BanKind::Tag),
+            other => Err(format!(
+                "unknown variant `{other}`, expected one of `url`, `path`, `prefix`, `tag`"
+            )),
+        };
+        let kind = match f.get("kind") {
+            None => None,
+            Some(Value::String(name)) => Some(variant(name)?),
+            Some(Value::Object(map)) => match map.iter().next() {
+                Some((name, unit)) => {
+                    let kind = variant(name)?;
+                    if !unit.is_null() {
+                        return Err(json::invalid_type(unit, "unit"));
+                    }
+                    if map.len() > 1 {
+                        return Err("expected value".to_string());
+                    }
+                    Some(kind)
+                }
+                None => return Err("expected value".to_string()),
+            },
+            Some(_) => return Err("expected value".to_string()),
+        };
+        Ban::try_from(FlatBan {
+            id: json::required(f.u64("id")?, "id")?,
+            at_ms: json::required(f.u64("at_ms")?, "at_ms")?,
+            soft: f.bool("soft")?.unwrap_or(false),
+            kind: json::required(kind, "kind")?,
+            purge_path: f.opt_string("purge_path")?,
+            path: f.opt_string("path")?,
+            prefix: f.opt_string("prefix")?,
+            tag: f.opt_string("tag")?,
+        })
+    }
 }
 
 impl TryFrom<FlatBan> for Ban {
@@ -242,6 +290,35 @@ pub struct PurgeOutcome {
 }
 
 impl PurgeState {
+    /// The state from its stored text (KV `cache/purge`, the control plane's storage): the
+    /// documents and values `serde_json::from_str` read, field by field ([`json::Fields`]: no
+    /// deserializer of its own in the Wasm).
+    pub fn from_json(text: &str) -> Result<PurgeState, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        PurgeState::from_value(&value)
+    }
+
+    /// [`PurgeState::from_json`] of a parsed document.
+    pub fn from_value(value: &Value) -> Result<PurgeState, String> {
+        let f = json::Fields::of(value, "PurgeState")?;
+        let bans = match f.get("bans") {
+            None => Vec::new(),
+            Some(v) => json::as_array(v)?
+                .iter()
+                .map(Ban::from_value)
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(PurgeState {
+            version: f.u64("version")?.unwrap_or(0),
+            updated_at_ms: f.u64("updated_at_ms")?.unwrap_or(0),
+            generation: json::required(f.u64("generation")?, "generation")?,
+            bans,
+            next_ban_id: f.u64("next_ban_id")?.unwrap_or(0),
+            seal: f.opt_string("seal")?,
+            index: IndexCell::default(),
+        })
+    }
+
     /// The state sealed by the control plane.
     pub fn sealed(mut self) -> PurgeState {
         self.seal = None;
@@ -543,6 +620,123 @@ mod tests {
     use super::*;
 
     const DAY: u64 = 86_400_000;
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod read_by_hand {
+        use super::*;
+        use crate::json::testing::{any_json, assert_reads_as_serde, change};
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        fn ban() -> impl Strategy<Value = Value> {
+            let target = prop_oneof![
+                "[a-z/?=]{0,8}".prop_map(|p| ("url", "purge_path", p)),
+                "[a-z/]{0,8}".prop_map(|p| ("path", "path", p)),
+                "[a-z/]{0,8}".prop_map(|p| ("prefix", "prefix", p)),
+                "[a-z:0-9]{0,8}".prop_map(|p| ("tag", "tag", p)),
+            ];
+            (any::<u64>(), any::<u64>(), any::<Option<bool>>(), target).prop_map(
+                |(id, at_ms, soft, (kind, field, target))| {
+                    let mut b = json!({"id": id, "at_ms": at_ms, "kind": kind, field: target});
+                    if let Some(soft) = soft {
+                        b["soft"] = json!(soft);
+                    }
+                    b
+                },
+            )
+        }
+
+        fn state() -> impl Strategy<Value = Value> {
+            (
+                any::<[u64; 4]>(),
+                prop::collection::vec(ban(), 0..3),
+                any::<Option<String>>(),
+            )
+                .prop_map(|([version, updated, generation, next], bans, seal)| {
+                    json!({"version": version, "updated_at_ms": updated, "generation": generation,
+                        "bans": bans, "next_ban_id": next, "seal": seal})
+                })
+        }
+
+        const STATE: &[&str] = &[
+            "version",
+            "updated_at_ms",
+            "generation",
+            "bans",
+            "next_ban_id",
+            "seal",
+        ];
+        const BAN: &[&str] = &[
+            "id",
+            "at_ms",
+            "soft",
+            "kind",
+            "purge_path",
+            "path",
+            "prefix",
+            "tag",
+        ];
+
+        proptest! {
+            /// One change to a valid state (a field of it or of its first ban removed or given
+            /// any value, or a field added): read as serde's derive read it, in the same words.
+            #[test]
+            fn a_state_with_one_change_reads_as_the_derive_read_it(
+                mut doc in state(),
+                in_ban in any::<bool>(),
+                which in 0usize..9,
+                how in 0u8..2,
+                junk in any_json(),
+            ) {
+                let first_ban = doc["bans"].as_array_mut().and_then(|b| b.first_mut());
+                match (in_ban, first_ban) {
+                    (true, Some(Value::Object(ban))) => change(ban, BAN, which, how, junk),
+                    _ => change(doc.as_object_mut().unwrap(), STATE, which, how, junk),
+                }
+                assert_reads_as_serde(&doc.to_string(), PurgeState::from_json, true)?;
+            }
+
+            /// Any JSON at all, and states with many changes: accepted and refused alike.
+            #[test]
+            fn any_document_is_accepted_or_refused_as_by_the_derive(
+                mut doc in state(),
+                changes in prop::collection::vec((0usize..7, 0u8..2, any_json()), 0..4),
+                other in any_json(),
+            ) {
+                for (which, how, junk) in changes {
+                    change(doc.as_object_mut().unwrap(), STATE, which, how, junk);
+                }
+                assert_reads_as_serde(&doc.to_string(), PurgeState::from_json, false)?;
+                assert_reads_as_serde(&other.to_string(), PurgeState::from_json, true)?;
+            }
+        }
+
+        #[test]
+        fn stored_states_read_by_hand_as_by_the_derive() {
+            for text in [
+                r#"{"generation":2,"bans":[]}"#,
+                r#"{"generation":0}"#,
+                r#"{"version":3,"updated_at_ms":9,"generation":2,"next_ban_id":2,"bans":[{"id":1,"at_ms":5,"kind":"tag","tag":"category:7"},{"id":2,"at_ms":6,"soft":true,"kind":"prefix","prefix":"/api/"}],"seal":"fnv1a64:0"}"#,
+                r#"{"generation":2,"bans":[{"id":1,"at_ms":5,"kind":"url"}]}"#,
+                r#"{"generation":2,"bans":[{"id":1,"at_ms":5,"kind":"everything"}]}"#,
+                r#"{"generation":2,"bans":[{"id":1,"at_ms":5,"kind":7}]}"#,
+                r#"{"generation":-1}"#,
+                r#"{"generation":1.5}"#,
+                r#"{"generation":"2"}"#,
+                r#"{"generation":null}"#,
+                r#"{"generation":2,"bans":{}}"#,
+                "[]",
+                "7",
+                "",
+                "{",
+            ] {
+                assert_reads_as_serde(text, PurgeState::from_json, text != "[]").unwrap();
+            }
+            // A state written as an array, which the derive read, is refused.
+            assert!(serde_json::from_str::<PurgeState>("[0,0,2]").is_ok());
+            assert!(PurgeState::from_json("[0,0,2]").is_err());
+        }
+    }
 
     /// `Ban` as it was derived before `FlatBan`: `flatten` over the internally tagged target.
     #[derive(Debug, PartialEq, Deserialize)]

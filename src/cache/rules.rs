@@ -8,6 +8,7 @@
 use serde::Deserialize;
 
 use super::tags::TagTemplate;
+use crate::json;
 use crate::problem::FieldError as ConfigError;
 
 /// How a rule decides freshness.
@@ -319,7 +320,7 @@ impl RuleSet {
 
     /// Parses rules from JSON (an array of rule objects); errors name the field.
     pub fn from_json(json: &str, field: &str) -> Result<RuleSet, Vec<ConfigError>> {
-        let raw: Vec<RawRule> = serde_json::from_str(json).map_err(|e| {
+        let raw = RawRule::list_from_json(json).map_err(|e| {
             vec![ConfigError {
                 field: field.to_string(),
                 message: format!("is not a valid rule list: {e}"),
@@ -368,7 +369,7 @@ impl RuleSet {
 }
 
 /// A rule as written in configuration JSON.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
     /// Rule name.
@@ -401,6 +402,74 @@ pub struct RawRule {
 pub const MAX_SECS: u64 = 7 * 24 * 3600;
 
 impl RawRule {
+    /// A rule list from its JSON text: the lists and values `serde_json::from_str::<Vec<RawRule>>`
+    /// read (unknown fields refused), field by field (json::Fields: no deserializer of its own
+    /// in the Wasm).
+    pub fn list_from_json(text: &str) -> Result<Vec<RawRule>, String> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        json::as_array(&value)?
+            .iter()
+            .map(RawRule::from_value)
+            .collect()
+    }
+
+    fn from_value(value: &serde_json::Value) -> Result<RawRule, String> {
+        use serde_json::Value;
+        let f = json::Fields::of(value, "RawRule")?;
+        f.deny_unknown(&[
+            "id",
+            "pattern",
+            "mode",
+            "ttl_secs",
+            "status_ttl_secs",
+            "stale_while_revalidate_secs",
+            "stale_if_error_secs",
+            "vary_language",
+            "tags",
+        ])?;
+        // `Option` fields: absent or `null` is `None`.
+        let present = |name: &str| f.get(name).filter(|v| !v.is_null());
+        let secs = |name: &str| present(name).map(json::as_u64).transpose();
+        let status_ttl_secs = match present("status_ttl_secs") {
+            None => None,
+            Some(Value::Object(map)) => {
+                let mut ttls = crate::vec_map::VecMap::new();
+                for (status, ttl) in map {
+                    ttls.insert(status.clone(), json::as_u64(ttl)?);
+                }
+                Some(ttls)
+            }
+            Some(other) => return Err(json::invalid_type(other, "a map")),
+        };
+        let tags = match present("tags") {
+            None => None,
+            Some(v) => Some(
+                json::as_array(v)?
+                    .iter()
+                    .map(json::as_string)
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let vary_language = match present("vary_language") {
+            None => None,
+            Some(v) => Some(
+                v.as_bool()
+                    .ok_or_else(|| json::invalid_type(v, "a boolean"))?,
+            ),
+        };
+        Ok(RawRule {
+            id: json::required(f.string("id")?, "id")?,
+            pattern: json::required(f.string("pattern")?, "pattern")?,
+            mode: json::required(f.string("mode")?, "mode")?,
+            ttl_secs: secs("ttl_secs")?,
+            status_ttl_secs,
+            stale_while_revalidate_secs: secs("stale_while_revalidate_secs")?,
+            stale_if_error_secs: secs("stale_if_error_secs")?,
+            vary_language,
+            tags,
+        })
+    }
+
     fn validate(&self) -> Result<RouteRule, (&'static str, String)> {
         let id = self.id.trim();
         if id.is_empty()
@@ -483,6 +552,98 @@ impl RawRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod read_by_hand {
+        use super::*;
+        use crate::json::testing::{any_json, assert_reads_as_serde, change};
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+
+        fn rule() -> impl Strategy<Value = Value> {
+            let some = |v: Value| prop_oneof![Just(None), Just(Some(Value::Null)), Just(Some(v))];
+            (
+                (
+                    "[a-z-]{0,6}",
+                    "(/api/\\*|/x/\\*\\*|/y)",
+                    "(override|origin|bypass)",
+                ),
+                (
+                    some(json!(60)),
+                    some(json!({"404": 30, "200": 0})),
+                    some(json!(5)),
+                ),
+                (
+                    some(json!(86_400)),
+                    some(json!(true)),
+                    some(json!(["search", "category:{1}"])),
+                ),
+            )
+                .prop_map(
+                    |((id, pattern, mode), (ttl, status, swr), (sie, lang, tags))| {
+                        let mut r = json!({"id": id, "pattern": pattern, "mode": mode});
+                        for (name, v) in [
+                            ("ttl_secs", ttl),
+                            ("status_ttl_secs", status),
+                            ("stale_while_revalidate_secs", swr),
+                            ("stale_if_error_secs", sie),
+                            ("vary_language", lang),
+                            ("tags", tags),
+                        ] {
+                            if let Some(v) = v {
+                                r[name] = v;
+                            }
+                        }
+                        r
+                    },
+                )
+        }
+
+        const FIELDS: &[&str] = &[
+            "id",
+            "pattern",
+            "mode",
+            "ttl_secs",
+            "status_ttl_secs",
+            "stale_while_revalidate_secs",
+            "stale_if_error_secs",
+            "vary_language",
+            "tags",
+        ];
+
+        fn list(text: &str) -> Result<Vec<RawRule>, String> {
+            RawRule::list_from_json(text)
+        }
+
+        proptest! {
+            /// One change to one rule of a valid list (a field removed or given any value, or
+            /// a field added): read as serde's derive read it, in the same words.
+            #[test]
+            fn a_rule_list_with_one_change_reads_as_the_derive_read_it(
+                mut rules in prop::collection::vec(rule(), 1..3),
+                which in 0usize..10,
+                how in 0u8..2,
+                junk in any_json(),
+            ) {
+                change(rules[0].as_object_mut().unwrap(), FIELDS, which, how, junk);
+                assert_reads_as_serde(&Value::from(rules).to_string(), list, true)?;
+            }
+
+            /// Any JSON at all, and rules with many changes: accepted and refused alike.
+            #[test]
+            fn any_document_is_accepted_or_refused_as_by_the_derive(
+                mut rule in rule(),
+                changes in prop::collection::vec((0usize..10, 0u8..2, any_json()), 0..4),
+                other in any_json(),
+            ) {
+                for (which, how, junk) in changes {
+                    change(rule.as_object_mut().unwrap(), FIELDS, which, how, junk);
+                }
+                assert_reads_as_serde(&json!([rule]).to_string(), list, false)?;
+                assert_reads_as_serde(&other.to_string(), list, true)?;
+            }
+        }
+    }
 
     #[test]
     fn patterns_match_segments() {

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::cache::rules::PathPattern;
+use crate::decimal::Plain;
 use crate::json;
 use crate::origin_url::{host_port, parse_origin_url};
 use crate::problem::FieldError;
@@ -353,10 +354,10 @@ pub fn basis_points(v: &Value, field: &str) -> Result<u16, FieldError> {
         Some(bp) if bp <= 10_000 => Ok(bp as u16),
         Some(bp) => Err(err(field, &format!("{bp} is over 100 % (10000)"))),
         None => match v.as_f64() {
-            Some(f) if f < 0.0 => Err(err(field, &format!("{f} is below 0"))),
+            Some(f) if f < 0.0 => Err(err(field, &format!("{} is below 0", Plain(f)))),
             Some(f) => Err(err(
                 field,
-                &format!("{f} is not a whole number of basis points"),
+                &format!("{} is not a whole number of basis points", Plain(f)),
             )),
             None => Err(err(field, &format!("{} is not a number", json::text(v)))),
         },
@@ -372,16 +373,26 @@ pub fn percent_to_bp(v: &Value, field: &str) -> Result<u16, FieldError> {
         return Err(err(field, "is not a finite number"));
     }
     if p < 0.0 {
-        return Err(err(field, &format!("{p} is below 0 %")));
+        return Err(err(field, &format!("{} is below 0 %", Plain(p))));
     }
     if p > 100.0 {
-        return Err(err(field, &format!("{p} is over 100 %")));
+        return Err(err(field, &format!("{} is over 100 %", Plain(p))));
     }
     let bp = (p * 100.0).round();
     if (bp - p * 100.0).abs() > 1e-6 {
-        return Err(err(field, &format!("{p} has more than two decimals")));
+        return Err(err(
+            field,
+            &format!("{} has more than two decimals", Plain(p)),
+        ));
     }
     Ok(bp as u16)
+}
+
+/// Basis points from a percentage written as text (a `CANARY_*` var: `25`, `12.5`, `0.01`):
+/// [`percent_to_bp`] of the number it reads (decimal::parse_f64, not core's float parser).
+pub fn percent_text_to_bp(text: &str) -> Option<u16> {
+    let percent = crate::decimal::parse_f64(text)?;
+    percent_to_bp(&Value::from(percent), "percent").ok()
 }
 
 /// A weight in basis points as a percentage string (`2500` → `25`, `1250` → `12.5`).
@@ -483,6 +494,130 @@ mod tests {
             e.to_string(),
             "canary.weight_bp: 15000 is over 100 % (10000)"
         );
+    }
+
+    /// What the `CANARY_*` vars' percentages were read with before [`percent_text_to_bp`].
+    fn percent_text_by_float(text: &str) -> Option<u16> {
+        let f = text.parse::<f64>().ok()?;
+        percent_to_bp(&Value::from(f), "w").ok()
+    }
+
+    #[test]
+    fn percentage_texts_read_as_parsed_floats_did() {
+        let mut texts: Vec<String> = [
+            "25",
+            "12.5",
+            "0.01",
+            "100",
+            "100.0",
+            "100.00000001",
+            "100.000000001",
+            "0",
+            "-0",
+            "-0.0",
+            "+5",
+            "-5",
+            "-0.01",
+            ".5",
+            "5.",
+            "5.e1",
+            "2.5e1",
+            "2.5E+1",
+            "1250e-2",
+            "0.125",
+            "0.001",
+            "12.3400000001",
+            "12.3400001",
+            "12.349999999",
+            "99.9999999",
+            "99.99999999999",
+            "1e2",
+            "1e3",
+            "1e-9",
+            "0e999999999999",
+            "1e999999999999",
+            "1e-999999999999",
+            "",
+            ".",
+            "+",
+            "-",
+            "e5",
+            "1e",
+            "1e+",
+            "1e+-2",
+            "++1",
+            "-+1",
+            " 25",
+            "25 ",
+            "1_0",
+            "0x10",
+            "inf",
+            "-inf",
+            "infinity",
+            "NaN",
+            "nan",
+            "１",
+            "00025.5000",
+            "0.00000000000000000000001",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // A fixed LCG: signs, 0–4 whole digits, 0–9 fraction digits, exponents.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        for _ in 0..300_000 {
+            let mut t = String::new();
+            match next(8) {
+                0 => t.push('-'),
+                1 => t.push('+'),
+                _ => {}
+            }
+            for _ in 0..next(5) {
+                t.push(char::from(b'0' + next(10) as u8));
+            }
+            if next(3) > 0 {
+                t.push('.');
+                // Mostly short fractions and runs of 0s or 9s (the tolerance's edges).
+                for _ in 0..next(10) {
+                    t.push(match next(4) {
+                        0 => '0',
+                        1 => '9',
+                        _ => char::from(b'0' + next(10) as u8),
+                    });
+                }
+            }
+            if next(4) == 0 {
+                t.push(if next(2) == 0 { 'e' } else { 'E' });
+                match next(3) {
+                    0 => t.push('-'),
+                    1 => t.push('+'),
+                    _ => {}
+                }
+                t.push(char::from(b'0' + next(10) as u8));
+            }
+            texts.push(t);
+        }
+        for t in &texts {
+            assert_eq!(percent_text_to_bp(t), percent_text_by_float(t), "{t:?}");
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        /// Any text in (or near) Rust's float syntax reads as the same percentage, or is
+        /// refused, as it was through `str::parse::<f64>`.
+        #[test]
+        fn any_percentage_text_reads_as_a_parsed_float_did(
+            text in "[+-]?[0-9]{0,6}(\\.[0-9]{0,12})?([eE][+-]?[0-9]{1,3})?|[ 0-9.eE+_-]{0,8}|\\PC{0,6}",
+        ) {
+            proptest::prop_assert_eq!(percent_text_to_bp(&text), percent_text_by_float(&text));
+        }
     }
 
     #[test]

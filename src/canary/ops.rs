@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::config::{bp_to_percent, percent_to_bp, RolloutConfig};
 use crate::control::record::Versioned;
+use crate::decimal::Plain;
 use crate::problem::{FieldError, Problem};
 
 /// Longest `reason` accepted.
@@ -240,7 +241,7 @@ pub fn apply(
                         "canary.weight_bp",
                         format!(
                             "already at {} %, the last step of the plan; promote or roll back",
-                            bp_to_percent(current.weight_bp)
+                            Plain(bp_to_percent(current.weight_bp))
                         ),
                     ))
                 })?;
@@ -258,7 +259,7 @@ pub fn apply(
                     "canary.weight_bp",
                     format!(
                         "the canary serves {} %, not 100 %; advance first or send \"force\": true",
-                        bp_to_percent(current.weight_bp)
+                        Plain(bp_to_percent(current.weight_bp))
                     ),
                 )));
             }

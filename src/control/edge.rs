@@ -98,7 +98,7 @@ pub fn next_rollout(
         }
         Fetched::Text(t) => t,
     };
-    let record = match serde_json::from_str::<Versioned>(&text) {
+    let record = match Versioned::from_json(&text) {
         Ok(r) => r,
         Err(e) => {
             return keep(Some(format!(
@@ -133,7 +133,7 @@ pub fn next_purge(last: Option<&PurgeState>, fetched: Fetched) -> (PurgeState, O
     match fetched {
         Fetched::Absent => keep(None),
         Fetched::Unavailable(why) => keep(Some(format!("purge state: {why}"))),
-        Fetched::Text(text) => match serde_json::from_str::<PurgeState>(&text) {
+        Fetched::Text(text) => match PurgeState::from_json(&text) {
             // Versions only rise: an older copy is a stale read. A state written by hand
             // without a version is taken (version 0 never hides a newer one).
             Ok(s) if last.is_some_and(|l| s.version < l.version) => keep(None),

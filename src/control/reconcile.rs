@@ -48,7 +48,7 @@ pub fn classify_config(
     let Some(text) = raw else {
         return Finding::Absent;
     };
-    let record = match serde_json::from_str::<Versioned>(text) {
+    let record = match Versioned::from_json(text) {
         Ok(r) => r,
         Err(e) => return Finding::Unreadable(format!("not a rollout record: {e}")),
     };
@@ -66,7 +66,7 @@ pub fn classify_purge(raw: Option<&str>) -> Finding<PurgeState> {
     let Some(text) = raw else {
         return Finding::Absent;
     };
-    match serde_json::from_str::<PurgeState>(text) {
+    match PurgeState::from_json(text) {
         Ok(s) if s.is_sealed() => Finding::Own(s.version),
         Ok(s) => Finding::External(s),
         Err(e) => Finding::Unreadable(format!("not a purge state: {e}")),

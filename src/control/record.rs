@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::hash::{fnv1a64, hex64};
+use crate::json;
 
 /// Prefix of a seal, naming its hash.
 const SEAL_PREFIX: &str = "fnv1a64:";
@@ -38,6 +39,27 @@ pub struct Versioned {
 }
 
 impl Versioned {
+    /// The record from its stored text (KV `config/current`, a history row): the documents and
+    /// values `serde_json::from_str` read, field by field ([`json::Fields`]: no deserializer of
+    /// its own in the Wasm).
+    pub fn from_json(text: &str) -> Result<Versioned, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        Versioned::from_value(&value)
+    }
+
+    /// [`Versioned::from_json`] of a parsed document.
+    pub fn from_value(value: &Value) -> Result<Versioned, String> {
+        let f = json::Fields::of(value, "Versioned")?;
+        Ok(Versioned {
+            version: json::required(f.u64("version")?, "version")?,
+            updated_at_ms: json::required(f.u64("updated_at_ms")?, "updated_at_ms")?,
+            actor: json::required(f.string("actor")?, "actor")?,
+            reason: json::required(f.string("reason")?, "reason")?,
+            config: json::required(f.get("config").cloned(), "config")?,
+            seal: f.opt_string("seal")?,
+        })
+    }
+
     /// The record sealed by the control plane.
     pub fn sealed(mut self) -> Versioned {
         self.seal = None;
@@ -115,6 +137,80 @@ impl AuditEntry {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod read_by_hand {
+        use super::*;
+        use crate::json::testing::{any_json, assert_reads_as_serde, change};
+        use proptest::prelude::*;
+
+        fn versioned() -> impl Strategy<Value = Value> {
+            (
+                any::<[u64; 2]>(),
+                "\\PC{0,8}",
+                "\\PC{0,8}",
+                any_json(),
+                any::<Option<String>>(),
+            )
+                .prop_map(|([version, at], actor, reason, config, seal)| {
+                    let mut v = json!({"version": version, "updated_at_ms": at, "actor": actor,
+                        "reason": reason, "config": config});
+                    if let Some(seal) = seal {
+                        v["seal"] = json!(seal);
+                    }
+                    v
+                })
+        }
+
+        const FIELDS: &[&str] = &[
+            "version",
+            "updated_at_ms",
+            "actor",
+            "reason",
+            "config",
+            "seal",
+        ];
+
+        proptest! {
+            /// One change to a valid record (a field removed or given any value, or a field
+            /// added): read as serde's derive read it, in the same words.
+            #[test]
+            fn a_record_with_one_change_reads_as_the_derive_read_it(
+                mut doc in versioned(),
+                which in 0usize..7,
+                how in 0u8..2,
+                junk in any_json(),
+            ) {
+                change(doc.as_object_mut().unwrap(), FIELDS, which, how, junk);
+                assert_reads_as_serde(&doc.to_string(), Versioned::from_json, true)?;
+            }
+
+            /// Any JSON at all, and records with many changes: accepted and refused alike.
+            #[test]
+            fn any_document_is_accepted_or_refused_as_by_the_derive(
+                mut doc in versioned(),
+                changes in prop::collection::vec((0usize..7, 0u8..2, any_json()), 0..4),
+                other in any_json(),
+            ) {
+                for (which, how, junk) in changes {
+                    change(doc.as_object_mut().unwrap(), FIELDS, which, how, junk);
+                }
+                assert_reads_as_serde(&doc.to_string(), Versioned::from_json, false)?;
+                assert_reads_as_serde(&other.to_string(), Versioned::from_json, true)?;
+            }
+        }
+
+        #[test]
+        fn a_record_and_its_seal_read_by_hand_as_by_the_derive() {
+            let sealed = record().sealed();
+            let text = serde_json::to_string(&sealed).unwrap();
+            assert_eq!(Versioned::from_json(&text).unwrap(), sealed);
+            assert!(Versioned::from_json(&text).unwrap().is_sealed());
+            for text in [text.as_str(), "{}", r#"{"version":1}"#, "null", "{"] {
+                assert_reads_as_serde(text, Versioned::from_json, true).unwrap();
+            }
+        }
+    }
 
     fn record() -> Versioned {
         Versioned {

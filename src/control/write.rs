@@ -48,7 +48,7 @@ impl Current {
         let Some((version, text)) = newest else {
             return Current::Defaults;
         };
-        let record = match serde_json::from_str::<Versioned>(text) {
+        let record = match Versioned::from_json(text) {
             Ok(r) => r,
             Err(e) => {
                 return Current::Unreadable {

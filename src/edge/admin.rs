@@ -235,13 +235,6 @@ fn in_force_json(rollout: &InForce) -> Value {
     }
 }
 
-/// A part of a control plane answer as `T`, read from its text rather than `from_value`: one
-/// deserializer (the text's) for every type the edge reads, not a second copy of each for
-/// `Value` (the same values are accepted).
-fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
-    serde_json::from_str(&json::text(value)).ok()
-}
-
 /// A control plane answer, as it is.
 async fn relay(env: &Env, request: &ControlRequest) -> Result<Reply, Problem> {
     let (status, value) = control::call(env, request).await?;
@@ -258,7 +251,7 @@ async fn rollout_write(
     now: UnixMillis,
 ) -> Result<Reply, Problem> {
     let (status, mut value) = control::call(env, request).await?;
-    if let Some(record) = typed::<Versioned>(&value["record"]) {
+    if let Ok(record) = Versioned::from_value(&value["record"]) {
         if let Ok(cfg) = RolloutConfig::from_json(&record.config, &self_hosts(config, req)) {
             state::remember_rollout(cfg, record.version, now);
         }
@@ -356,7 +349,7 @@ async fn change(
         }
         return Ok(relayed(200, &value, None));
     }
-    if let Some(record) = typed::<Versioned>(&value["record"]) {
+    if let Ok(record) = Versioned::from_value(&value["record"]) {
         if let Ok(cfg) = RolloutConfig::from_json(&record.config, &self_hosts(config, req)) {
             state::remember_rollout(cfg, record.version, now);
         }
@@ -378,7 +371,7 @@ async fn purge(operator: &str, body: &str, env: &Env, now: UnixMillis) -> Result
     };
     let (status, mut value) = control::call(env, &request).await?;
     if status == 200 {
-        if let Some(state) = typed::<PurgeState>(&value["state"]) {
+        if let Ok(state) = PurgeState::from_value(&value["state"]) {
             if value["purged"] == "everything" {
                 super::memory::clear();
             }

@@ -259,13 +259,13 @@ impl ControlPlane {
             ));
         }
         rows.iter()
-            .filter_map(|r| serde_json::from_str::<Versioned>(&r.record).ok())
+            .filter_map(|r| Versioned::from_json(&r.record).ok())
             .collect()
     }
 
     fn purge_state(&self) -> PurgeState {
         self.meta_get(meta::PURGE)
-            .and_then(|t| serde_json::from_str(&t).ok())
+            .and_then(|t| PurgeState::from_json(&t).ok())
             .unwrap_or_default()
     }
 
@@ -447,10 +447,7 @@ impl ControlPlane {
         match reconcile::classify_config(current_raw.as_deref(), self_hosts) {
             Finding::Absent => {}
             Finding::Own(_) => {
-                if let Some(Ok(r)) = current_raw
-                    .as_deref()
-                    .map(serde_json::from_str::<Versioned>)
-                {
+                if let Some(Ok(r)) = current_raw.as_deref().map(Versioned::from_json) {
                     rows.push(r);
                 }
             }
@@ -1358,7 +1355,7 @@ fn current_weight(current: &Current) -> Option<u16> {
 }
 
 fn current_purge_text(raw: Option<&str>) -> PurgeState {
-    raw.and_then(|t| serde_json::from_str(t).ok())
+    raw.and_then(|t| PurgeState::from_json(t).ok())
         .unwrap_or_default()
 }
 
