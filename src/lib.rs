@@ -9,6 +9,7 @@
 // First: its `object!` is used by the modules below.
 #[macro_use]
 pub mod json;
+pub mod json_text;
 
 pub mod admin;
 pub mod analysis;
