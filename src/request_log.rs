@@ -88,7 +88,7 @@ impl LogCounts {
             _ if is_failure(rec) => true,
             RequestLog::Errors => false,
             RequestLog::OneIn(n) => {
-                let keep = self.others % u64::from(n) == 0;
+                let keep = self.others.is_multiple_of(u64::from(n));
                 self.others += 1;
                 keep
             }
