@@ -53,7 +53,7 @@ pub struct RequestRecord {
 }
 
 /// The log line's shape as serde would write it (the test that pins [`RequestRecord::log_line`]).
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 #[derive(Serialize)]
 struct LogLine<'a> {
     event: &'static str,
@@ -494,7 +494,7 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod log_line_tests {
     use proptest::prelude::*;
 

@@ -213,8 +213,6 @@ fn strings(r: &mut Reader<'_>) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
     use super::*;
 
     fn meta() -> EntryMeta {
@@ -256,109 +254,119 @@ mod tests {
         assert_eq!(EntryMeta::from_header("{garbage"), None);
     }
 
-    fn serde_read(value: &str) -> Option<EntryMeta> {
-        serde_json::from_str::<EntryMeta>(value)
-            .ok()
-            .filter(|m| m.v == META_VERSION)
-    }
+    /// The hand-written reader and writer against serde's derives (native only: proptest).
+    #[cfg(not(target_arch = "wasm32"))]
+    mod by_hand {
+        use super::*;
+        use proptest::prelude::*;
 
-    fn any_meta() -> impl Strategy<Value = EntryMeta> {
-        let text = || prop_oneof!["[a-z:/?=&_0-9-]{0,20}", any::<String>()];
-        (
+        fn serde_read(value: &str) -> Option<EntryMeta> {
+            serde_json::from_str::<EntryMeta>(value)
+                .ok()
+                .filter(|m| m.v == META_VERSION)
+        }
+
+        fn any_meta() -> impl Strategy<Value = EntryMeta> {
+            let text = || prop_oneof!["[a-z:/?=&_0-9-]{0,20}", any::<String>()];
             (
-                prop_oneof![Just(META_VERSION), any::<u32>()],
-                any::<u64>(),
-                any::<u64>(),
-                any::<u64>(),
-                any::<u64>(),
-                any::<u64>(),
-                any::<bool>(),
-                any::<bool>(),
-                any::<u16>(),
-                any::<Option<u64>>(),
-            ),
-            (
-                text(),
-                text(),
-                prop::collection::vec(text(), 0..4),
-                prop::collection::vec(text(), 0..3),
-                prop::collection::vec((text(), text()), 0..3),
-            ),
-        )
-            .prop_map(
-                |((v, st, fr, ia, swr, sie, mr, ao, status, bb), (rule, pp, tags, vary, wh))| {
-                    EntryMeta {
-                        v,
-                        stored_at_ms: st,
-                        fresh_secs: fr,
-                        initial_age_secs: ia,
-                        swr_secs: swr,
-                        sie_secs: sie,
-                        must_revalidate: mr,
-                        auth_ok: ao,
-                        status,
-                        body_bytes: bb,
-                        rule,
-                        purge_path: pp,
-                        tags,
-                        vary,
-                        withheld: wh,
-                    }
-                },
+                (
+                    prop_oneof![Just(META_VERSION), any::<u32>()],
+                    any::<u64>(),
+                    any::<u64>(),
+                    any::<u64>(),
+                    any::<u64>(),
+                    any::<u64>(),
+                    any::<bool>(),
+                    any::<bool>(),
+                    any::<u16>(),
+                    any::<Option<u64>>(),
+                ),
+                (
+                    text(),
+                    text(),
+                    prop::collection::vec(text(), 0..4),
+                    prop::collection::vec(text(), 0..3),
+                    prop::collection::vec((text(), text()), 0..3),
+                ),
             )
-    }
-
-    proptest! {
-        #[test]
-        fn written_as_serde_writes_it_and_read_back(m in any_meta()) {
-            let text = m.to_header();
-            prop_assert_eq!(&text, &serde_json::to_string(&m).unwrap());
-            let read = EntryMeta::from_header(&text);
-            prop_assert_eq!(read.clone(), serde_read(&text));
-            prop_assert_eq!(read.is_some(), m.v == META_VERSION);
+                .prop_map(
+                    |(
+                        (v, st, fr, ia, swr, sie, mr, ao, status, bb),
+                        (rule, pp, tags, vary, wh),
+                    )| {
+                        EntryMeta {
+                            v,
+                            stored_at_ms: st,
+                            fresh_secs: fr,
+                            initial_age_secs: ia,
+                            swr_secs: swr,
+                            sie_secs: sie,
+                            must_revalidate: mr,
+                            auth_ok: ao,
+                            status,
+                            body_bytes: bb,
+                            rule,
+                            purge_path: pp,
+                            tags,
+                            vary,
+                            withheld: wh,
+                        }
+                    },
+                )
         }
 
-        #[test]
-        fn read_as_serde_reads_it_in_any_layout(m in any_meta(), pretty in any::<bool>(), rotate in 0usize..16, extra in any::<bool>()) {
-            // Fields in another order, whitespace, an unknown field, a null body length.
-            let mut value = serde_json::to_value(&m).unwrap();
-            let map = value.as_object_mut().unwrap();
-            if extra {
-                map.insert("later".into(), serde_json::json!({"x": [1, 2.5, null, "s"]}));
-                if map.get("body_bytes").is_none() {
-                    map.insert("body_bytes".into(), serde_json::Value::Null);
+        proptest! {
+            #[test]
+            fn written_as_serde_writes_it_and_read_back(m in any_meta()) {
+                let text = m.to_header();
+                prop_assert_eq!(&text, &serde_json::to_string(&m).unwrap());
+                let read = EntryMeta::from_header(&text);
+                prop_assert_eq!(read.clone(), serde_read(&text));
+                prop_assert_eq!(read.is_some(), m.v == META_VERSION);
+            }
+
+            #[test]
+            fn read_as_serde_reads_it_in_any_layout(m in any_meta(), pretty in any::<bool>(), rotate in 0usize..16, extra in any::<bool>()) {
+                // Fields in another order, whitespace, an unknown field, a null body length.
+                let mut value = serde_json::to_value(&m).unwrap();
+                let map = value.as_object_mut().unwrap();
+                if extra {
+                    map.insert("later".into(), serde_json::json!({"x": [1, 2.5, null, "s"]}));
+                    if map.get("body_bytes").is_none() {
+                        map.insert("body_bytes".into(), serde_json::Value::Null);
+                    }
                 }
+                let mut fields: Vec<_> = map.clone().into_iter().collect();
+                let n = fields.len();
+                fields.rotate_left(rotate % n);
+                let body: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(),
+                        if pretty { serde_json::to_string_pretty(v).unwrap() } else { v.to_string() }))
+                    .collect();
+                let text = if pretty { format!("{{\n  {}\n}}\n", body.join(",\n  ")) } else { format!("{{{}}}", body.join(",")) };
+                prop_assert_eq!(EntryMeta::from_header(&text), serde_read(&text), "{}", text);
             }
-            let mut fields: Vec<_> = map.clone().into_iter().collect();
-            let n = fields.len();
-            fields.rotate_left(rotate % n);
-            let body: Vec<String> = fields
-                .iter()
-                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(),
-                    if pretty { serde_json::to_string_pretty(v).unwrap() } else { v.to_string() }))
-                .collect();
-            let text = if pretty { format!("{{\n  {}\n}}\n", body.join(",\n  ")) } else { format!("{{{}}}", body.join(",")) };
-            prop_assert_eq!(EntryMeta::from_header(&text), serde_read(&text), "{}", text);
-        }
 
-        #[test]
-        fn a_damaged_header_is_refused_as_serde_refuses_it(m in any_meta(), cut in 0usize..400, byte in 0u8..128, dup in any::<bool>()) {
-            let mut m = m;
-            m.v = META_VERSION;
-            let text = m.to_header();
-            let mut candidates = vec![text.get(..cut.min(text.len())).unwrap_or("").to_string()];
-            if let Some(i) = (0..=cut.min(text.len())).rev().find(|&i| text.is_char_boundary(i)) {
-                let mut mangled = text.clone();
-                mangled.insert(i, char::from(byte));
-                candidates.push(mangled);
-            }
-            if dup {
-                // A field given twice, or one left out.
-                candidates.push(text.replacen("{", "{\"status\":200,", 1));
-                candidates.push(text.replacen("\"sie_secs\":", "\"sie_secz\":", 1));
-            }
-            for text in candidates {
-                prop_assert_eq!(EntryMeta::from_header(&text), serde_read(&text), "{:?}", text);
+            #[test]
+            fn a_damaged_header_is_refused_as_serde_refuses_it(m in any_meta(), cut in 0usize..400, byte in 0u8..128, dup in any::<bool>()) {
+                let mut m = m;
+                m.v = META_VERSION;
+                let text = m.to_header();
+                let mut candidates = vec![text.get(..cut.min(text.len())).unwrap_or("").to_string()];
+                if let Some(i) = (0..=cut.min(text.len())).rev().find(|&i| text.is_char_boundary(i)) {
+                    let mut mangled = text.clone();
+                    mangled.insert(i, char::from(byte));
+                    candidates.push(mangled);
+                }
+                if dup {
+                    // A field given twice, or one left out.
+                    candidates.push(text.replacen("{", "{\"status\":200,", 1));
+                    candidates.push(text.replacen("\"sie_secs\":", "\"sie_secz\":", 1));
+                }
+                for text in candidates {
+                    prop_assert_eq!(EntryMeta::from_header(&text), serde_read(&text), "{:?}", text);
+                }
             }
         }
     }
