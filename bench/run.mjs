@@ -10,7 +10,8 @@
 // BENCH_AB_DIR (unset; a second such build, run side by side with the first as cases x, x′ and
 // x-miss, interleaved with the others: how a change moves the CPU per request, within one run),
 // BENCH_AB_VARS (unset; a JSON object of vars for the x cases only, e.g. '{"REQUEST_LOG":"1/100"}',
-// with BENCH_AB_DIR=build to compare a setting of the same build),
+// with BENCH_AB_DIR=build to compare a setting of the same build), BENCH_AB_PAIRED=1 (with
+// BENCH_AB_DIR: only the two builds, in A-B-B-A order per round, a ratio per round; nothing else),
 // BENCH_OUT (bench/RESULTS.md).
 
 import { spawn, execFileSync } from "node:child_process";
@@ -60,6 +61,9 @@ const OBJECTS_BUILD_DIR = path.resolve(ROOT, process.env.BENCH_OBJECTS_DIR ?? "b
 const RESULTS = path.resolve(ROOT, process.env.BENCH_OUT ?? "bench/RESULTS.md");
 const AB_DIR = process.env.BENCH_AB_DIR ? path.resolve(ROOT, process.env.BENCH_AB_DIR) : null;
 const AB_VARS = JSON.parse(process.env.BENCH_AB_VARS || "{}");
+const AB_PAIRED = AB_DIR !== null && process.env.BENCH_AB_PAIRED === "1";
+// The paired A/B's pairs: (first build's case, second build's case).
+const AB_PAIRS = [["b", "x", "memory hit"], ["b2", "x2", "Cache API hit"], ["d1", "x3", "miss"]];
 
 const HIT_PATH = "/api/v2/marketplace/categories/10101/attributes";
 // A returning client in the stable bucket of the 10 % canary, with an English browser.
@@ -443,6 +447,10 @@ async function main() {
       { id: "x3", label: `x. ${other}, miss`, url: base.abedge + HIT_PATH, mode: "miss", stats: "miss", statsOf: "abedge" },
     );
   }
+  if (AB_PAIRED) {
+    const keep = new Set(AB_PAIRS.flatMap(([a, b]) => [a, b]));
+    cases.splice(0, cases.length, ...cases.filter((c) => keep.has(c.id)));
+  }
   for (const c of cases) c.runs = [];
 
   // One short untimed run per case first (JIT, connection pools, cache warm-up).
@@ -453,9 +461,21 @@ async function main() {
   // cache, which would otherwise grow under the later hit rounds). Within each group the order
   // rotates each round, so that slow drift (neighbours, thermal) spreads over the cases.
   const schedule = [];
-  for (const group of [cases.filter((c) => c.mode === "hit"), cases.filter((c) => c.mode === "miss")]) {
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (let i = 0; i < group.length; i++) schedule.push([round, group[(i + round - 1) % group.length]]);
+  if (AB_PAIRED) {
+    // A-B-B-A, then B-A-A-B the next round: a drift that is linear over a round falls on both
+    // builds alike, and each round gives one ratio.
+    const byId = (id) => cases.find((c) => c.id === id);
+    for (const [a, b] of AB_PAIRS) {
+      for (let round = 1; round <= ROUNDS; round++) {
+        const [x, y] = round % 2 ? [a, b] : [b, a];
+        for (const id of [x, y, y, x]) schedule.push([round, byId(id)]);
+      }
+    }
+  } else {
+    for (const group of [cases.filter((c) => c.mode === "hit"), cases.filter((c) => c.mode === "miss")]) {
+      for (let round = 1; round <= ROUNDS; round++) {
+        for (let i = 0; i < group.length; i++) schedule.push([round, group[(i + round - 1) % group.length]]);
+      }
     }
   }
   {
@@ -488,6 +508,7 @@ async function main() {
         const after = await stats(c.statsOf);
         result.counted = after[c.stats] - before[c.stats];
       }
+      result.round = round;
       c.runs.push(result);
       log(
         `round ${round} ${c.id}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ` +
@@ -496,6 +517,12 @@ async function main() {
           (result.counted !== undefined ? `, edge counted ${result.counted} ${c.stats === "hit" ? "hits" : "misses"} for ${result.requests} requests` : ""),
       );
     }
+  }
+  if (AB_PAIRED) {
+    await cleanup();
+    writeFileSync(RESULTS, pairedReport(cases));
+    log(`wrote ${path.relative(ROOT, RESULTS)} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return;
   }
   const latency = await lowLoadLatency({ floor: cases.find((c) => c.id === "a").url, hit: cases.find((c) => c.id === "b").url, l2hit: cases.find((c) => c.id === "b2").url, peermiss: cases.find((c) => c.id === "d3").url, miss: cases.find((c) => c.id === "d1").url, origin: stableOrigin + HIT_PATH });
   await mf.dispose();
@@ -625,6 +652,33 @@ function readCriterion() {
 }
 
 // ---- the report ----------------------------------------------------------------------------------
+/** BENCH_AB_PAIRED's report: per pair, the ratio of each round (first build's CPU ÷ second's). */
+function pairedReport(cases) {
+  const byId = (id) => cases.find((c) => c.id === id);
+  const lines = [
+    `# Paired A/B: ${path.relative(ROOT, BUILD_DIR)} (first) against ${path.relative(ROOT, AB_DIR)}` +
+      `${Object.keys(AB_VARS).length ? ` with ${JSON.stringify(AB_VARS)}` : ""} (second)`,
+    "",
+    `${ROUNDS} rounds, A-B-B-A order alternating; workerd CPU per request; a round's ratio is the first build's two runs ÷ the`,
+    "second's (above 1: the second is cheaper).",
+    "",
+    "| request | median ratio | rounds' ratios | first build, median µs | second build, median µs |",
+    "| --- | ---: | --- | ---: | ---: |",
+  ];
+  for (const [a, b, what] of AB_PAIRS) {
+    const ratios = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const sum = (id) => byId(id).runs.filter((r) => r.round === round).reduce((t, r) => t + r.cpu.workerd, 0);
+      ratios.push(sum(a) / sum(b));
+    }
+    const cpu = (id) => median(byId(id).runs.map((r) => r.cpu.workerd));
+    lines.push(
+      `| ${what} | **${median(ratios).toFixed(3)}** | ${ratios.map((r) => r.toFixed(3)).join(" · ")} | ${cpu(a).toFixed(0)} | ${cpu(b).toFixed(0)} |`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
 const PROFILED = [
   ["edge", "catalog-edge (memory hit)"],
   ["edgel2", "catalog-edge, memory tier off (Cache API hit)"],
