@@ -32,3 +32,6 @@ fi
 # worker-build keeps Rust's function names in a custom `name` section (~160 KB); drop it.
 node scripts/strip-wasm-names.mjs build/index_bg.wasm
 node scripts/strip-wasm-names.mjs build-objects/index_bg.wasm
+# The edge's default export as a plain object rather than worker-build's per-request class and
+# Proxies, its panic recovery kept (scripts/patch-entry.mjs says why and what was measured).
+if [ "${EDGE_ENTRY_PATCH:-1}" != 0 ]; then node scripts/patch-entry.mjs build/index.js; fi

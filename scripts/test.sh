@@ -38,6 +38,7 @@ cargo test -p catalog-edge --lib --target wasm32-unknown-unknown --profile dev-w
 
 step "wasm build (the edge and the objects worker)"
 bash scripts/build.sh
+node scripts/patch-entry.mjs --check build/index.js
 cargo build -p demo-origin
 
 # The worker's e2e_* (proxy, cache, canary, dashboard, the dev stack) and the deploy preflight's
