@@ -8,6 +8,8 @@ export default {
     if (new URL(request.url).pathname === "/__bench/crossings") {
       return Response.json(takeCounts());
     }
-    return Edge.prototype.fetch.call({ env, ctx }, request);
+    // The release bundle exports a plain `{ fetch }` (scripts/patch-entry.mjs); worker-build's own
+    // export is an entrypoint class.
+    return typeof Edge === "function" ? Edge.prototype.fetch.call({ env, ctx }, request) : Edge.fetch(request, env, ctx);
   },
 };
