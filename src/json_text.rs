@@ -432,11 +432,28 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Test support: texts a reader must refuse (or read) exactly as serde_json does.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) mod testing {
+    /// `text` cut at `cut`, and `text` with `byte` inserted at (or before) `cut`.
+    pub fn damaged(text: &str, cut: usize, byte: u8) -> Vec<String> {
+        let at = cut.min(text.len());
+        let mut out = vec![text.get(..at).unwrap_or("").to_string()];
+        if let Some(i) = (0..=at).rev().find(|&i| text.is_char_boundary(i)) {
+            let mut mangled = text.to_string();
+            mangled.insert(i, char::from(byte));
+            out.push(mangled);
+        }
+        out
+    }
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
+    use super::testing::damaged;
     use super::{push_str, ObjectWriter, Reader};
 
     proptest! {
@@ -471,14 +488,7 @@ mod tests {
 
         #[test]
         fn a_cut_or_mangled_text_is_refused_as_serde_refuses_it(v in json_value(), cut in 0usize..200, byte in 0u8..128) {
-            let text = v.to_string();
-            let mut candidates = vec![text.get(..cut.min(text.len())).unwrap_or("").to_string()];
-            if let Some(i) = (0..=cut.min(text.len())).rev().find(|&i| text.is_char_boundary(i)) {
-                let mut mangled = text.clone();
-                mangled.insert(i, char::from(byte));
-                candidates.push(mangled);
-            }
-            for text in candidates {
+            for text in damaged(&v.to_string(), cut, byte) {
                 let mut r = Reader::new(&text);
                 let hand = r.skip().and_then(|_| r.end()).is_some();
                 prop_assert_eq!(hand, serde_json::from_str::<Value>(&text).is_ok(), "{:?}", text);

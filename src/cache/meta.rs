@@ -353,12 +353,7 @@ mod tests {
                 let mut m = m;
                 m.v = META_VERSION;
                 let text = m.to_header();
-                let mut candidates = vec![text.get(..cut.min(text.len())).unwrap_or("").to_string()];
-                if let Some(i) = (0..=cut.min(text.len())).rev().find(|&i| text.is_char_boundary(i)) {
-                    let mut mangled = text.clone();
-                    mangled.insert(i, char::from(byte));
-                    candidates.push(mangled);
-                }
+                let mut candidates = crate::json_text::testing::damaged(&text, cut, byte);
                 if dup {
                     // A field given twice, or one left out.
                     candidates.push(text.replacen("{", "{\"status\":200,", 1));
