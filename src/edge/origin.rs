@@ -152,15 +152,18 @@ impl OriginCall {
         let extra = super::convert::pairs_text(extra);
         let body = body.unwrap_or(JsValue::UNDEFINED);
         // `timeout_ms` is bounded by the config (`ORIGIN_TIMEOUT_MS`); the JS timer takes f64.
-        let sent = edge_origin_fetch(
-            url,
-            &self.method,
-            &headers,
-            &extra,
-            &body,
-            self.timeout_ms as f64,
-        );
-        let settled = match Await::new(&sent).await {
+        let sent = Await::start(|slot| {
+            edge_origin_fetch(
+                url,
+                &self.method,
+                &headers,
+                &extra,
+                &body,
+                self.timeout_ms as f64,
+                slot,
+            )
+        });
+        let settled = match sent.await {
             Ok(v) => v,
             Err(e) => return Err(OriginError::Unreachable(js_error_message(&e))),
         };
@@ -185,8 +188,10 @@ extern "C" {
     /// The origin request in one call: headers (`convert::pairs_text`; a pair the runtime refuses is dropped
     /// alone), `extra` set over them, no redirect following, and a timer that aborts the fetch
     /// when no response headers came within `timeout_ms` (cleared as soon as they do, so a body
-    /// that takes longer is not cut). Settles with `[0, response]`, `[1, why]` or `[2, null]`
-    /// (timed out); never rejects.
+    /// that takes longer is not cut). Settles the [`Await`] slot with `[0, response]`, `[1,
+    /// why]` or `[2, null]` (timed out), never with an error; answers `[1, why]` at once when
+    /// the request cannot be made, `undefined` otherwise.
+    #[wasm_bindgen(catch)]
     fn edge_origin_fetch(
         url: &str,
         method: &str,
@@ -194,5 +199,6 @@ extern "C" {
         extra: &str,
         body: &JsValue,
         timeout_ms: f64,
-    ) -> js_sys::Promise;
+        slot: u32,
+    ) -> Result<JsValue, JsValue>;
 }

@@ -20,23 +20,12 @@ fn default_cache() -> Result<web_sys::Cache, JsValue> {
     Ok(global.caches()?.default())
 }
 
-#[wasm_bindgen(inline_js = r#"
-export function edge_cache_lookup(key, names) {
-  return caches.default.match(key).then((r) => {
-    if (r === undefined || r === null) return null;
-    const wanted = names === "" ? [] : names.split(",");
-    // A value a line ("+value", or "-" when absent): no header value holds a line feed.
-    return [r, wanted.map((n) => { const v = r.headers.get(n); return v === null ? "-" : "+" + v; }).join("\n")];
-  });
-}
-"#)]
-extern "C" {
-    #[wasm_bindgen(catch)]
-    fn edge_cache_lookup(key: &str, names: &str) -> Result<js_sys::Promise, JsValue>;
-}
-
 #[wasm_bindgen(module = "/src/edge/glue.js")]
 extern "C" {
+    /// `caches.default.match(key)`, settling the [`Await`] slot with null or `[response,
+    /// values]` (src/edge/glue.js).
+    #[wasm_bindgen(catch)]
+    fn edge_cache_lookup(key: &str, names: &str, slot: u32) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
     fn edge_cache_put(
         key: &str,
@@ -69,8 +58,8 @@ impl Found {
 /// same call into the runtime: `caches.default.match`, then each `headers.get`, answered as one
 /// promise (one await, one string for every value instead of a call per name).
 pub async fn lookup(key: &str, names: &'static [&'static str]) -> Option<Found> {
-    let promise = edge_cache_lookup(key, &names.join(",")).ok()?;
-    let found = match Await::new(&promise).await {
+    let names_text = names.join(",");
+    let found = match Await::start(|slot| edge_cache_lookup(key, &names_text, slot)).await {
         Ok(v) if !v.is_undefined() && !v.is_null() => v,
         Ok(_) => return None,
         Err(e) => {
@@ -328,6 +317,25 @@ mod tests {
         let caches = js_sys::Object::new();
         js_sys::Reflect::set(&caches, &"default".into(), &default).unwrap();
         js_sys::Reflect::set(&js_sys::global(), &"caches".into(), &caches).unwrap();
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_lookup_that_fails_is_a_miss() {
+        // `match` rejecting (the Cache API's failure), then no `caches` at all (a synchronous
+        // throw inside the call): each a miss, never a hang or a panic.
+        let reject = Closure::<dyn Fn(String) -> js_sys::Promise>::new(|_: String| {
+            js_sys::Promise::reject(&JsValue::from_str("cache unavailable"))
+        });
+        let default = js_sys::Object::new();
+        js_sys::Reflect::set(&default, &"match".into(), reject.as_ref()).unwrap();
+        reject.forget();
+        let caches = js_sys::Object::new();
+        js_sys::Reflect::set(&caches, &"default".into(), &default).unwrap();
+        js_sys::Reflect::set(&js_sys::global(), &"caches".into(), &caches).unwrap();
+        assert!(lookup("https://cache/k", &["etag"]).await.is_none());
+        let global: js_sys::Object = js_sys::global();
+        js_sys::Reflect::delete_property(&global, &"caches".into()).unwrap();
+        assert!(lookup("https://cache/k", &["etag"]).await.is_none());
     }
 
     #[wasm_bindgen_test]

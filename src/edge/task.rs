@@ -211,21 +211,7 @@ fn deferred() -> (js_sys::Promise, JsValue) {
     (pair.get(0).unchecked_into(), pair.get(1))
 }
 
-#[wasm_bindgen(inline_js = r#"
-let resume;
-export function edge_await_init(f) { resume = f; }
-export function edge_deferred() {
-  let resolve;
-  const promise = new Promise((r) => { resolve = r; });
-  return [promise, resolve];
-}
-export function edge_await(p, slot) {
-  // The callback of the instance that asked: after a reset (a panic re-instantiates the Wasm),
-  // a promise of the old instance must not resume a slot of the new one.
-  const r = resume;
-  p.then((v) => r(slot, true, v), (e) => r(slot, false, e));
-}
-"#)]
+#[wasm_bindgen(module = "/src/edge/glue.js")]
 extern "C" {
     fn edge_await_init(resume: &JsValue);
     // `catch`: called through the glue, not imported from the snippet directly (two direct imports
@@ -265,6 +251,17 @@ pub struct Await {
 impl Await {
     /// Awaits `promise`.
     pub fn new(promise: &js_sys::Promise) -> Await {
+        Await::start(|slot| {
+            edge_await(promise, slot);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Awaits what `begin` starts: a call into src/edge/glue.js given the slot, which settles
+    /// it from its own promise's reaction (one `then` where [`Await::new`] on a promise that
+    /// function returned would add a second). `begin` answers `undefined` when the slot will be
+    /// settled, or the value (`Ok`) or error (`Err`) at once, and the slot is then left alone.
+    pub fn start(begin: impl FnOnce(u32) -> Result<JsValue, JsValue>) -> Await {
         if !RESUME_READY.replace(true) {
             let resume = Closure::<dyn Fn(u32, bool, JsValue)>::new(resume);
             edge_await_init(&resume.into_js_value());
@@ -282,7 +279,10 @@ impl Await {
                 task: None,
             }
         });
-        edge_await(promise, slot);
+        match begin(slot) {
+            Ok(pending) if pending.is_undefined() => {}
+            settled => SLOTS.with(|s| s.borrow_mut()[slot as usize] = Slot::Done(settled)),
+        }
         Await { slot, done: false }
     }
 }
@@ -503,6 +503,36 @@ mod tests {
             (n, f.len())
         });
         assert_eq!(free.0, free.1, "no slot is free twice");
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_started_await_is_settled_by_its_slot_or_at_once() {
+        let slots = || SLOTS.with(|s| s.borrow().len());
+        // Settled later, through the slot it was given (what src/edge/glue.js's folded calls
+        // do: here via `edge_await`, which settles the slot from the promise's reaction).
+        let later = Await::start(|slot| {
+            edge_await(&js_sys::Promise::resolve(&JsValue::from(4)), slot);
+            Ok(JsValue::UNDEFINED)
+        });
+        assert_eq!(later.await.unwrap(), 4);
+        // Settled at once: a value, or an error (a synchronous throw), and no resume comes.
+        let before = slots();
+        for _ in 0..5 {
+            let now = Await::start(|_| Ok(JsValue::from_str("now"))).await;
+            assert_eq!(now.unwrap(), "now");
+            let thrown = Await::start(|_| Err(JsValue::from_str("threw"))).await;
+            assert_eq!(thrown.unwrap_err(), "threw");
+        }
+        assert_eq!(
+            slots(),
+            before,
+            "a slot settled at once is freed and reused"
+        );
+        // Dropped unpolled after settling at once: freed, not left waiting.
+        drop(Await::start(|_| Ok(JsValue::TRUE)));
+        let reused = Await::start(|_| Ok(JsValue::NULL)).await;
+        assert!(reused.unwrap().is_null());
+        assert_eq!(slots(), before);
     }
 
     #[wasm_bindgen_test]
