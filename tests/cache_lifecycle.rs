@@ -70,7 +70,7 @@ struct Client {
 fn client(headers: &[(&str, &str)]) -> Client {
     let rules = RuleSet::marketplace_defaults();
     let url = Url::parse(ECHO).unwrap();
-    let rule = rules.rule_for(url.path()).clone();
+    let rule = RouteRule::clone(rules.rule_for(url.path()));
     let headers = h(headers);
     let key = key::build(
         &url,

@@ -6,6 +6,7 @@
 //! `/api/v1/admin/**`.
 
 use serde::Deserialize;
+use std::rc::Rc;
 
 use super::tags::TagTemplate;
 use crate::json;
@@ -202,17 +203,17 @@ pub const DEFAULT_NOT_FOUND_TTL_SECS: u64 = 30;
 /// The ordered rules and the fallback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSet {
-    /// Rules in match order.
-    pub rules: Vec<RouteRule>,
+    /// Rules in match order (each shared: a request holds its rule without copying it).
+    pub rules: Vec<Rc<RouteRule>>,
     /// What paths no rule matches get: `origin` mode, the origin's own stale directives only.
-    pub fallback: RouteRule,
+    pub fallback: Rc<RouteRule>,
 }
 
 impl RuleSet {
     /// The rule for a path, matched on its normalised form (`crate::path::normalize`: decoded,
     /// `//` collapsed, case and a trailing slash ignored), so that no spelling of a path escapes
     /// its rule.
-    pub fn rule_for(&self, path: &str) -> &RouteRule {
+    pub fn rule_for(&self, path: &str) -> &Rc<RouteRule> {
         let path = crate::path::normalize(path);
         self.rules
             .iter()
@@ -335,13 +336,13 @@ impl RuleSet {
         for (i, r) in raw.iter().enumerate() {
             match r.validate() {
                 Ok(rule) => {
-                    if rules.iter().any(|x: &RouteRule| x.id == rule.id) {
+                    if rules.iter().any(|x: &Rc<RouteRule>| x.id == rule.id) {
                         errors.push(ConfigError {
                             field: format!("{field}[{i}].id"),
                             message: format!("{:?} is used twice", rule.id),
                         });
                     }
-                    rules.push(rule);
+                    rules.push(Rc::new(rule));
                 }
                 Err((sub, message)) => errors.push(ConfigError {
                     field: format!("{field}[{i}].{sub}"),
@@ -354,7 +355,7 @@ impl RuleSet {
         }
         Ok(RuleSet {
             rules,
-            fallback: RouteRule {
+            fallback: Rc::new(RouteRule {
                 id: "default".into(),
                 pattern: PathPattern::parse("/**").expect("valid"),
                 mode: CacheMode::Origin,
@@ -363,7 +364,7 @@ impl RuleSet {
                 stale_if_error_secs: 0,
                 vary_language: false,
                 tags: Vec::new(),
-            },
+            }),
         })
     }
 }

@@ -524,8 +524,8 @@ pub async fn run_warmup(
         let request = cache_flow::cache_request(
             config,
             rule,
-            &OriginChoice::of(rollout, job.variant),
-            &url,
+            OriginChoice::of(rollout, job.variant),
+            url,
             headers,
             false,
             rollout.release(job.variant),

@@ -45,8 +45,8 @@ use crate::time::UnixMillis;
 pub struct CacheRequest {
     /// GET or HEAD.
     pub method: Method,
-    /// The route rule.
-    pub rule: RouteRule,
+    /// The route rule (the configuration's, shared).
+    pub rule: Rc<RouteRule>,
     /// The request's key.
     pub key: CacheKey,
     /// Request headers (lowercase), without an `Authorization` the edge consumed.
@@ -152,6 +152,8 @@ pub async fn serve(
     now: UnixMillis,
     ctx: &Waiter<'_>,
 ) -> Reply {
+    // Shared, not copied, with the store and the refresh that outlive this call.
+    let req = Rc::new(req);
     let lookup_started = platform::now();
     if let Some(mut reply) = from_memory(&req, &purge, now, Tier::Memory) {
         reply.cache_ms = Some(platform::now().since(lookup_started));
@@ -433,7 +435,7 @@ const LOOKUP_HEADERS: &[&str] = &[
 /// (and waits instead when another request holds it), then fetches and carries out
 /// `on_origin`'s answer.
 async fn fetch_origin(
-    req: &CacheRequest,
+    req: &Rc<CacheRequest>,
     purge: &PurgeState,
     fetch: Fetch,
     stored: Option<Stored>,
@@ -509,7 +511,7 @@ fn outcome_of<'a>(origin: &OriginReply, headers: &'a [(String, String)]) -> Orig
 /// the key's claim when this request holds it.
 #[allow(clippy::too_many_arguments)]
 async fn from_origin(
-    req: &CacheRequest,
+    req: &Rc<CacheRequest>,
     mut claim: Option<LockGuard>,
     call: &OriginCall,
     fetch: &Fetch,
@@ -551,7 +553,7 @@ async fn from_origin(
             Ok(resp),
         ) => {
             let job = StoreJob {
-                req: req.clone(),
+                req: Rc::clone(req),
                 meta,
                 headers: origin_headers.clone(),
                 vary_epoch,
@@ -591,7 +593,7 @@ async fn from_origin(
             match meta {
                 Some(meta) => {
                     let job = StoreJob {
-                        req: req.clone(),
+                        req: Rc::clone(req),
                         meta: meta.clone(),
                         headers: headers.clone(),
                         vary_epoch,
@@ -690,7 +692,7 @@ async fn read_body(resp: &web_sys::Response) -> Option<ArrayBuffer> {
 
 /// One entry on its way into the cache, owned so that its store can outlive the request.
 struct StoreJob {
-    req: CacheRequest,
+    req: Rc<CacheRequest>,
     /// The entry's meta (its `body_bytes`: the length, when known).
     meta: EntryMeta,
     /// The response's headers as they are served and stored.
@@ -943,11 +945,11 @@ async fn store_entry(
 
 /// RFC 5861 stale-while-revalidate: when this request wins the entry's refresh claim, refresh
 /// it in the background; the claim's guard lives as long as the refresh.
-fn refresh_later(req: &CacheRequest, stored: &Stored, now: UnixMillis, ctx: &Waiter<'_>) {
+fn refresh_later(req: &Rc<CacheRequest>, stored: &Stored, now: UnixMillis, ctx: &Waiter<'_>) {
     let Claim::Won(guard) = memory::refreshes().claim(&stored.key) else {
         return;
     };
-    let bg = req.clone();
+    let bg = Rc::clone(req);
     let (meta, origin_headers, validators, key, epoch) = (
         stored.meta.clone(),
         stored.origin_headers(now),
@@ -965,7 +967,7 @@ fn refresh_later(req: &CacheRequest, stored: &Stored, now: UnixMillis, ctx: &Wai
 /// `on_origin` says so, within the same limits as a miss (`store_body`, inline: the refresh is
 /// already in `waitUntil`). Failures leave the stale entry for the next request to try again.
 async fn refresh(
-    req: CacheRequest,
+    req: Rc<CacheRequest>,
     meta: EntryMeta,
     origin_headers: Vec<(String, String)>,
     validators: Vec<(String, String)>,
@@ -1025,7 +1027,7 @@ async fn refresh(
         _ => return,
     };
     let job = StoreJob {
-        req: req.clone(),
+        req,
         meta,
         headers,
         vary_epoch,
@@ -1040,9 +1042,9 @@ async fn refresh(
 #[allow(clippy::too_many_arguments)]
 pub fn cache_request(
     config: &EdgeConfig,
-    rule: &RouteRule,
-    origin: &OriginChoice,
-    url: &worker::Url,
+    rule: &Rc<RouteRule>,
+    origin: OriginChoice,
+    url: worker::Url,
     headers: Vec<(String, String)>,
     is_head: bool,
     release: &str,
@@ -1050,7 +1052,7 @@ pub fn cache_request(
     store_inline: bool,
 ) -> CacheRequest {
     let key = key::build(
-        url,
+        &url,
         &headers,
         rule,
         KeyScope {
@@ -1061,13 +1063,13 @@ pub fn cache_request(
     );
     CacheRequest {
         method: if is_head { Method::HEAD } else { Method::GET },
-        rule: rule.clone(),
+        rule: Rc::clone(rule),
         key,
         request_headers: headers,
         max_body_bytes: config.max_body_bytes,
         edge_field: config.edge_cache_control_field.clone(),
-        origin: origin.clone(),
-        url: url.clone(),
+        origin,
+        url,
         timeout_ms: config.origin_timeout_ms,
         store_inline,
         memory: super::memory::limits(config),

@@ -131,22 +131,29 @@ export function edge_origin_fetch(url, method, headers, extra, body, timeoutMs, 
 // `caches.default.match(key)` settling `slot` with null (no entry) or `[response, values]`: the
 // values of `names` (comma-separated) a line each, "+value" or "-" when absent (no header value
 // holds a line feed).
+let lookupNames = "";
+let lookupWanted = [];
 export function edge_cache_lookup(key, names, slot) {
   const r = resume;
+  if (names !== lookupNames) {
+    lookupNames = names;
+    lookupWanted = names === "" ? [] : names.split(",");
+  }
+  const wanted = lookupWanted;
   caches.default.match(key).then(
     (found) => {
       if (found === undefined || found === null) return r(slot, true, null);
-      let values;
+      let values = "";
       try {
-        const wanted = names === "" ? [] : names.split(",");
-        values = wanted.map((n) => {
-          const v = found.headers.get(n);
-          return v === null ? "-" : "+" + v;
-        });
+        const headers = found.headers;
+        for (let i = 0; i < wanted.length; i++) {
+          const v = headers.get(wanted[i]);
+          values += (i === 0 ? "" : "\n") + (v === null ? "-" : "+" + v);
+        }
       } catch (e) {
         return r(slot, false, e);
       }
-      r(slot, true, [found, values.join("\n")]);
+      r(slot, true, [found, values]);
     },
     (e) => r(slot, false, e),
   );

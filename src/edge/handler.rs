@@ -369,8 +369,8 @@ async fn proxy(
             let request = cache_flow::cache_request(
                 config,
                 rule,
-                &origin,
-                &url,
+                origin,
+                url,
                 headers,
                 method == Method::HEAD,
                 rollout.config.release(variant),
