@@ -12,7 +12,8 @@
 // BENCH_AB_VARS (unset; a JSON object of vars for the x cases only, e.g. '{"REQUEST_LOG":"1/100"}',
 // with BENCH_AB_DIR=build to compare a setting of the same build), BENCH_AB_PAIRED=1 (with
 // BENCH_AB_DIR: only the two builds, in A-B-B-A order per round, a ratio per round; nothing else),
-// BENCH_OUT (bench/RESULTS.md).
+// BENCH_PAIRED_PEERS=1 (issue 14's three targets the same way: each peer case against catalog-edge's,
+// A-B-B-A per round; nothing else), BENCH_OUT (bench/RESULTS.md).
 
 import { spawn, execFileSync } from "node:child_process";
 import { createWriteStream, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -56,6 +57,9 @@ const CONNECTIONS = int("BENCH_CONNECTIONS", 32);
 // this machine serves in a run, so it only bounds a runaway).
 const MAX_PER_THREAD = 60_000 * SECONDS;
 const PROFILE_SECONDS = 5;
+// BENCH_PROFILE_MODE=miss: profile misses instead of hits (a diagnostic run: the report's profile
+// section then reads "miss" wherever it says "hit").
+const PROFILE_MODE = process.env.BENCH_PROFILE_MODE === "miss" ? "miss" : "hit";
 const BUILD_DIR = path.resolve(ROOT, process.env.BENCH_WORKER_DIR ?? "build");
 const OBJECTS_BUILD_DIR = path.resolve(ROOT, process.env.BENCH_OBJECTS_DIR ?? "build-objects");
 const RESULTS = path.resolve(ROOT, process.env.BENCH_OUT ?? "bench/RESULTS.md");
@@ -64,6 +68,20 @@ const AB_VARS = JSON.parse(process.env.BENCH_AB_VARS || "{}");
 const AB_PAIRED = AB_DIR !== null && process.env.BENCH_AB_PAIRED === "1";
 // The paired A/B's pairs: (first build's case, second build's case).
 const AB_PAIRS = [["b", "x", "memory hit"], ["b2", "x2", "Cache API hit"], ["d1", "x3", "miss"]];
+// BENCH_PAIRED_PEERS=1: issue 14's three ratios the same way, each peer case against
+// catalog-edge's (the first ÷ the second: above 1, catalog-edge is cheaper).
+const PEERS_PAIRED = !AB_PAIRED && process.env.BENCH_PAIRED_PEERS === "1";
+const PEER_PAIRS = [
+  ["c2", "b", "memory hit: c′ peer with the memory tier ÷ b catalog-edge (target ≥ 1.0)"],
+  ["c", "b2", "Cache API hit: c peer ÷ b′ catalog-edge (target ≥ 1.10)"],
+  ["d4", "d1", "miss, memory tier on both sides: peer with the tier ÷ d catalog-edge (target ≥ 1.0)"],
+  ["d3", "d5", "miss, memory tier off both sides: peer ÷ d′ catalog-edge (information)"],
+];
+// BENCH_PAIRS=miss (or memory, cache: the start of a pair's label) keeps only those pairs.
+const PAIRS_WANTED = (process.env.BENCH_PAIRS ?? "").split(",").filter(Boolean);
+const PAIRS = (AB_PAIRED ? AB_PAIRS : PEERS_PAIRED ? PEER_PAIRS : null)?.filter(
+  ([, , what]) => !PAIRS_WANTED.length || PAIRS_WANTED.some((w) => what.toLowerCase().startsWith(w)),
+);
 
 const HIT_PATH = "/api/v2/marketplace/categories/10101/attributes";
 // A returning client in the stable bucket of the 10 % canary, with an English browser.
@@ -248,7 +266,7 @@ const LATENCY_TARGETS = [
   ["l2hit", "b′. catalog-edge, Cache API hit (memory tier off)", "hit"],
   ["origin", "demo origin directly (unique `?n=`)", "miss"],
   ["miss", "d. catalog-edge, miss (→ origin, store)", "miss"],
-  ["peermiss", "d. peer, miss (reference)", "miss"],
+  ["peermiss", "d. peer with the same memory tier, miss (reference)", "miss"],
 ];
 async function lowLoadLatency(urls) {
   const rows = [];
@@ -437,7 +455,12 @@ async function main() {
     { id: "c2", label: "c′. peer with the same in-memory tier (JS `Map` LRU, 8 MiB), hit", url: base.peermem + HIT_PATH, mode: "hit", sample: true },
     { id: "d1", label: "d. catalog-edge, miss (→ origin, store)", url: base.edge + HIT_PATH, mode: "miss", stats: "miss", statsOf: "edge" },
     { id: "d2", label: "d. demo origin directly (same requests)", url: stableOrigin + HIT_PATH, mode: "miss" },
-    { id: "d3", label: "d. peer, miss (reference for d)", url: base.peer + HIT_PATH, mode: "miss" },
+    { id: "d3", label: "d. peer, miss (memory tier off)", url: base.peer + HIT_PATH, mode: "miss" },
+    // Like for like with d: a miss of the shipped edge also fills its memory tier, so the peer's
+    // reference for d is the peer with the same tier (its miss holds the body, as c′ does); d′
+    // and the peer without a tier are the same comparison with no tier on either side.
+    { id: "d4", label: "d. peer with the same memory tier, miss (reference for d)", url: base.peermem + HIT_PATH, mode: "miss" },
+    { id: "d5", label: "d′. catalog-edge, memory tier off, miss (reference: d. peer, miss)", url: base.edgel2 + HIT_PATH, mode: "miss", stats: "miss", statsOf: "edgel2" },
   ];
   if (AB_DIR) {
     const other = path.relative(ROOT, AB_DIR) + (Object.keys(AB_VARS).length ? ` with ${JSON.stringify(AB_VARS)}` : "");
@@ -447,8 +470,8 @@ async function main() {
       { id: "x3", label: `x. ${other}, miss`, url: base.abedge + HIT_PATH, mode: "miss", stats: "miss", statsOf: "abedge" },
     );
   }
-  if (AB_PAIRED) {
-    const keep = new Set(AB_PAIRS.flatMap(([a, b]) => [a, b]));
+  if (PAIRS) {
+    const keep = new Set(PAIRS.flatMap(([a, b]) => [a, b]));
     cases.splice(0, cases.length, ...cases.filter((c) => keep.has(c.id)));
   }
   for (const c of cases) c.runs = [];
@@ -461,11 +484,11 @@ async function main() {
   // cache, which would otherwise grow under the later hit rounds). Within each group the order
   // rotates each round, so that slow drift (neighbours, thermal) spreads over the cases.
   const schedule = [];
-  if (AB_PAIRED) {
+  if (PAIRS) {
     // A-B-B-A, then B-A-A-B the next round: a drift that is linear over a round falls on both
     // builds alike, and each round gives one ratio.
     const byId = (id) => cases.find((c) => c.id === id);
-    for (const [a, b] of AB_PAIRS) {
+    for (const [a, b] of PAIRS) {
       for (let round = 1; round <= ROUNDS; round++) {
         const [x, y] = round % 2 ? [a, b] : [b, a];
         for (const id of [x, y, y, x]) schedule.push([round, byId(id)]);
@@ -479,7 +502,9 @@ async function main() {
     }
   }
   {
-    for (const [round, c] of schedule) {
+    // Each run's own tag: a miss run's keys (`?n=<tag>-…`) are new even when a case runs twice
+    // in a round (the paired modes' A-B-B-A; with one tag the second run's first requests hit).
+    for (const [slot, [round, c]] of schedule.entries()) {
       const before = c.stats ? await stats(c.statsOf) : undefined;
       const samples = [];
       const sampler = c.sample
@@ -494,7 +519,7 @@ async function main() {
           })()
         : Promise.resolve();
       const cpuBefore = { workerd: cpuUs(workerd), runner: runnerCpuUs(), origin: cpuUs(originPids.stable) };
-      const result = await wrk(c.url, { seconds: c.mode === "miss" ? MISS_SECONDS : SECONDS, mode: c.mode, tag: `r${round}${c.id}` });
+      const result = await wrk(c.url, { seconds: c.mode === "miss" ? MISS_SECONDS : SECONDS, mode: c.mode, tag: `r${round}${c.id}s${slot}` });
       await sampler;
       // CPU per request: workerd (all workers, the cache service and KV live in it), this runner
       // (it receives the workers' log lines), and the stable origin.
@@ -518,13 +543,13 @@ async function main() {
       );
     }
   }
-  if (AB_PAIRED) {
+  if (PAIRS) {
     await cleanup();
     writeFileSync(RESULTS, pairedReport(cases));
     log(`wrote ${path.relative(ROOT, RESULTS)} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return;
   }
-  const latency = await lowLoadLatency({ floor: cases.find((c) => c.id === "a").url, hit: cases.find((c) => c.id === "b").url, l2hit: cases.find((c) => c.id === "b2").url, peermiss: cases.find((c) => c.id === "d3").url, miss: cases.find((c) => c.id === "d1").url, origin: stableOrigin + HIT_PATH });
+  const latency = await lowLoadLatency({ floor: cases.find((c) => c.id === "a").url, hit: cases.find((c) => c.id === "b").url, l2hit: cases.find((c) => c.id === "b2").url, peermiss: cases.find((c) => c.id === "d4").url, miss: cases.find((c) => c.id === "d1").url, origin: stableOrigin + HIT_PATH });
   await mf.dispose();
 
   // CPU profiles of catalog-edge's and the peer's isolates on the hit path, in a separate workerd
@@ -532,13 +557,13 @@ async function main() {
   const profiles = {};
   if (process.env.BENCH_PROFILE !== "0") {
     const inspectorPort = await freePort();
-    mf = await miniflare(["edge", "edgel2", "peer"], { inspectorPort });
-    for (const name of ["edge", "edgel2", "peer"]) {
+    mf = await miniflare(["edge", "edgel2", "peer", "peermem"], { inspectorPort });
+    for (const name of ["edge", "edgel2", "peer", "peermem"]) {
       for (let i = 0; i < 3; i++) await (await get(base[name] + HIT_PATH)).arrayBuffer();
       profiles[name] = await profile({
         inspectorPort,
         workerName: name,
-        load: () => wrk(base[name] + HIT_PATH, { seconds: PROFILE_SECONDS, mode: "hit", tag: `p${name}` }),
+        load: () => wrk(base[name] + HIT_PATH, { seconds: PROFILE_SECONDS, mode: PROFILE_MODE, tag: `p${name}` }),
       });
       delete profiles[name].load.raw;
       const p = profiles[name];
@@ -656,16 +681,18 @@ function readCriterion() {
 function pairedReport(cases) {
   const byId = (id) => cases.find((c) => c.id === id);
   const lines = [
-    `# Paired A/B: ${path.relative(ROOT, BUILD_DIR)} (first) against ${path.relative(ROOT, AB_DIR)}` +
-      `${Object.keys(AB_VARS).length ? ` with ${JSON.stringify(AB_VARS)}` : ""} (second)`,
+    AB_PAIRED
+      ? `# Paired A/B: ${path.relative(ROOT, BUILD_DIR)} (first) against ${path.relative(ROOT, AB_DIR)}` +
+        `${Object.keys(AB_VARS).length ? ` with ${JSON.stringify(AB_VARS)}` : ""} (second)`
+      : `# Paired: the JS peers (first) against catalog-edge, ${path.relative(ROOT, BUILD_DIR)} (second)`,
     "",
-    `${ROUNDS} rounds, A-B-B-A order alternating; workerd CPU per request; a round's ratio is the first build's two runs ÷ the`,
+    `${ROUNDS} rounds, A-B-B-A order alternating; workerd CPU per request; a round's ratio is the first's two runs ÷ the`,
     "second's (above 1: the second is cheaper).",
     "",
-    "| request | median ratio | rounds' ratios | first build, median µs | second build, median µs |",
+    `| request | median ratio | rounds' ratios | first, median µs | second, median µs |`,
     "| --- | ---: | --- | ---: | ---: |",
   ];
-  for (const [a, b, what] of AB_PAIRS) {
+  for (const [a, b, what] of PAIRS) {
     const ratios = [];
     for (let round = 1; round <= ROUNDS; round++) {
       const sum = (id) => byId(id).runs.filter((r) => r.round === round).reduce((t, r) => t + r.cpu.workerd, 0);
@@ -676,6 +703,18 @@ function pairedReport(cases) {
       `| ${what} | **${median(ratios).toFixed(3)}** | ${ratios.map((r) => r.toFixed(3)).join(" · ")} | ${cpu(a).toFixed(0)} | ${cpu(b).toFixed(0)} |`,
     );
   }
+  // Every miss run of catalog-edge should be misses only (its own counters).
+  const missRuns = cases.filter((c) => c.mode === "miss" && c.stats).flatMap((c) => c.runs);
+  if (missRuns.length) {
+    const counted = missRuns.reduce((t, r) => t + r.counted, 0);
+    const requests = missRuns.reduce((t, r) => t + r.requests, 0);
+    const short = missRuns.filter((r) => r.counted < 0.98 * r.requests).length;
+    lines.push(
+      "",
+      `Miss runs: catalog-edge counted ${counted} misses for ${requests} requests` +
+        (short ? `; **${short} of ${missRuns.length} runs counted fewer than 98 % misses** (not all misses: read the miss row with care).` : " (each run all misses)."),
+    );
+  }
   return lines.join("\n") + "\n";
 }
 
@@ -683,6 +722,7 @@ const PROFILED = [
   ["edge", "catalog-edge (memory hit)"],
   ["edgel2", "catalog-edge, memory tier off (Cache API hit)"],
   ["peer", "peer (Cache API hit)"],
+  ["peermem", "peer with the memory tier (memory hit)"],
 ];
 function sh(cmd, args) {
   try {
@@ -786,8 +826,8 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
     ["b′ ÷ c by workerd CPU per request (peer's ÷ catalog-edge's)", cpuRatio("b2", "c"), 1.1],
     ["b ÷ c′ (catalog-edge hit ÷ peer with the same memory tier), requests/s", rpsRatio("b", "c2"), 1.0],
     ["b ÷ c′ by workerd CPU per request (peer's ÷ catalog-edge's)", cpuRatio("b", "c2"), 1.0],
-    ["d ÷ peer miss (catalog-edge miss ÷ peer miss), requests/s", rpsRatio("d1", "d3"), 1.0],
-    ["d ÷ peer miss by workerd CPU per request (peer's ÷ catalog-edge's)", cpuRatio("d1", "d3"), 1.0],
+    ["d ÷ peer miss (catalog-edge miss ÷ the peer's with the same memory tier), requests/s", rpsRatio("d1", "d4"), 1.0],
+    ["d ÷ peer miss by workerd CPU per request (peer's ÷ catalog-edge's)", cpuRatio("d1", "d4"), 1.0],
   ];
   p("### Targets (issue 14)");
   p();
@@ -800,7 +840,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   if (s.x) {
     p("**A/B (`BENCH_AB_DIR`):** the second build against the first, by workerd CPU per request (above 1: the second is cheaper) —");
     p(`memory hit x ÷ b ${f2(cpuRatio("x", "b"))}, Cache API hit x′ ÷ b′ ${f2(cpuRatio("x2", "b2"))}, miss ${f2(cpuRatio("x3", "d1"))};`);
-    p(`the second build against the peers: x ÷ c′ ${f2(cpuRatio("x", "c2"))}, x′ ÷ c ${f2(cpuRatio("x2", "c"))}, miss ÷ peer miss ${f2(cpuRatio("x3", "d3"))}.`);
+    p(`the second build against the peers: x ÷ c′ ${f2(cpuRatio("x", "c2"))}, x′ ÷ c ${f2(cpuRatio("x2", "c"))}, miss ÷ peer miss ${f2(cpuRatio("x3", "d4"))}.`);
     p();
   }
   p("The requests/s ratios are of the medians over the rounds above (the cases ran interleaved, so the same");
@@ -817,6 +857,8 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   p(`| b/c (catalog-edge hit ÷ idiomatic peer), requests/s | ${f2(bc)} |`);
   p(`| c′/c (the peer's memory tier: with ÷ without), requests/s | ${f2(rpsRatio("c2", "c"))} |`);
   p(`| b′/a (Cache API hit, memory tier off ÷ floor), requests/s | ${f2(b2a)} |`);
+  p(`| d′ ÷ peer miss, memory tier off on both sides, by workerd CPU per request | ${f2(cpuRatio("d5", "d3"))} |`);
+  p(`| d ÷ peer miss without a memory tier (the target's reference before session 7), by workerd CPU per request | ${f2(cpuRatio("d1", "d3"))} |`);
   p(`| d (catalog-edge miss ÷ origin direct), requests/s | ${f2(s.d1.rps / s.d2.rps)} |`);
   p(`| d, p50 added by the edge on a miss (at -c${CONNECTIONS}) | ${ms(s.d1.p50 - s.d2.p50)} |`);
   p(`| b/a by workerd CPU per request (floor ÷ catalog-edge) | ${f2(cpuRatio("b", "a"))} |`);
