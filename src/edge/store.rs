@@ -299,39 +299,36 @@ mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    /// `caches.default` answering `response` for `key` and nothing for any other key (Node has
-    /// no Cache API).
+    /// `caches.default` whose `match` is `matcher` (Node has no Cache API).
+    fn fake_caches(matcher: Closure<dyn Fn(String) -> js_sys::Promise>) {
+        let default = js_sys::Object::new();
+        js_sys::Reflect::set(&default, &"match".into(), matcher.as_ref()).unwrap();
+        matcher.forget();
+        let caches = js_sys::Object::new();
+        js_sys::Reflect::set(&caches, &"default".into(), &default).unwrap();
+        js_sys::Reflect::set(&js_sys::global(), &"caches".into(), &caches).unwrap();
+    }
+
+    /// `caches.default` answering `response` for `key` and nothing for any other key.
     fn fake_cache(key: &'static str, response: &web_sys::Response) {
         let matched: JsValue = response.into();
-        let lookup = Closure::<dyn Fn(String) -> js_sys::Promise>::new(move |k: String| {
+        fake_caches(Closure::new(move |k: String| {
             let found = if k == key {
                 matched.clone()
             } else {
                 JsValue::UNDEFINED
             };
             js_sys::Promise::resolve(&found)
-        });
-        let default = js_sys::Object::new();
-        js_sys::Reflect::set(&default, &"match".into(), lookup.as_ref()).unwrap();
-        lookup.forget();
-        let caches = js_sys::Object::new();
-        js_sys::Reflect::set(&caches, &"default".into(), &default).unwrap();
-        js_sys::Reflect::set(&js_sys::global(), &"caches".into(), &caches).unwrap();
+        }));
     }
 
     #[wasm_bindgen_test]
     async fn a_lookup_that_fails_is_a_miss() {
         // `match` rejecting (the Cache API's failure), then no `caches` at all (a synchronous
         // throw inside the call): each a miss, never a hang or a panic.
-        let reject = Closure::<dyn Fn(String) -> js_sys::Promise>::new(|_: String| {
+        fake_caches(Closure::new(|_: String| {
             js_sys::Promise::reject(&JsValue::from_str("cache unavailable"))
-        });
-        let default = js_sys::Object::new();
-        js_sys::Reflect::set(&default, &"match".into(), reject.as_ref()).unwrap();
-        reject.forget();
-        let caches = js_sys::Object::new();
-        js_sys::Reflect::set(&caches, &"default".into(), &default).unwrap();
-        js_sys::Reflect::set(&js_sys::global(), &"caches".into(), &caches).unwrap();
+        }));
         assert!(lookup("https://cache/k", &["etag"]).await.is_none());
         let global: js_sys::Object = js_sys::global();
         js_sys::Reflect::delete_property(&global, &"caches".into()).unwrap();
