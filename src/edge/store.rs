@@ -55,8 +55,8 @@ impl Found {
 }
 
 /// The stored response under `key`, if any, with the values of `names` (lowercase) read in the
-/// same call into the runtime: `caches.default.match`, then each `headers.get`, answered as one
-/// promise (one await, one string for every value instead of a call per name).
+/// same call into the runtime: `caches.default.match`, then each `headers.get`, settling one
+/// await from the match's own reaction (one string for every value instead of a call per name).
 pub async fn lookup(key: &str, names: &'static [&'static str]) -> Option<Found> {
     let names_text = names.join(",");
     let found = match Await::start(|slot| edge_cache_lookup(key, &names_text, slot)).await {
