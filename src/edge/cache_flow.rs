@@ -39,9 +39,8 @@ use crate::headers;
 use crate::problem::Problem;
 use crate::time::UnixMillis;
 
-/// Everything about one cacheable request that storing needs; owned, so that a background
-/// refresh can outlive the request.
-#[derive(Clone)]
+/// Everything about one cacheable request that storing needs; owned, and shared (`Rc`, never
+/// copied) with the background store and refresh that outlive the request.
 pub struct CacheRequest {
     /// GET or HEAD.
     pub method: Method,

@@ -1,8 +1,9 @@
-// The JavaScript side of the glue that takes header lists: imported by src/edge/convert.rs,
-// origin.rs and store.rs (`#[wasm_bindgen(module = "/src/edge/glue.js")]`). A header list
-// crosses from Wasm as one string: a name or value a line (`convert::pairs_text`; no header name
-// holds `[` or a line feed, and no value the runtime accepts holds a line feed), or as JSON pairs
-// when one does, so that the runtime still judges that value.
+// The JavaScript side of the glue (`#[wasm_bindgen(module = "/src/edge/glue.js")]` in
+// src/edge/task.rs, convert.rs, origin.rs and store.rs): the await bridge's resume callback, and
+// the calls that take header lists. A header list crosses from Wasm as one string: a name or
+// value a line (`convert::pairs_text`; no header name holds `[` or a line feed, and no value the
+// runtime accepts holds a line feed), or as JSON pairs when one does, so that the runtime still
+// judges that value.
 
 // The one callback every awaited promise settles through (src/edge/task.rs, `Await`): set once
 // per instance. A function that takes a `slot` settles it itself, in its promise's own reaction,
