@@ -25,8 +25,8 @@ use catalog_edge::canary::{self, config::RolloutConfig};
 use catalog_edge::headers;
 use catalog_edge::time::UnixMillis;
 use catalog_edge::timing::{names, ServerTiming};
+use catalog_edge::web_url::Url;
 use criterion::{criterion_group, criterion_main, Criterion};
-use url::Url;
 
 const URL: &str =
     "https://edge.example.rs/api/v2/marketplace/categories/10101/attributes?page=2&utm_source=news&b=1";

@@ -1,7 +1,7 @@
 //! The worker's configuration: raw string variables (wrangler `[vars]`, secrets) parsed once into
 //! typed values. Every validation error names the variable it is about.
 
-use url::Url;
+use crate::web_url::Url;
 
 use crate::admin::Operators;
 use crate::origin_url::{host_port, parse_origin_url};
@@ -559,11 +559,10 @@ fn parse_timing_allow_origin(raw: &str) -> Result<String, String> {
     let mut origins = Vec::new();
     for part in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let url = Url::parse(part).map_err(|_| format!("{part:?} is not an origin"))?;
-        let origin = url.origin();
-        if !origin.is_tuple() || url.path() != "/" || part.ends_with('/') {
+        if url.path() != "/" || part.ends_with('/') {
             return Err(format!("{part:?} is not an origin like https://example.rs"));
         }
-        origins.push(origin.ascii_serialization());
+        origins.push(url.origin());
     }
     if origins.is_empty() {
         return Err("is empty".to_string());

@@ -2,7 +2,7 @@
 //! ones kept, hop-by-hop ones dropped, `X-Forwarded-*` and `traceparent` set), and the response
 //! headers passed back to the client.
 
-use url::Url;
+use crate::web_url::Url;
 
 use crate::cache::cache_control::CDN_CACHE_CONTROL;
 
@@ -52,7 +52,7 @@ pub fn origin_url(base: &Url, request: &Url) -> String {
     let base_path = base.path().trim_end_matches('/');
     let query = request.query();
     let fragment = base.fragment();
-    let before_path = &base[..url::Position::BeforePath];
+    let before_path = base.before_path();
     let mut out = String::with_capacity(
         before_path.len()
             + base_path.len()

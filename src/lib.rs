@@ -36,6 +36,7 @@ pub mod timing;
 pub mod trace;
 pub mod variant;
 pub mod vec_map;
+pub mod web_url;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

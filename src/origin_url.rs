@@ -1,7 +1,7 @@
 //! Origin base URLs and the worker's own hosts: a leaf module, so that the configuration and the
 //! rollout configuration both use it without depending on each other.
 
-use url::Url;
+use crate::web_url::Url;
 
 /// `host[:port]` of a URL.
 pub fn host_port(url: &Url) -> Option<String> {
@@ -12,20 +12,19 @@ pub fn host_port(url: &Url) -> Option<String> {
     })
 }
 
-/// An origin base URL: absolute http(s), a host, no query, fragment or credentials. A host
-/// with non-ASCII letters is refused with a hint: the worker is built without Unicode IDNA
-/// tables (`idna_adapter` 1.0, Cargo.toml), so an international domain name is written in
-/// punycode (`xn--…`).
+/// An origin base URL: absolute http(s), a host, no query, fragment or credentials, written in
+/// ASCII. A host with non-ASCII letters is refused with a hint to write it in punycode (`xn--…`):
+/// the native build has no Unicode IDNA tables (`idna_adapter` 1.0, Cargo.toml), and the Wasm's
+/// platform parser must not accept what the native one refuses.
 pub fn parse_origin_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw).map_err(|e| {
-        if raw.is_ascii() {
-            format!("{raw:?} is not a URL ({e})")
-        } else {
-            format!(
-                "{raw:?} is not a URL ({e}): write an international domain name in punycode (xn--…)"
-            )
-        }
-    })?;
+    // Refused here, not by the parser: the Workers runtime's parser would accept it (and the
+    // native one would not), so both platforms give the same answer.
+    if !raw.is_ascii() {
+        return Err(format!(
+            "{raw:?} is not a URL of ASCII characters: write an international domain name in punycode (xn--…) and percent-encode the path"
+        ));
+    }
+    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not an http(s) URL ({e})"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!("{raw:?} is not an http(s) URL"));
     }

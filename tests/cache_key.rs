@@ -6,7 +6,7 @@ use catalog_edge::cache::key::{
 };
 use catalog_edge::cache::rules::RuleSet;
 use catalog_edge::lang::Lang;
-use url::Url;
+use catalog_edge::web_url::Url;
 
 /// Keyed on language (`override`).
 const CATS: &str = "https://edge.rs/api/v1/marketplace/categories";

@@ -19,8 +19,8 @@ use catalog_edge::cache::rules::{RouteRule, RuleSet};
 use catalog_edge::cache::status::{CacheReport, Outcome, StaleReason};
 use catalog_edge::headers::{self, owned as h};
 use catalog_edge::time::UnixMillis;
+use catalog_edge::web_url::Url;
 use http::{Method, StatusCode};
-use url::Url;
 
 const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
 const ECHO: &str = "https://edge.rs/echo/x";

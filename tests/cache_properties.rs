@@ -17,8 +17,8 @@ use catalog_edge::headers::owned as h;
 use catalog_edge::path;
 use catalog_edge::time::UnixMillis;
 use catalog_edge::trace::TraceParent;
+use catalog_edge::web_url::Url;
 use proptest::prelude::*;
-use url::Url;
 
 /// The last second of year 9999, the latest HTTP-date this cache reads.
 const MAX_DATE_SECS: u64 = 253_402_300_799;
@@ -210,7 +210,7 @@ proptest! {
         path in prop::sample::select(vec!["/api/v1/marketplace/categories", "/echo/x", "/api/v2/marketplace/categories/7/attribute-ranges"]),
     ) {
         let encode = |pairs: &[(&String, &String)]| {
-            let mut ser = url::form_urlencoded::Serializer::new(String::new());
+            let mut ser = form_urlencoded::Serializer::new(String::new());
             for (k, v) in pairs {
                 ser.append_pair(k, v);
             }

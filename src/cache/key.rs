@@ -14,8 +14,7 @@
 
 use std::borrow::Cow;
 
-use url::form_urlencoded;
-use url::Url;
+use crate::web_url::Url;
 
 use super::rules::RouteRule;
 use crate::decimal::push_u64;
@@ -230,7 +229,9 @@ pub fn all_primary_keys(
                 if kept.is_empty() {
                     u.set_query(None);
                 } else {
-                    u.query_pairs_mut().clear().extend_pairs(kept);
+                    let mut query = form_urlencoded::Serializer::new(String::new());
+                    query.extend_pairs(kept);
+                    u.set_query(Some(&query.finish()));
                 }
                 keys.push(build(&u, &headers, rule, scope).primary);
             }
@@ -780,12 +781,13 @@ mod tests {
         ) {
             let rules = RuleSet::marketplace_defaults();
             let tracking = TrackingParams::default();
-            let mut url = Url::parse("https://edge.example.rs").unwrap();
-            url.set_path(&path);
-            url.set_port(port).unwrap();
+            let mut raw = format!("https://edge.example.rs{}{path}", port.map_or(String::new(), |p| format!(":{p}")));
             if !pairs.is_empty() {
-                url.query_pairs_mut().extend_pairs(&pairs);
+                let mut query = form_urlencoded::Serializer::new(String::new());
+                query.extend_pairs(&pairs);
+                raw = format!("{raw}?{}", query.finish());
             }
+            let url = Url::parse(&raw).unwrap();
             let headers = h(&[("accept-language", &accept_language)]);
             let rule = rules.rule_for(url.path());
             let scope = KeyScope { release: &release, generation, tracking: &tracking };

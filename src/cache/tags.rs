@@ -5,8 +5,6 @@
 //! (`{1}` is the path segment the pattern's first `*` matched) or `category:{query.category_id}`;
 //! a template whose placeholder has no value gives no tag.
 
-use url::form_urlencoded;
-
 use super::purge::{is_valid_tag, MAX_TAG_LEN};
 use super::rules::PathPattern;
 use crate::headers::{self, HeaderList};

@@ -118,8 +118,9 @@ mod tests {
         // Through the whole per-request decision (the edge_id cookie, the salt, the bucket), over
         // the default plan: the canary set only grows, and each step holds its share of clients.
         use crate::canary::{assign, config::RolloutConfig};
-        let mut cfg = RolloutConfig::stable_only(url::Url::parse("http://s.rs").unwrap());
-        cfg.canary_origin = Some(url::Url::parse("http://c.rs").unwrap());
+        let mut cfg =
+            RolloutConfig::stable_only(crate::web_url::Url::parse("http://s.rs").unwrap());
+        cfg.canary_origin = Some(crate::web_url::Url::parse("http://c.rs").unwrap());
         let n = 20_000;
         let mut before = vec![false; n];
         for weight_bp in [1000u16, 2500, 5000, 10_000] {

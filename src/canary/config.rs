@@ -4,8 +4,8 @@
 //! its field path (`canary.weight_bp: 15000 is over 100 % (10000)`), and unknown fields are
 //! refused.
 
+use crate::web_url::Url;
 use serde_json::{Map, Value};
-use url::Url;
 
 use crate::cache::rules::PathPattern;
 use crate::decimal::Plain;

@@ -148,8 +148,8 @@ pub fn next_purge(last: Option<&PurgeState>, fetched: Fetched) -> (PurgeState, O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web_url::Url;
     use serde_json::json;
-    use url::Url;
 
     fn defaults() -> RolloutConfig {
         RolloutConfig::stable_only(Url::parse("http://vars.rs").unwrap())

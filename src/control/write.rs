@@ -305,7 +305,7 @@ pub fn plan_adoption(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use url::Url;
+    use crate::web_url::Url;
 
     fn cfg(weight_bp: u16) -> RolloutConfig {
         RolloutConfig::for_tests(weight_bp)

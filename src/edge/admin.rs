@@ -28,6 +28,7 @@ use crate::origin_url::host_port;
 use crate::problem::Problem;
 use crate::time::UnixMillis;
 use crate::variant::Variant;
+use crate::web_url::Url;
 
 /// Largest admin request body read.
 const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
@@ -155,10 +156,16 @@ fn cache_stats(config: &EdgeConfig, now: UnixMillis) -> Reply {
     Reply::json(200, json::text(&body))
 }
 
+/// The request's URL (`worker::Request::url` would parse it with the `url` crate, which the
+/// edge's Wasm does not carry: `web_url`).
+fn request_url(req: &Request) -> Result<Url, crate::web_url::ParseError> {
+    Url::parse(&req.inner().url())
+}
+
 /// The worker's own `host[:port]`s: configured, and the one this request came to.
 fn self_hosts(config: &EdgeConfig, req: &Request) -> Vec<String> {
     let mut hosts = config.self_hosts();
-    if let Some(h) = req.url().ok().as_ref().and_then(host_port) {
+    if let Some(h) = request_url(req).ok().as_ref().and_then(host_port) {
         hosts.push(h);
     }
     hosts
@@ -273,7 +280,7 @@ async fn analysis(
     env: &Env,
     now: UnixMillis,
 ) -> Result<Reply, Problem> {
-    let raw = req.url().ok().and_then(|u| {
+    let raw = request_url(req).ok().and_then(|u| {
         u.query_pairs()
             .find(|(k, _)| k == "window")
             .map(|(_, v)| v.into_owned())
@@ -308,7 +315,7 @@ async fn analysis(
 
 /// A stored list from the control plane (`?limit=`, 1–500, default 50).
 async fn list(env: &Env, list: ListName, req: &Request) -> Result<Reply, Problem> {
-    let raw = req.url().ok().and_then(|u| {
+    let raw = request_url(req).ok().and_then(|u| {
         u.query_pairs()
             .find(|(k, _)| k == "limit")
             .map(|(_, v)| v.into_owned())
@@ -458,7 +465,7 @@ async fn warmup_endpoint(
     ctx: &Waiter<'_>,
     now: UnixMillis,
 ) -> Result<Reply, Problem> {
-    let base = req.url().map_err(|e| Problem::internal(e.to_string()))?;
+    let base = request_url(req).map_err(|e| Problem::internal(e.to_string()))?;
     let mut fields = ops::body_object(body)?;
     let reason = ops::reason_and_actor(&mut fields, operator)?;
     let rollout = state::rollout(env, now, config).await;
@@ -505,7 +512,7 @@ pub async fn audit_warmup(env: &Env, operator: &str, reason: &str, report: &Valu
 pub async fn run_warmup(
     config: &EdgeConfig,
     rollout: &RolloutConfig,
-    base: &worker::Url,
+    base: &Url,
     jobs: Vec<WarmupJob>,
     env: &Env,
     ctx: &Waiter<'_>,
@@ -514,7 +521,7 @@ pub async fn run_warmup(
     let mut ok = 0;
     for job in &jobs {
         let started = platform::now();
-        let Ok(url) = base.join(&job.path) else {
+        let Ok(url) = base.join_path(&job.path) else {
             results.push(object! {"path": job.path.as_str(), "error": "not a path"});
             continue;
         };

@@ -57,7 +57,7 @@ pub struct CacheRequest {
     /// The origin serving this request's variant.
     pub origin: OriginChoice,
     /// The client's URL.
-    pub url: worker::Url,
+    pub url: crate::web_url::Url,
     /// Time allowed to the origin's response headers.
     pub timeout_ms: u64,
     /// Store in the background (`wait_until`, the default) or before answering (warmup, so that
@@ -1043,7 +1043,7 @@ pub fn cache_request(
     config: &EdgeConfig,
     rule: &Rc<RouteRule>,
     origin: OriginChoice,
-    url: worker::Url,
+    url: crate::web_url::Url,
     headers: Vec<(String, String)>,
     is_head: bool,
     release: &str,

@@ -57,6 +57,13 @@ function message(e) {
   return e instanceof Error ? e.message : String(e);
 }
 
+// The WHATWG serialisation of `input` (resolved against `base` when given) by the runtime's own
+// URL parser, the one that serialised `request.url`, or throws: src/web_url.rs's normaliser in
+// the Wasm, asked only for a string not already serialised.
+export function edge_url_href(input, base) {
+  return (base === undefined ? new URL(input) : new URL(input, base)).href;
+}
+
 export function edge_headers(text) {
   return headersFrom(pairsFrom(text));
 }

@@ -290,7 +290,7 @@ async fn dashboard(request_url: &str, env: &Env, asset: &str, path: &str) -> Rep
             "the ASSETS binding (www/) is not configured",
         ));
     };
-    let Ok(mut url) = worker::Url::parse(request_url) else {
+    let Ok(mut url) = crate::web_url::Url::parse(request_url) else {
         return Reply::problem(&Problem::not_found(path));
     };
     url.set_path(asset);
@@ -325,7 +325,7 @@ async fn proxy(
     ctx: &Waiter<'_>,
     now: UnixMillis,
 ) -> Reply {
-    let url = match worker::Url::parse(&incoming.url) {
+    let url = match crate::web_url::Url::parse(&incoming.url) {
         Ok(url) => url,
         Err(e) => return Reply::problem(&Problem::internal(format!("unreadable URL: {e}"))),
     };
@@ -462,7 +462,7 @@ async fn invalidate(
     config: &EdgeConfig,
     rule: &RouteRule,
     releases: &[&str],
-    url: &worker::Url,
+    url: &crate::web_url::Url,
     env: &Env,
     ctx: &Waiter<'_>,
     now: UnixMillis,

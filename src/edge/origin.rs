@@ -43,9 +43,9 @@ pub struct OriginCall {
 #[derive(Debug, Clone)]
 pub struct OriginChoice {
     /// The variant's origin.
-    pub base: worker::Url,
+    pub base: crate::web_url::Url,
     /// The stable origin, when the variant is the canary and fallback is on.
-    pub fallback: Option<worker::Url>,
+    pub fallback: Option<crate::web_url::Url>,
 }
 
 impl OriginChoice {
@@ -71,7 +71,7 @@ impl OriginCall {
     /// (the client's continued, or a new one).
     pub fn new(
         origin: &OriginChoice,
-        url: &worker::Url,
+        url: &crate::web_url::Url,
         headers: &[(String, String)],
         method: &str,
         timeout_ms: u64,
