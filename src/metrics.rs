@@ -220,7 +220,7 @@ pub struct Registry {
     started_ms: u64,
 }
 
-const SCOPE: &str = "Per isolate: each Workers isolate counts only the requests it served, and a restart resets it.";
+pub const SCOPE: &str = "Per isolate: each Workers isolate counts only the requests it served, and a restart resets it.";
 
 impl Registry {
     /// An empty registry for an isolate that started at `now_ms`.

@@ -387,6 +387,12 @@ fn request_log_errors_writes_only_failures_and_counts_what_it_left_out() {
     assert_eq!(h["status"], "ok");
     assert_eq!(h["request_log"]["setting"], "errors");
     assert_eq!(h["request_log"]["written"], 1);
+    // The real Cache API answered every lookup: none failed, and metrics say so too.
+    assert_eq!(h["cache_api"]["status"], "ok");
+    assert_eq!(h["cache_api"]["lookup_failures"], 0);
+    assert!(m
+        .body
+        .contains("catalog_edge_cache_lookup_failures_total 0\n"));
     // Plus the metrics request (each request is counted after its own answer is made).
     assert_eq!(h["request_log"]["skipped"], skipped + 1);
 }

@@ -101,8 +101,20 @@ fn prometheus_rules_parse_and_use_the_exposed_metrics() {
             "LowCacheHitRate",
             "CanaryErrorRate",
             "CanaryFallbackRate",
-            "ServiceDown"
+            "ServiceDown",
+            "CacheLookupFailures"
         ]
+    );
+    // The failed-lookup alert reads the counter the edge exposes.
+    let exposed = catalog_edge::cache::lookups::LookupFailures::default().exposition();
+    let expr = rules[7]["expr"].as_str().unwrap();
+    assert!(
+        expr.contains("catalog_edge_cache_lookup_failures_total"),
+        "{expr}"
+    );
+    assert!(
+        exposed.contains("\ncatalog_edge_cache_lookup_failures_total 0\n"),
+        "{exposed}"
     );
     for r in &rules[4..6] {
         let expr = r["expr"].as_str().unwrap();

@@ -29,6 +29,18 @@ function renderReport(r) {
       ro.problem ? h('p', { className: 'error' }, ro.problem) : null);
   }
 
+  // The Cache API as this isolate's lookups found it: a failed lookup is served as a miss (the
+  // origin answers), so this is where it shows.
+  const cache = r.cache_api;
+  fill($('health-cache-api'), !cache ? h('span', { className: 'muted' }, 'not reported')
+    : h('span', {},
+      badge(cache.status === 'ok', 'ok', cache.status),
+      h('span', { className: 'muted small' },
+        ` ${cache.lookup_failures} lookup${cache.lookup_failures === 1 ? '' : 's'} failed in this isolate` +
+        (cache.lookup_failures ? ', each served as a miss' : '')),
+      cache.last_error ? h('p', { className: 'error small' },
+        `last: ${cache.last_error} (${new Date(cache.last_at_ms).toISOString().slice(11, 19)} UTC)`) : null));
+
   // REQUEST_LOG: which requests get a log line, and what this isolate left out.
   const log = r.request_log;
   fill($('health-request-log'), !log ? h('span', { className: 'muted' }, 'not reported')

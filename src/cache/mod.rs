@@ -12,6 +12,7 @@ pub mod http_date;
 pub mod key;
 pub mod lifecycle;
 pub mod lock;
+pub mod lookups;
 pub mod memory;
 pub mod meta;
 pub mod policy;

@@ -153,6 +153,7 @@ fn cache_stats(config: &EdgeConfig, now: UnixMillis) -> Reply {
     body["store"] = super::memory::store_budget(config.store_buffer_bytes)
         .stats()
         .to_json();
+    body["lookup"] = super::store::lookup_failures().to_json(now);
     Reply::json(200, json::text(&body))
 }
 

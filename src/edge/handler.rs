@@ -28,7 +28,8 @@ use crate::config::EdgeConfig;
 use crate::forward;
 use crate::headers;
 use crate::health::{
-    AdminStatus, CanaryStatus, HealthReport, PurgeStatus, RequestLogStatus, RolloutStatus,
+    AdminStatus, CacheApiStatus, CanaryStatus, HealthReport, PurgeStatus, RequestLogStatus,
+    RolloutStatus,
 };
 use crate::metrics::RequestRecord;
 use crate::problem::Problem;
@@ -81,7 +82,11 @@ pub async fn handle(
                             fallbacks: canary.fallbacks,
                             problem,
                         })
-                        .with_request_log(RequestLogStatus::of(c.request_log, &log_counts()));
+                        .with_request_log(RequestLogStatus::of(c.request_log, &log_counts()))
+                        .with_cache_api(CacheApiStatus::of(
+                            &super::store::lookup_failures(),
+                            started,
+                        ));
                     (status, report)
                 }
                 Err(errors) => HealthReport::new(None, errors),
@@ -165,6 +170,7 @@ fn metrics_endpoint(
                     &super::memory::store_budget(config.map_or(0, |c| c.store_buffer_bytes))
                         .stats(),
                 )
+                + &super::store::lookup_failures().exposition()
                 + &crate::request_log::exposition(
                     config.map(|c| c.request_log).unwrap_or_default(),
                     &log_counts(),

@@ -13,7 +13,19 @@ use worker::worker_sys::ext::CacheStorageExt;
 use super::convert::js_error_message;
 use super::task::Await;
 use crate::cache::body::{BodyCounter, ChunkVerdict};
+use crate::cache::lookups::LookupFailures;
 use crate::cache::policy::NoStoreReason;
+
+thread_local! {
+    /// This isolate's failed lookups (served as misses): metrics, health, stats, dashboard.
+    static LOOKUP_FAILURES: std::cell::RefCell<LookupFailures> =
+        std::cell::RefCell::new(LookupFailures::default());
+}
+
+/// This isolate's failed Cache API lookups so far.
+pub fn lookup_failures() -> LookupFailures {
+    LOOKUP_FAILURES.with(|f| f.borrow().clone())
+}
 
 fn default_cache() -> Result<web_sys::Cache, JsValue> {
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
@@ -63,7 +75,9 @@ pub async fn lookup(key: &str, names: &'static [&'static str]) -> Option<Found> 
         Ok(v) if !v.is_undefined() && !v.is_null() => v,
         Ok(_) => return None,
         Err(e) => {
-            worker::console_warn!("cache lookup failed: {}", js_error_message(&e));
+            let message = js_error_message(&e);
+            worker::console_warn!("cache lookup failed (served as a miss): {}", message);
+            LOOKUP_FAILURES.with(|f| f.borrow_mut().record(&message, super::platform::now()));
             return None;
         }
     };
@@ -329,10 +343,15 @@ mod tests {
         fake_caches(Closure::new(|_: String| {
             js_sys::Promise::reject(&JsValue::from_str("cache unavailable"))
         }));
+        let before = lookup_failures().failed;
         assert!(lookup("https://cache/k", &["etag"]).await.is_none());
+        let counted = lookup_failures();
+        assert_eq!(counted.failed, before + 1, "a failed lookup is counted");
+        assert_eq!(counted.last_error.as_deref(), Some("cache unavailable"));
         let global: js_sys::Object = js_sys::global();
         js_sys::Reflect::delete_property(&global, &"caches".into()).unwrap();
         assert!(lookup("https://cache/k", &["etag"]).await.is_none());
+        assert_eq!(lookup_failures().failed, before + 2);
     }
 
     #[wasm_bindgen_test]

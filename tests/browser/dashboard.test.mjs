@@ -505,6 +505,9 @@ test('the health panel shows the version and reachable origins', async () => {
   // REQUEST_LOG's setting and this isolate's counts, as the report has them.
   assert.equal(expected.request_log.setting, 'all');
   assert.match(await page.textContent('#health-request-log'), /^all \d+ written, 0 left out by this isolate$/);
+  // The Cache API's lookups: none failed here.
+  assert.deepEqual(expected.cache_api, { status: 'ok', lookup_failures: 0, last_error: null, last_at_ms: null });
+  assert.equal(await page.textContent('#health-cache-api'), 'ok 0 lookups failed in this isolate');
   const origins = await page.locator('#health-origins li').allTextContents();
   assert.match(origins[0], /stable.*ready/s);
   assert.match(origins[1], /canary.*ready/s);
@@ -512,6 +515,32 @@ test('the health panel shows the version and reachable origins', async () => {
   await page.evaluate(() => window.scrollTo(0, 0));
   await shot('dashboard.png');
   await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-full.png'), fullPage: true });
+});
+
+test('failing Cache API lookups show in the health panel with the last error', async () => {
+  // A Cache API that fails cannot be made to happen in workerd here; the report it would give
+  // (src/health.rs `with_cache_api`, tested natively; the count by the glue test
+  // `a_lookup_that_fails_is_a_miss`) is served to the page instead.
+  const real = await (await fetch(`${BASE_URL}/__edge/health`)).json();
+  const failing = {
+    ...real,
+    status: 'degraded',
+    cache_api: { status: 'failing', lookup_failures: 3, last_error: 'Cache API unavailable', last_at_ms: Date.UTC(2026, 10, 30, 12, 34, 56) },
+  };
+  await page.route('**/__edge/health', (route) =>
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(failing) }));
+  try {
+    await page.click('#health-refresh');
+    await page.waitForFunction(() => /failing/.test(document.querySelector('#health-cache-api').textContent));
+    assert.equal(await page.textContent('#health-cache-api .pill'), 'failing');
+    assert.match(await page.textContent('#health-cache-api'), /3 lookups failed in this isolate, each served as a miss/);
+    assert.equal(await page.textContent('#health-cache-api .error'), 'last: Cache API unavailable (12:34:56 UTC)');
+    assert.match(await page.textContent('#health-worker'), /degraded/);
+    await shot('health-cache-failing.png', page.locator('#health'));
+  } finally {
+    await page.unroute('**/__edge/health');
+    await page.click('#health-refresh');
+  }
 });
 
 test('no Content-Security-Policy violations and no page errors', async () => {
