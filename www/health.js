@@ -9,9 +9,21 @@ function badge(ok, good, bad) {
 }
 
 function renderReport(r) {
+  // Why the worker is not ok: each part of the report that says so, named.
+  const reasons = [
+    ['configuration', r.config?.status === 'invalid' ? 'invalid (see below)' : null],
+    ['rollout config', r.rollout?.problem],
+    ['purge state', r.purge?.problem],
+    ['admin API', r.admin?.problem],
+    ['canary', r.canary?.problem],
+    ['Cache API', r.cache_api && r.cache_api.status !== 'ok' ? `lookups failing (${r.cache_api.last_error})` : null],
+  ].filter(([, why]) => why);
   fill($('health-worker'),
     h('span', {}, `${r.service || 'worker'} `), h('strong', { id: 'health-version' }, `v${r.version}`), ' ',
-    badge(r.status === 'ok', 'ok', r.status || 'unknown'));
+    badge(r.status === 'ok', 'ok', r.status || 'unknown'),
+    r.status !== 'ok' && reasons.length
+      ? h('ul', { className: 'error-list', id: 'health-reasons' }, reasons.map(([what, why]) => h('li', {}, `${what}: ${why}`)))
+      : null);
   $('brand-version').textContent = `v${r.version}`;
 
   const c = r.config || {};

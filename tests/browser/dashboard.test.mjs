@@ -500,6 +500,10 @@ test('the health panel shows the version and reachable origins', async () => {
   await page.waitForFunction(() => document.querySelectorAll('#health-origins li[data-reachable="true"]').length === 2);
   const expected = await (await fetch(`${BASE_URL}/__edge/health`)).json();
   assert.equal(await page.textContent('#health-version'), `v${expected.version}`);
+  // A degraded worker names why (at this point of the suite, whatever the report says).
+  if ((await page.textContent('#health-worker .pill')) !== 'ok') {
+    assert.ok((await page.locator('#health-reasons li').count()) > 0, await page.textContent('#health-worker'));
+  }
   assert.match(await page.textContent('#health-config'), /valid/);
   assert.match(await page.textContent('#health-rollout'), /valid/);
   // REQUEST_LOG's setting and this isolate's counts, as the report has them.
@@ -536,6 +540,9 @@ test('failing Cache API lookups show in the health panel with the last error', a
     assert.match(await page.textContent('#health-cache-api'), /3 lookups failed in this isolate, each served as a miss/);
     assert.equal(await page.textContent('#health-cache-api .error'), 'last: Cache API unavailable (12:34:56 UTC)');
     assert.match(await page.textContent('#health-worker'), /degraded/);
+    // The reason is named next to the verdict.
+    const reasons = await page.locator('#health-reasons li').allTextContents();
+    assert.ok(reasons.includes('Cache API: lookups failing (Cache API unavailable)'), reasons.join(' | '));
     await shot('health-cache-failing.png', page.locator('#health'));
   } finally {
     await page.unroute('**/__edge/health');
