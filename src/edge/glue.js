@@ -116,14 +116,17 @@ export function edge_origin_fetch(url, method, headers, extra, body, timeoutMs, 
   }, timeoutMs);
   const init = { method, headers: h, redirect: "manual", signal: controller.signal };
   if (body !== undefined && body !== null) init.body = body;
-  let request;
+  // `fetch(url, init)`, not `fetch(new Request(url, init))`: the runtime builds the Request
+  // either way, and from a Request it builds a second one (a refused URL or init then rejects,
+  // settling the slot as an origin error, as a synchronous throw did).
+  let sent;
   try {
-    request = new Request(url, init);
+    sent = fetch(url, init);
   } catch (e) {
     clearTimeout(timer);
     return [1, message(e)];
   }
-  fetch(request).then(
+  sent.then(
     (response) => {
       clearTimeout(timer);
       r(slot, true, [0, response]);
