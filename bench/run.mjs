@@ -606,6 +606,7 @@ async function main() {
     bodies,
     logLines,
     profiles,
+    profileMode: PROFILE_MODE,
     isolate,
     latency,
     criterion: readCriterion(),
@@ -718,12 +719,22 @@ function pairedReport(cases) {
   return lines.join("\n") + "\n";
 }
 
-const PROFILED = [
-  ["edge", "catalog-edge (memory hit)"],
-  ["edgel2", "catalog-edge, memory tier off (Cache API hit)"],
-  ["peer", "peer (Cache API hit)"],
-  ["peermem", "peer with the memory tier (memory hit)"],
-];
+// The profiled isolates and what their requests were: hits, or misses under
+// BENCH_PROFILE_MODE=miss (the run's mode travels in results.json as `profileMode`).
+const profiled = (mode) =>
+  mode === "miss"
+    ? [
+        ["edge", "catalog-edge (miss, memory tier on)"],
+        ["edgel2", "catalog-edge, memory tier off (miss)"],
+        ["peer", "peer (miss)"],
+        ["peermem", "peer with the memory tier (miss)"],
+      ]
+    : [
+        ["edge", "catalog-edge (memory hit)"],
+        ["edgel2", "catalog-edge, memory tier off (Cache API hit)"],
+        ["peer", "peer (Cache API hit)"],
+        ["peermem", "peer with the memory tier (memory hit)"],
+      ];
 function sh(cmd, args) {
   try {
     return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -759,7 +770,7 @@ function machine() {
   };
 }
 
-function report({ settings, machine: m, size, cases, summary, crossings, missCrossings, bodies, logLines, criterion, compatibilityDate, profiles, isolate, steps, latency }) {
+function report({ settings, machine: m, size, cases, summary, crossings, missCrossings, bodies, logLines, criterion, compatibilityDate, profiles, profileMode, isolate, steps, latency }) {
   const { ROUNDS, SECONDS, MISS_SECONDS = SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS } = settings;
   const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
   const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "–");
@@ -776,6 +787,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   const hitRuns = cases.find((c) => c.id === "b").runs;
   const l2Runs = cases.find((c) => c.id === "b2")?.runs ?? [];
   const missRuns = cases.find((c) => c.id === "d1").runs;
+  const l2MissRuns = cases.find((c) => c.id === "d5")?.runs ?? [];
   const sampled = cases.filter((c) => c.sample).map((c) => {
     const all = c.runs.flatMap((r) => r.samples);
     return `${c.id}: ${all.filter((x) => x === "HIT").length}/${all.length} HIT`;
@@ -875,7 +887,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   p("### Checks");
   p();
   p(`- Cache warm and hit during the runs: catalog-edge's own counters (\`/__edge/api/cache/stats\`) counted ${hitRuns.map((r) => `${f0(r.counted)} hits for ${f0(r.requests)} requests`).join(", ")} in case b's rounds and ${l2Runs.map((r) => `${f0(r.counted)} for ${f0(r.requests)}`).join(", ")} in case b′'s; before the runs, b answered with \`Cache-Status: ${bodies.edge.headers["cache-status"]}\` and b′ with \`${bodies.edgel2?.headers["cache-status"]}\`; sampled responses during the runs: ${sampled.join(", ")} (\`X-Cache\` for catalog-edge and the peer, miniflare's \`CF-Cache-Status\` for the floor).`);
-  p(`- Every case-d request was a miss: catalog-edge counted ${missRuns.map((r) => `${f0(r.counted)} misses for ${f0(r.requests)} requests`).join(", ")} (counts can exceed wrk's by the requests in flight when a run ends).`);
+  p(`- Every case-d and case-d′ request was a miss: catalog-edge counted ${missRuns.map((r) => `${f0(r.counted)} misses for ${f0(r.requests)} requests`).join(", ")} in case d's rounds${l2MissRuns.length ? ` and ${l2MissRuns.map((r) => `${f0(r.counted)} for ${f0(r.requests)}`).join(", ")} in case d′'s` : ""} (counts can exceed wrk's by the requests in flight when a run ends).`);
   p(`- Errors: ${problems.length ? problems.join("; ") : "none (no non-2xx responses, no socket errors, no run reached the request bound)"}.`);
   p(`- Same body everywhere: floor ${bodies.floor.bytes}, catalog-edge ${bodies.edge.bytes}, peer ${bodies.peer.bytes}, origin ${bodies.origin.bytes} bytes.`);
   p(`- Worker log lines received from workerd during the run: ${f0(logLines.count)} (catalog-edge and the peer each write one JSON line per request; the runner counts and drops them).`);
@@ -927,10 +939,12 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
     p();
   }
   if (profiles.edge && profiles.peer) {
-    p("## Where the isolate's CPU time goes on a hit (V8 CPU profile)");
+    profileMode ??= "hit";
+    const PROFILED = profiled(profileMode);
+    p(`## Where the isolate's CPU time goes on a ${profileMode} (V8 CPU profile)`);
     p();
     p(`Sampled with workerd's V8 inspector (bench/profile.mjs, 200 µs interval) during a ${PROFILE_SECONDS} s wrk run of the`);
-    p("hit path, in a separate workerd with the inspector on (the timed runs above have it off): self time per");
+    p(`${profileMode} path, in a separate workerd with the inspector on (the timed runs above have it off): self time per`);
     p("request of the JS and Wasm frames the worker's isolate ran. \"wasm\" is catalog-edge's Rust, \"js glue\"");
     p("wasm-bindgen's generated index.js, \"worker js\" the peer's own code, \"runtime built-ins\" V8 and workerd");
     p("functions the worker calls (Headers, Response, TextDecoder, the Cache API's JS side, console.log,");
