@@ -149,7 +149,12 @@ for (const sig of ["SIGINT", "SIGTERM"]) {
 }
 
 function startOrigin(flavour, port, pids) {
-  const bin = path.join(ROOT, "target/release/demo-origin");
+  // bench/run.sh builds it into its own target directory (BENCH_ORIGIN_BIN); a release build of
+  // the usual one serves a BENCH_SKIP_BUILD run.
+  const bin =
+    process.env.BENCH_ORIGIN_BIN ??
+    [path.join(ROOT, "target/release/demo-origin"), path.join(ROOT, "target/bench-origin/release/demo-origin")].find(existsSync) ??
+    path.join(ROOT, "target/release/demo-origin");
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build --release -p demo-origin`);
   const out = createWriteStream(path.join(OUT_DIR, `origin-${flavour}.log`));
   const child = spawn(bin, ["--flavour", flavour, "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
