@@ -6,7 +6,7 @@
 // Environment: BENCH_ROUNDS (1), BENCH_SECONDS (4; hit cases), BENCH_MISS_SECONDS (3; miss cases),
 // BENCH_TARGETS_PAIRED (1), BENCH_TARGET_ROUNDS (4), BENCH_TARGET_SECONDS (2) (issue 14's targets'
 // paired rounds, after each group of the table's cases),
-// BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_LATENCY_SECONDS (2; the -c1/-c8 runs),
+// BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_LATENCY_SECONDS (1; the -c1/-c8 runs),
 // BENCH_PROFILE (1), BENCH_LIMITS (1),
 // BENCH_WORKER_DIR (build; a directory with index.js + index_bg.wasm, to measure another build),
 // BENCH_AB_DIR (unset; a second such build, run side by side with the first as cases x, x′ and
@@ -65,7 +65,7 @@ const CONNECTIONS = int("BENCH_CONNECTIONS", 32);
 // wrk bounds time only; bench/wrk.lua stops a thread after this many requests (far above what
 // this machine serves in a run, so it only bounds a runaway).
 const MAX_PER_THREAD = 60_000 * SECONDS;
-const PROFILE_SECONDS = 5;
+const PROFILE_SECONDS = 3;
 // BENCH_PROFILE_MODE=miss: profile misses instead of hits (a diagnostic run: the report's profile
 // section then reads "miss" wherever it says "hit").
 const PROFILE_MODE = process.env.BENCH_PROFILE_MODE === "miss" ? "miss" : "hit";
@@ -275,7 +275,7 @@ async function dryRunUpload() {
 // wrk -t1 with 1 and 8 connections, LATENCY_SECONDS each, on the floor, a hit (b), a miss (d) and
 // the demo origin directly (the same unique-`?n=` requests as d): p50 and p99 from wrk's
 // `--latency` distribution.
-const LATENCY_SECONDS = int("BENCH_LATENCY_SECONDS", 2);
+const LATENCY_SECONDS = int("BENCH_LATENCY_SECONDS", 1);
 const LATENCY_TARGETS = [
   ["floor", "a. floor (Cache API match only)", "hit"],
   ["hit", "b. catalog-edge, hit (memory tier)", "hit"],
@@ -493,7 +493,7 @@ async function main() {
   for (const c of cases) c.runs = [];
 
   // One short untimed run per case first (JIT, connection pools, cache warm-up).
-  for (const c of cases) await wrk(c.url, { seconds: 2, mode: c.mode, tag: `warm${c.id}` });
+  for (const c of cases) await wrk(c.url, { seconds: 1, mode: c.mode, tag: `warm${c.id}` });
   log("warm-up runs done");
 
   // The hit cases' rounds first, then the miss cases' (every miss adds an entry to the simulated
@@ -853,7 +853,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   p(`- **Machine:** ${m.cpu}, ${m.cores} cores (${m.threadsPerCore} thread per core), ${m.memGiB} GiB, Linux ${m.kernel}`);
   p(`- **Date:** ${m.date}; commit ${m.commit}`);
   p(`- **Runtime:** workerd ${m.workerd} via miniflare ${m.miniflare} (the versions wrangler ${m.wrangler} installs), direct sockets (no dev proxy, no miniflare entry worker), compatibility date ${compatibilityDate}; Node ${m.node}`);
-  p(`- **Load:** ${m.wrk}, \`-t${THREADS} -c${CONNECTIONS}\`, ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} per case (${SECONDS} s each for the hit cases, ${MISS_SECONDS} s for the miss cases) after one untimed 2 s run per case; the hit cases' rounds first, then the miss cases', the order rotated each round${paired.length ? `, each group followed by its targets' paired rounds (${TARGET_ROUNDS} × A-B-B-A, ${TARGET_SECONDS} s runs: the Targets section)` : ""}; loopback only; medians of the rounds. Load generator, workerd and the demo origin share the machine's ${m.cores} cores.`);
+  p(`- **Load:** ${m.wrk}, \`-t${THREADS} -c${CONNECTIONS}\`, ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} per case (${SECONDS} s each for the hit cases, ${MISS_SECONDS} s for the miss cases) after one untimed 1 s run per case; the hit cases' rounds first, then the miss cases', the order rotated each round${paired.length ? `, each group followed by its targets' paired rounds (${TARGET_ROUNDS} × A-B-B-A, ${TARGET_SECONDS} s runs: the Targets section)` : ""}; loopback only; medians of the rounds. Load generator, workerd and the demo origin share the machine's ${m.cores} cores.`);
   if (steps) {
     p(`- **This \`npm run bench\` took ${steps.total} s:** ${steps.steps.map((s) => `${s.name} ${s.secs} s`).join(", ")}.`);
   }
