@@ -516,8 +516,10 @@ async function main() {
   if (PAIRS) {
     pairedRounds(PAIRS, ROUNDS);
   } else {
+    // The targets' cases run only in their paired rounds (which give their rows in the table too).
+    const paired = new Set(targetPairs.flatMap(([a, b]) => [a, b]));
     for (const mode of ["hit", "miss"]) {
-      const group = cases.filter((c) => c.mode === mode);
+      const group = cases.filter((c) => c.mode === mode && !paired.has(c.id));
       for (let round = 1; round <= ROUNDS; round++) {
         for (let i = 0; i < group.length; i++) schedule.push({ round, c: group[(i + round - 1) % group.length] });
       }
@@ -608,18 +610,23 @@ async function main() {
   }
   await cleanup();
 
+  // Each case's medians over all its runs: the table's round(s) and, for the targets' cases, their
+  // paired rounds.
   const summary = Object.fromEntries(
-    cases.map((c) => [
-      c.id,
-      {
-        rps: median(c.runs.map((r) => r.rps)),
-        p50: median(c.runs.map((r) => r.p50)),
-        p99: median(c.runs.map((r) => r.p99)),
-        workerdCpu: median(c.runs.map((r) => r.cpu.workerd)),
-        runnerCpu: median(c.runs.map((r) => r.cpu.runner)),
-        originCpu: median(c.runs.map((r) => r.cpu.origin)),
-      },
-    ]),
+    cases.map((c) => {
+      const runs = [...c.runs, ...(c.paired ?? [])];
+      return [
+        c.id,
+        {
+          rps: median(runs.map((r) => r.rps)),
+          p50: median(runs.map((r) => r.p50)),
+          p99: median(runs.map((r) => r.p99)),
+          workerdCpu: median(runs.map((r) => r.cpu.workerd)),
+          runnerCpu: median(runs.map((r) => r.cpu.runner)),
+          originCpu: median(runs.map((r) => r.cpu.origin)),
+        },
+      ];
+    }),
   );
   const data = {
     settings: { ROUNDS, SECONDS, MISS_SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS, LATENCY_SECONDS, TARGET_ROUNDS, TARGET_SECONDS },
@@ -853,7 +860,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   p(`- **Machine:** ${m.cpu}, ${m.cores} cores (${m.threadsPerCore} thread per core), ${m.memGiB} GiB, Linux ${m.kernel}`);
   p(`- **Date:** ${m.date}; commit ${m.commit}`);
   p(`- **Runtime:** workerd ${m.workerd} via miniflare ${m.miniflare} (the versions wrangler ${m.wrangler} installs), direct sockets (no dev proxy, no miniflare entry worker), compatibility date ${compatibilityDate}; Node ${m.node}`);
-  p(`- **Load:** ${m.wrk}, \`-t${THREADS} -c${CONNECTIONS}\`, ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} per case (${SECONDS} s each for the hit cases, ${MISS_SECONDS} s for the miss cases) after one untimed 1 s run per case; the hit cases' rounds first, then the miss cases', the order rotated each round${paired.length ? `, each group followed by its targets' paired rounds (${TARGET_ROUNDS} × A-B-B-A, ${TARGET_SECONDS} s runs: the Targets section)` : ""}; loopback only; medians of the rounds. Load generator, workerd and the demo origin share the machine's ${m.cores} cores.`);
+  p(`- **Load:** ${m.wrk}, \`-t${THREADS} -c${CONNECTIONS}\`, ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} per case (${SECONDS} s each for the hit cases, ${MISS_SECONDS} s for the miss cases) after one untimed 1 s run per case; the hit cases' rounds first, then the miss cases', the order rotated each round${paired.length ? `, each group followed by its targets' paired rounds (${TARGET_ROUNDS} × A-B-B-A, ${TARGET_SECONDS} s runs: the Targets section; the six cases of the targets run only there)` : ""}; loopback only; medians of the rounds. Load generator, workerd and the demo origin share the machine's ${m.cores} cores.`);
   if (steps) {
     p(`- **This \`npm run bench\` took ${steps.total} s:** ${steps.steps.map((s) => `${s.name} ${s.secs} s`).join(", ")}.`);
   }
@@ -865,7 +872,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   p("| --- | ---: | ---: | ---: | ---: | --- |");
   for (const c of cases) {
     const cpu = c.id === "d2" ? `(origin ${f0(s[c.id].originCpu)} µs)` : `${f0(s[c.id].workerdCpu)} µs`;
-    p(`| ${c.label} | ${f0(s[c.id].rps)} | ${ms(s[c.id].p50)} | ${ms(s[c.id].p99)} | ${cpu} | ${c.runs.map((r) => f0(r.rps)).join(" · ")} |`);
+    p(`| ${c.label} | ${f0(s[c.id].rps)} | ${ms(s[c.id].p50)} | ${ms(s[c.id].p99)} | ${cpu} | ${allRuns(c.id).map((r) => f0(r.rps)).join(" · ")} |`);
   }
   p();
   p("\"workerd CPU per request\" is the user + system CPU time of the workerd process (all workers, miniflare's");
@@ -891,16 +898,14 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   p();
   if (paired.length) {
     // The verdicts come from the paired rounds; the one-round table above is information.
-    const oneRun = { c2: ["b", "c2"], c: ["b2", "c"], d4: ["d1", "d4"] };
-    p(`Judged by the paired rounds: each target's two cases A-B-B-A (then B-A-A-B), ${TARGET_ROUNDS} rounds of ${TARGET_SECONDS} s runs, after the table above; a round's ratio is the peer's two runs against catalog-edge's (above 1: catalog-edge is cheaper / faster); the verdict reads the median of the rounds' CPU ratios.`);
+    p(`Judged by the paired rounds: each target's two cases A-B-B-A (then B-A-A-B), ${TARGET_ROUNDS} rounds of ${TARGET_SECONDS} s runs, after the table's other cases of their kind (the table's rows for these six cases are the medians of these runs); a round's ratio is the peer's two runs against catalog-edge's (above 1: catalog-edge is cheaper / faster); the verdict reads the median of the rounds' CPU ratios.`);
     p();
-    p("| target | paired median, workerd CPU per request | rounds (CPU ratio) | paired median, requests/s | CPU µs, peer · catalog-edge | the one-round table's CPU ratio | wanted | |");
-    p("| --- | ---: | --- | ---: | --- | ---: | ---: | --- |");
+    p("| target | paired median, workerd CPU per request | rounds (CPU ratio) | paired median, requests/s | CPU µs, peer · catalog-edge | wanted | |");
+    p("| --- | ---: | --- | ---: | --- | ---: | --- |");
     for (const t of paired) {
-      const [x, y] = oneRun[t.a] ?? [t.b, t.a];
       // This machine's paired median moves ±5 % between runs of the same code (A/A, session 7).
       const close = Math.abs(t.ratio - t.wanted) < 0.05 * t.wanted ? " (within this machine's ±5 %: re-run paired to decide)" : "";
-      p(`| ${t.what.replace(/ \(target[^)]*\)/, "")} | **${t.ratio.toFixed(3)}** | ${t.ratios.map((r) => r.toFixed(2)).join(" · ")} (${t.above} of ${t.ratios.length} above 1) | ${t.rpsRatio.toFixed(3)} | ${f0(t.cpuA)} · ${f0(t.cpuB)} | ${f2(cpuRatio(x, y))} | ≥ ${f2(t.wanted)} | ${verdict(t.ratio >= t.wanted)}${close} |`);
+      p(`| ${t.what.replace(/ \(target[^)]*\)/, "")} | **${t.ratio.toFixed(3)}** | ${t.ratios.map((r) => r.toFixed(2)).join(" · ")} (${t.above} of ${t.ratios.length} above 1) | ${t.rpsRatio.toFixed(3)} | ${f0(t.cpuA)} · ${f0(t.cpuB)} | ≥ ${f2(t.wanted)} | ${verdict(t.ratio >= t.wanted)}${close} |`);
     }
     p();
     p("| target | value | wanted | |");
@@ -920,7 +925,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
     p();
   }
   p(paired.length
-    ? "The one-round table's ratios (above, and below) are of single runs minutes apart: information only. The upload"
+    ? "The table's ratios of the other cases (below) are of single runs minutes apart: information only. The upload"
     : "The requests/s ratios are of the medians over the rounds above (the cases ran interleaved, so the same");
   if (!paired.length) p("disturbances fell on both sides); the CPU ratios are of the medians of workerd CPU per request. The upload");
   p("figure is wrangler's own line (`" + (upload.line ?? "–") + "`), from `wrangler deploy --dry-run --outdir`");
