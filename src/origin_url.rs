@@ -25,12 +25,7 @@ pub fn parse_origin_url(raw: &str) -> Result<Url, String> {
         ));
     }
     let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not an http(s) URL ({e})"))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(format!("{raw:?} is not an http(s) URL"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{raw:?} has no host"));
-    }
+    // `web_url::Url` is an http(s) URL with a host by construction.
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("{raw:?} must not have a query or fragment"));
     }

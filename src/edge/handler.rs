@@ -28,8 +28,7 @@ use crate::config::EdgeConfig;
 use crate::forward;
 use crate::headers;
 use crate::health::{
-    AdminStatus, CacheApiStatus, CanaryStatus, HealthReport, PurgeStatus, RequestLogStatus,
-    RolloutStatus,
+    AdminStatus, CanaryStatus, HealthReport, PurgeStatus, RequestLogStatus, RolloutStatus,
 };
 use crate::metrics::RequestRecord;
 use crate::problem::Problem;
@@ -83,10 +82,7 @@ pub async fn handle(
                             problem,
                         })
                         .with_request_log(RequestLogStatus::of(c.request_log, &log_counts()))
-                        .with_cache_api(CacheApiStatus::of(
-                            &super::store::lookup_failures(),
-                            started,
-                        ));
+                        .with_cache_api(&super::store::lookup_failures(), started);
                     (status, report)
                 }
                 Err(errors) => HealthReport::new(None, errors),
