@@ -16,9 +16,7 @@
 // with catalog-edge's rules (src/cache/memory.rs, src/edge/memory.rs): a byte-bounded LRU (a `Map`,
 // whose iteration order is insertion order: a hit deletes and re-inserts its key, eviction takes
 // the first keys), entries counted as body + headers + key + 256 bytes, none larger than an eighth
-// of the capacity, each living at most STATE_REFRESH_MS, a key entering it on its second request
-// (a Cache API hit; a one-off miss is not held — catalog-edge also holds a miss that coalesced
-// requests waited for, which this peer, without coalescing, never has);
+// of the capacity, each living at most STATE_REFRESH_MS, filled by misses and by Cache API hits;
 // a memory hit passes the same freshness and purge checks as a Cache API hit (a stale or purged
 // one is dropped and the Cache API asked). Without the var the peer is case c, unchanged.
 
@@ -368,6 +366,11 @@ export default {
           stored.set("cache-control", `public, max-age=${rule.ttl + Math.max(rule.swr, rule.sie)}`);
           stored.set("x-edge-meta", JSON.stringify(meta));
           ctx.waitUntil(caches.default.put(key, new Response(body, { status: origin.status, headers: stored })));
+          if (memory.capacity > 0) {
+            const held = new Headers(headers);
+            held.delete("cache-control");
+            memoryHold(memory, key, { status: origin.status, headers: held, body, meta }, started);
+          }
         }
         response = new Response(body, { status: origin.status, headers });
       }

@@ -9,8 +9,6 @@
 //!   invalidation this isolate cannot see (a KV-only purge edit, another isolate's unsafe
 //!   request) is visible here no later than it would be through the purge state memo.
 //!
-//! What enters it: a key on its second request ([`admits_on_store`]).
-//!
 //! Generic over the stored value so that the policy is tested natively; the Workers glue keeps
 //! JavaScript objects (the body's `ArrayBuffer`) as values, outside the Wasm heap.
 
@@ -26,30 +24,6 @@ pub const ENTRY_OVERHEAD_BYTES: usize = 256;
 /// flush the others.
 pub fn max_entry_bytes(capacity_bytes: usize) -> usize {
     capacity_bytes / 8
-}
-
-/// Why a response is being stored, as far as the memory tier cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreSource {
-    /// A miss: the key was not stored (or its vary index had no entry for this request).
-    Miss,
-    /// An operator's warmup, which asks for the key ahead of the requests it expects.
-    Warmup,
-    /// A key already stored, asked again: a revalidation (conditional or not) or a
-    /// stale-while-revalidate refresh.
-    Revalidation,
-}
-
-/// Whether a response enters the memory tier as it is stored. The tier admits a key on its
-/// second request (as nginx's `proxy_cache_min_uses 2`, or TinyLFU's doorkeeper): a one-off
-/// miss — the long tail of search queries, a crawler's scan — is not held, so it neither evicts
-/// hot entries nor pays for holding a body nobody asks for again (measured: 8 % of a miss's
-/// CPU, bench/findings.md). A store after a revalidation or a refresh is a key asked again, a
-/// warmup's is asked for ahead of its requests; a miss is admitted when other requests waited
-/// for it (`waiters`: coalesced, so asked at least twice). A key asked once more later is
-/// admitted by its Cache API hit (`lifecycle::Serve::fill_memory`).
-pub fn admits_on_store(source: StoreSource, waiters: u32) -> bool {
-    source != StoreSource::Miss || waiters > 0
 }
 
 /// What the tier holds under a key.
@@ -298,19 +272,6 @@ impl<V> MemoryCache<V> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_key_is_admitted_on_its_second_request() {
-        use super::{admits_on_store, StoreSource};
-        assert!(!admits_on_store(StoreSource::Miss, 0), "a one-off miss");
-        assert!(
-            admits_on_store(StoreSource::Miss, 1),
-            "a miss others waited for"
-        );
-        assert!(admits_on_store(StoreSource::Miss, 31));
-        assert!(admits_on_store(StoreSource::Revalidation, 0));
-        assert!(admits_on_store(StoreSource::Warmup, 0));
-    }
-
     use super::*;
 
     #[test]

@@ -28,7 +28,6 @@ use crate::cache::lifecycle::{
     Revalidating, Revalidation, Serve, Stored as FoundEntry, Tier,
 };
 use crate::cache::lock::{self, Claim, LockGuard, LockWatch, Release, WaitAction};
-use crate::cache::memory::{admits_on_store, StoreSource};
 use crate::cache::meta::EntryMeta;
 use crate::cache::policy::{self, NoStoreReason};
 use crate::cache::purge::{PurgeState, Purged};
@@ -552,17 +551,10 @@ async fn from_origin(
             },
             Ok(resp),
         ) => {
-            // A full response replacing a stored one is a key asked again.
-            let source = match &stored {
-                Some(_) => StoreSource::Revalidation,
-                None if req.store_inline => StoreSource::Warmup,
-                None => StoreSource::Miss,
-            };
             let job = StoreJob {
                 req: Rc::clone(req),
                 meta,
                 headers: origin_headers.clone(),
-                source,
                 vary_epoch,
                 claim: claim.take(),
             };
@@ -603,7 +595,6 @@ async fn from_origin(
                         req: Rc::clone(req),
                         meta: meta.clone(),
                         headers: headers.clone(),
-                        source: StoreSource::Revalidation,
                         vary_epoch,
                         claim: None,
                     };
@@ -705,8 +696,6 @@ struct StoreJob {
     meta: EntryMeta,
     /// The response's headers as they are served and stored.
     headers: Vec<(String, String)>,
-    /// Why it is stored (whether the memory tier takes it: `memory::admits_on_store`).
-    source: StoreSource,
     /// The epoch of the vary index the lookup found, if any.
     vary_epoch: Option<u64>,
     /// The key's claim, when this request holds it: released when the store ends.
@@ -821,14 +810,8 @@ enum Payload {
 }
 
 impl StoreJob {
-    /// Holds the entry in this isolate's memory tier (synchronously) when the tier admits it:
-    /// a key asked again, or a miss others waited for (read when the body is in, so that the
-    /// requests that came while it was fetched count).
+    /// Holds the entry in this isolate's memory tier (synchronously).
     fn hold(&self, body: &ArrayBuffer) {
-        let waiters = self.claim.as_ref().map_or(0, LockGuard::waiters);
-        if !admits_on_store(self.source, waiters) {
-            return;
-        }
         let (index, target) = entry_target(&self.req, &self.meta, self.vary_epoch);
         memory::hold(
             self.req.memory,
@@ -1046,7 +1029,6 @@ async fn refresh(
         req,
         meta,
         headers,
-        source: StoreSource::Revalidation,
         vary_epoch,
         claim: None,
     };
