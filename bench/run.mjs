@@ -28,6 +28,7 @@ import { randomBytes } from "node:crypto";
 import { Miniflare, convertV4MiniflareOptions, Log, LogLevel } from "miniflare";
 import { limits } from "./limits.mjs";
 import { profile } from "./profile.mjs";
+import { judge, median, medianInterval } from "./stats.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // The edge's size target and budget, read from the one place they are set (preflight/src/size.rs:
@@ -106,37 +107,6 @@ const REQUEST_HEADERS = {
 const started = Date.now();
 const log = (...a) => console.log(`bench [${((Date.now() - started) / 1000).toFixed(0)}s]`, ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-/** A distribution-free interval for the median of `xs` (independent rounds, no assumption on
- * their spread): the k-th smallest and k-th largest values, k the largest for which the pair
- * covers the median with probability ≥ 85 % (binomial, p = ½). With 4 rounds that is
- * [min, max] (87.5 %); with 6, [min, max] (96.9 %); with 8, the 2nd of each end (93.0 %); with
- * 12, the 4th (85.4 %). `coverage` is that probability. */
-function medianInterval(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  if (n === 0) return { lo: NaN, hi: NaN, coverage: 0 };
-  const choose = (n, k) => {
-    let c = 1;
-    for (let i = 0; i < k; i++) c = (c * (n - i)) / (i + 1);
-    return c;
-  };
-  // P(x(k) ≤ median ≤ x(n+1-k)) = 1 - 2 · P(Binomial(n, ½) ≤ k - 1).
-  const coverage = (k) => {
-    let tail = 0;
-    for (let i = 0; i < k; i++) tail += choose(n, i) / 2 ** n;
-    return 1 - 2 * tail;
-  };
-  let k = 1;
-  while (k + 1 <= n / 2 && coverage(k + 1) >= 0.85) k++;
-  return { lo: s[k - 1], hi: s[n - k], coverage: coverage(k) };
-}
-
 async function freePort() {
   const srv = net.createServer();
   await new Promise((r) => srv.listen(0, "127.0.0.1", r));
@@ -931,7 +901,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
     for (const t of paired) {
       // Results written before the interval existed are judged from their rounds the same way.
       const iv = t.interval ?? medianInterval(t.ratios);
-      const judged = iv.lo >= t.wanted ? "met" : iv.hi < t.wanted ? "**missed**" : "**undecided** (the interval straddles the line)";
+      const judged = { met: "met", missed: "**missed**", undecided: "**undecided** (the interval straddles the line)" }[judge(iv, t.wanted)];
       p(`| ${t.what.replace(/ \(target[^)]*\)/, "")} | **${t.ratio.toFixed(3)}** | ${iv.lo.toFixed(2)}–${iv.hi.toFixed(2)} (${(iv.coverage * 100).toFixed(0)} %) | ${t.ratios.map((r) => r.toFixed(2)).join(" · ")} (${t.above} of ${t.ratios.length} above 1) | ${t.rpsRatio.toFixed(3)} | ${f0(t.cpuA)} · ${f0(t.cpuB)} | ≥ ${f2(t.wanted)} | ${judged} |`);
     }
     p();

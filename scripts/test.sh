@@ -30,6 +30,9 @@ cargo clippy -p catalog-edge --lib --target wasm32-unknown-unknown --features ob
 step "native tests (core and demo origin)"
 cargo test --workspace
 
+step "bench statistics (node --test)"
+node --test bench/stats.test.mjs
+
 # #[wasm_bindgen_test]s in src/edge/ (conversion, memory tier, platform, replies), run by
 # wasm-bindgen-test-runner (.cargo/config.toml) in Node 22 from node_modules; no browser. Built
 # with the dev-worker profile, whose dependencies `npm run dev` (and its end-to-end test) reuse.
