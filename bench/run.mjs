@@ -718,7 +718,6 @@ function pairedFigures(runsA = [], runsB = []) {
   return {
     ratios,
     ratio: median(ratios),
-    interval: medianInterval(ratios),
     rpsRatios,
     rpsRatio: median(rpsRatios),
     cpuA: median(runsA.map((r) => r.cpu.workerd)),
@@ -739,13 +738,14 @@ function pairedReport(cases) {
     `${ROUNDS} rounds, A-B-B-A order alternating; workerd CPU per request; a round's ratio is the first's two runs ÷ the`,
     "second's (above 1: the second is cheaper).",
     "",
-    `| request | median ratio | rounds' ratios | first, median µs | second, median µs |`,
-    "| --- | ---: | --- | ---: | ---: |",
+    `| request | median ratio | interval for the median | rounds' ratios | first, median µs | second, median µs |`,
+    "| --- | ---: | --- | --- | ---: | ---: |",
   ];
   for (const [a, b, what] of PAIRS) {
     const f = pairedFigures(byId(a).runs, byId(b).runs);
+    const iv = medianInterval(f.ratios);
     lines.push(
-      `| ${what} | **${f.ratio.toFixed(3)}** | ${f.ratios.map((r) => r.toFixed(3)).join(" · ")} | ${f.cpuA.toFixed(0)} | ${f.cpuB.toFixed(0)} |`,
+      `| ${what} | **${f.ratio.toFixed(3)}** | ${iv.lo.toFixed(3)}–${iv.hi.toFixed(3)} (${(iv.coverage * 100).toFixed(0)} %) | ${f.ratios.map((r) => r.toFixed(3)).join(" · ")} | ${f.cpuA.toFixed(0)} | ${f.cpuB.toFixed(0)} |`,
     );
   }
   // Every miss run of catalog-edge should be misses only (its own counters).
@@ -899,8 +899,7 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
     p("| target | paired median, workerd CPU per request | interval for the median | rounds (CPU ratio) | paired median, requests/s | CPU µs, peer · catalog-edge | wanted | |");
     p("| --- | ---: | --- | --- | ---: | --- | ---: | --- |");
     for (const t of paired) {
-      // Results written before the interval existed are judged from their rounds the same way.
-      const iv = t.interval ?? medianInterval(t.ratios);
+      const iv = medianInterval(t.ratios);
       const judged = { met: "met", missed: "**missed**", undecided: "**undecided** (the interval straddles the line)" }[judge(iv, t.wanted)];
       p(`| ${t.what.replace(/ \(target[^)]*\)/, "")} | **${t.ratio.toFixed(3)}** | ${iv.lo.toFixed(2)}–${iv.hi.toFixed(2)} (${(iv.coverage * 100).toFixed(0)} %) | ${t.ratios.map((r) => r.toFixed(2)).join(" · ")} (${t.above} of ${t.ratios.length} above 1) | ${t.rpsRatio.toFixed(3)} | ${f0(t.cpuA)} · ${f0(t.cpuB)} | ≥ ${f2(t.wanted)} | ${judged} |`);
     }
