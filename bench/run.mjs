@@ -29,6 +29,8 @@ import { Miniflare, convertV4MiniflareOptions, Log, LogLevel } from "miniflare";
 import { limits } from "./limits.mjs";
 import { profile } from "./profile.mjs";
 import { judge, median, medianInterval } from "./stats.mjs";
+import { startWorkerd } from "./workerd-direct.mjs";
+import { perfAvailable, perfSplit, removePerfMap } from "./perf-split.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // The edge's size target and budget, read from the one place they are set (preflight/src/size.rs:
@@ -67,6 +69,8 @@ const CONNECTIONS = int("BENCH_CONNECTIONS", 32);
 // this machine serves in a run, so it only bounds a runaway).
 const MAX_PER_THREAD = 60_000 * SECONDS;
 const PROFILE_SECONDS = 3;
+const CACHE_EXTERNAL = process.env.BENCH_CACHE === "external";
+const PERF_SECONDS = 4;
 // BENCH_PROFILE_MODE=miss: profile misses instead of hits (a diagnostic run: the report's profile
 // section then reads "miss" wherever it says "hit").
 const PROFILE_MODE = process.env.BENCH_PROFILE_MODE === "miss" ? "miss" : "hit";
@@ -158,6 +162,20 @@ function startOrigin(flavour, port, pids) {
   children.push(child);
   pids[flavour] = child.pid;
   return `http://127.0.0.1:${port}`;
+}
+
+// BENCH_CACHE=external: the Cache API and KV served from a process of their own, so that workerd's
+// CPU is the workers' and the runtime's, not miniflare's cache storage (bench/cache-server.mjs).
+let cacheServer;
+async function startCacheProcess() {
+  const [cachePort, kvPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [path.join(BENCH, "cache-server.mjs"), String(cachePort), String(kvPort)], { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child);
+  await new Promise((resolve, reject) => {
+    child.stdout.once("data", resolve);
+    child.once("exit", (code) => reject(new Error(`bench/cache-server.mjs exited with ${code}`)));
+  });
+  return { pid: child.pid, cache: `127.0.0.1:${cachePort}`, kv: `127.0.0.1:${kvPort}` };
 }
 
 // ---- CPU time of processes (from /proc, in µs) ----------------------------------------------------
@@ -376,6 +394,34 @@ async function main() {
           kvNamespaces: { EDGE_CONFIG: "bench-counted-config" },
         }),
     };
+    if (CACHE_EXTERNAL && !extra.inspectorPort) {
+      // BENCH_CACHE=external: the same workers in a workerd of their own, the Cache API and KV in
+      // another process (bench/cache-server.mjs, bench/workerd-direct.mjs).
+      if (!cacheServer) cacheServer = await startCacheProcess();
+      const dir = path.join(OUT_DIR, "workerd-direct");
+      mkdirSync(dir, { recursive: true });
+      return startWorkerd({
+        dir,
+        compatibilityDate,
+        v8Flags: extra.v8Flags,
+        cacheAddress: cacheServer.cache,
+        kvAddress: cacheServer.kv,
+        onLog: (line) => {
+          logLines.count++;
+          if (logLines.sample.length < 3) logLines.sample.push(line);
+        },
+        workers: names.map((n) => {
+          const o = all[n]();
+          return {
+            name: o.name,
+            port: ports[o.name],
+            modules: o.modules.map((m) => ({ name: path.relative(o.modulesRoot, m.path), path: m.path })),
+            bindings: o.bindings,
+            kv: Object.keys(o.kvNamespaces ?? {}),
+          };
+        }),
+      });
+    }
     const instance = new Miniflare(
       convertV4MiniflareOptions({
         host: "127.0.0.1",
@@ -567,8 +613,35 @@ async function main() {
   // The targets' paired figures (kept in results.json: `--report-only` renders them again).
   const paired = targetPairs.map(([a, b, what, wanted]) => ({ a, b, what, wanted, ...pairedFigures(byId(a).paired, byId(b).paired) }));
   if (PAIRS) {
+    // BENCH_PERF=1 (with BENCH_CACHE=external): where each case's CPU goes, by Linux perf, in a
+    // workerd of its own that names its JIT code for perf (bench/perf-split.mjs).
+    const splits = {};
+    if (process.env.BENCH_PERF === "1") {
+      const why = !CACHE_EXTERNAL ? "BENCH_PERF needs BENCH_CACHE=external (miniflare's cache would be counted as the worker's)" : perfAvailable();
+      if (why) throw new Error(`BENCH_PERF=1: ${why}`);
+      await mf.dispose();
+      const names = [...new Set(cases.map((c) => new URL(c.url).port).map((p) => Object.keys(ports).find((k) => String(ports[k]) === p)))];
+      mf = await miniflare(names, { v8Flags: ["--perf-basic-prof"] });
+      for (const c of cases) {
+        await wrk(c.url, { seconds: 1, mode: c.mode, tag: `perfwarm${c.id}` });
+        const pid = mf.pid;
+        splits[c.id] = await perfSplit({
+          pid,
+          file: path.join(OUT_DIR, `perf-${c.id}.data`),
+          load: async () => {
+            const before = cpuUs(pid);
+            const r = await wrk(c.url, { seconds: PERF_SECONDS, mode: c.mode, tag: `perf${c.id}` });
+            return { requests: r.requests, cpuUs: cpuUs(pid) - before };
+          },
+        });
+        const sp = splits[c.id];
+        log(`perf ${c.id}: ${sp.cpuUs.toFixed(0)} µs/request: ${Object.entries(sp.split).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}; isolate lock ${sp.isolateUs.toFixed(0)}`);
+      }
+    }
+    const perfPid = mf.pid;
     await cleanup();
-    writeFileSync(RESULTS, pairedReport(cases));
+    if (Object.keys(splits).length) removePerfMap(perfPid);
+    writeFileSync(RESULTS, pairedReport(cases, splits));
     log(`wrote ${path.relative(ROOT, RESULTS)} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return;
   }
@@ -727,7 +800,7 @@ function pairedFigures(runsA = [], runsB = []) {
 }
 
 /** BENCH_AB_PAIRED's report: per pair, the ratio of each round (first build's CPU ÷ second's). */
-function pairedReport(cases) {
+function pairedReport(cases, splits = {}) {
   const byId = (id) => cases.find((c) => c.id === id);
   const lines = [
     AB_PAIRED
@@ -759,6 +832,23 @@ function pairedReport(cases) {
       `Miss runs: catalog-edge counted ${counted} misses for ${requests} requests` +
         (short ? `; **${short} of ${missRuns.length} runs counted fewer than 98 % misses** (not all misses: read the miss row with care).` : " (each run all misses)."),
     );
+  }
+  if (Object.keys(splits).length) {
+    const cats = Object.keys(Object.values(splits)[0].split);
+    lines.push(
+      "",
+      `## Where the CPU goes (BENCH_PERF=1: Linux perf, ${PERF_SECONDS} s per case, Wasm optimised as it runs)`,
+      "",
+      "µs of workerd CPU per request, split by what the sampled code was (bench/perf-split.mjs); \"isolate lock\" is the",
+      "part under the isolate's lock, across the columns: the worker's own CPU time, without HTTP and the event loop.",
+      "",
+      `| case | total | ${cats.join(" | ")} | isolate lock |`,
+      `| --- | ---: | ${cats.map(() => "---:").join(" | ")} | ---: |`,
+    );
+    for (const c of cases) {
+      const sp = splits[c.id];
+      if (sp) lines.push(`| ${c.label} | ${sp.cpuUs.toFixed(0)} | ${cats.map((k) => sp.split[k].toFixed(0)).join(" | ")} | ${sp.isolateUs.toFixed(0)} |`);
+    }
   }
   return lines.join("\n") + "\n";
 }
