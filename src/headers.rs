@@ -83,6 +83,50 @@ fn pairs_from<'a>(mut lines: impl Iterator<Item = &'a str>) -> Option<Vec<(Strin
     Some(headers)
 }
 
+/// How to turn a header list the runtime already holds (`base`, as read from it) into `target`
+/// without sending `target` across: the names to delete from a copy of `base`, then the pairs to
+/// apply to it — the first value of a name replaces the base's, later values of that name (and
+/// every `Set-Cookie`) are appended, as `edge_build_response` in src/edge/glue.js applies them.
+/// Names whose values (in order) are the same in both lists are neither deleted nor sent.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HeaderDiff<'a> {
+    /// Names to delete from the copy first.
+    pub strip: Vec<&'a str>,
+    /// Pairs to apply after the deletions.
+    pub edits: Vec<(&'a str, &'a str)>,
+}
+
+/// The [`HeaderDiff`] from `base` to `target` (both lowercase names). Lists are a few dozen
+/// pairs at most: each distinct name is compared by a scan of both.
+pub fn diff<'a>(base: &'a HeaderList, target: &'a HeaderList) -> HeaderDiff<'a> {
+    let mut out = HeaderDiff::default();
+    fn values<'a>(list: &'a HeaderList, name: &'a str) -> impl Iterator<Item = &'a str> {
+        list.iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    for (i, (name, _)) in target.iter().enumerate() {
+        if target[..i].iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        if values(base, name).eq(values(target, name)) {
+            continue;
+        }
+        // `Set-Cookie` values are only ever appended, so the base's go first.
+        if name == "set-cookie" && has(base, name) {
+            out.strip.push(name);
+        }
+        out.edits
+            .extend(values(target, name).map(|v| (name.as_str(), v)));
+    }
+    for (i, (name, _)) in base.iter().enumerate() {
+        if !has(target, name) && !base[..i].iter().any(|(n, _)| n == name) {
+            out.strip.push(name);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod line_tests {
     use super::*;
@@ -127,5 +171,120 @@ mod line_tests {
             ]))
         );
         assert_eq!(pairs_from_lines("a\n1\nb"), None);
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod diff_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `edge_build_response`'s edits, as src/edge/glue.js applies them to a copy of `base`.
+    fn apply(base: &HeaderList, diff: &HeaderDiff<'_>) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = base
+            .iter()
+            .filter(|(n, _)| !diff.strip.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, value) in &diff.edits {
+            if *name == "set-cookie" || seen.contains(name) {
+                out.push((name.to_string(), value.to_string()));
+            } else {
+                seen.push(name);
+                set(&mut out, name, *value);
+            }
+        }
+        out
+    }
+
+    /// Each name's values in order, names sorted: what a `Headers` object holds.
+    fn by_name(list: &HeaderList) -> Vec<(String, Vec<String>)> {
+        let mut names: Vec<&String> = list.iter().map(|(n, _)| n).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|n| {
+                let vs = list.iter().filter(|(m, _)| m == n);
+                (n.clone(), vs.map(|(_, v)| v.clone()).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_what_differs_is_sent() {
+        let base = owned(&[
+            ("cache-control", "max-age=60"),
+            ("connection", "keep-alive"),
+            ("content-type", "application/json"),
+            ("etag", "\"v1\""),
+            ("set-cookie", "a=1"),
+        ]);
+        let target = owned(&[
+            ("cache-control", "public, max-age=60"),
+            ("content-type", "application/json"),
+            ("etag", "\"v1\""),
+            ("cache-status", "catalog-edge; fwd=miss"),
+            ("server-timing", "origin;dur=3"),
+            ("server-timing", "edge;dur=1"),
+        ]);
+        let d = diff(&base, &target);
+        assert_eq!(d.strip, vec!["connection", "set-cookie"]);
+        assert_eq!(
+            d.edits,
+            vec![
+                ("cache-control", "public, max-age=60"),
+                ("cache-status", "catalog-edge; fwd=miss"),
+                ("server-timing", "origin;dur=3"),
+                ("server-timing", "edge;dur=1"),
+            ]
+        );
+        assert_eq!(by_name(&apply(&base, &d)), by_name(&target));
+        assert_eq!(diff(&target, &target), HeaderDiff::default());
+    }
+
+    #[test]
+    fn a_changed_set_cookie_replaces_every_base_value() {
+        let base = owned(&[("set-cookie", "a=1"), ("set-cookie", "b=2")]);
+        let target = owned(&[("set-cookie", "b=2")]);
+        let d = diff(&base, &target);
+        assert_eq!(
+            (d.strip, d.edits),
+            (vec!["set-cookie"], vec![("set-cookie", "b=2")])
+        );
+    }
+
+    fn list() -> impl Strategy<Value = Vec<(String, String)>> {
+        let name = prop::sample::select(vec![
+            "age",
+            "etag",
+            "set-cookie",
+            "vary",
+            "x-a",
+            "cache-status",
+            "server-timing",
+        ]);
+        let value = prop::sample::select(vec!["", "1", "2", "a, b"]);
+        prop::collection::vec((name, value), 0..8).prop_map(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn applying_the_diff_to_the_base_gives_the_target(base in list(), target in list()) {
+            let d = diff(&base, &target);
+            prop_assert_eq!(by_name(&apply(&base, &d)), by_name(&target));
+            // Nothing the base already has in that form is sent again.
+            for (name, _) in &d.edits {
+                let same = base.iter().filter(|(n, _)| n == name).map(|(_, v)| v)
+                    .eq(target.iter().filter(|(n, _)| n == name).map(|(_, v)| v));
+                prop_assert!(!same);
+            }
+        }
     }
 }

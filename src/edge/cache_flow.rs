@@ -15,7 +15,7 @@ use super::convert::{self, header_pairs};
 use super::memory::{self, Held, Limits};
 use super::origin::{OriginCall, OriginChoice, OriginError, OriginReply};
 use super::platform::{self, Waiter};
-use super::reply::{BaseHeaders, Body, Reply};
+use super::reply::{BaseForm, BaseHeaders, Body, Reply};
 use super::store::{self, Counted};
 use super::task::Await;
 use crate::cache::body::{self, BodyCounter, BodyFacts, BodyPlan, Reservation, StoreOutcome};
@@ -290,7 +290,7 @@ fn held_reply(held: &Held, serve: Serve, now: UnixMillis) -> Reply {
     });
     let base = BaseHeaders {
         headers: held.headers.clone(),
-        strip: false,
+        form: BaseForm::Edits,
     };
     stored_reply(&held.meta, Some(base), Vec::new(), body, serve, now)
 }
@@ -351,13 +351,19 @@ async fn serve_stored(req: &CacheRequest, stored: Stored, serve: Serve, now: Uni
         None
     };
     if let (true, Some(body)) = (serve.fill_memory, &buffer) {
+        let read = Rc::new(stored.header_pairs());
+        let base = BaseHeaders {
+            headers: stored.response.headers(),
+            form: BaseForm::Read(Rc::clone(&read)),
+        };
         memory::hold(
             req.memory,
             &req.key.primary,
             &stored.key,
             stored.vary.as_ref(),
             &stored.meta,
-            &stored.header_pairs(),
+            &read,
+            Some(&base),
             body,
             now,
         );
@@ -368,7 +374,7 @@ async fn serve_stored(req: &CacheRequest, stored: Stored, serve: Serve, now: Uni
     });
     let base = BaseHeaders {
         headers: stored.response.headers(),
-        strip: true,
+        form: BaseForm::Stored,
     };
     stored_reply(&stored.meta, Some(base), Vec::new(), body, serve, now)
 }
@@ -477,15 +483,26 @@ async fn fetch_origin(
 /// Header pairs, lowercase names.
 type Pairs = Vec<(String, String)>;
 
-/// An origin response's headers as the cache judges them (targeted fields included), and as they
-/// are served and stored (without them).
-fn response_headers(req: &CacheRequest, origin: &OriginReply) -> (Pairs, Pairs) {
+/// An origin response's headers as the cache judges them (targeted fields included), as they
+/// are served and stored (without them), and the runtime's object with what was read of it (the
+/// base that the served and stored forms cross to the runtime against: only their difference
+/// from it is sent).
+fn response_headers(
+    req: &CacheRequest,
+    origin: &OriginReply,
+) -> (Pairs, Pairs, Option<BaseHeaders>) {
     let Ok(resp) = &origin.result else {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), Vec::new(), None);
     };
-    let judged = forward::without_hop_by_hop(&header_pairs(&Headers(resp.headers())));
+    let headers = resp.headers();
+    let read = header_pairs(&Headers(headers.clone()));
+    let judged = forward::without_hop_by_hop(&read);
     let served = forward::client_response_headers(&judged, req.edge_field.as_deref());
-    (judged, served)
+    let base = BaseHeaders {
+        headers,
+        form: BaseForm::Read(Rc::new(read)),
+    };
+    (judged, served, Some(base))
 }
 
 /// The origin's answer as the core sees it, and the response itself.
@@ -522,7 +539,7 @@ async fn from_origin(
     ctx: &Waiter<'_>,
 ) -> Reply {
     let facts = req.facts();
-    let (judged, origin_headers) = response_headers(req, &origin);
+    let (judged, origin_headers, base) = response_headers(req, &origin);
     let revalidating = match (&stored, &stale) {
         (Some(s), Some((how, headers))) => Some(Revalidating {
             meta: &s.meta,
@@ -555,6 +572,7 @@ async fn from_origin(
                 req: Rc::clone(req),
                 meta,
                 headers: origin_headers.clone(),
+                base: base.clone(),
                 vary_epoch,
                 claim: claim.take(),
             };
@@ -569,6 +587,7 @@ async fn from_origin(
             let mut headers = origin_headers;
             form.apply_to(&mut headers);
             let mut reply = Reply::new(form.status(resp.status()), headers, body);
+            reply.base = base;
             reply.cache = Some(report);
             reply
         }
@@ -595,6 +614,7 @@ async fn from_origin(
                         req: Rc::clone(req),
                         meta: meta.clone(),
                         headers: headers.clone(),
+                        base: None,
                         vary_epoch,
                         claim: None,
                     };
@@ -631,6 +651,7 @@ async fn from_origin(
                 _ => Body::Stream(resp.body()),
             };
             let mut reply = Reply::new(resp.status(), origin_headers, body);
+            reply.base = base;
             reply.cache = Some(report);
             reply
         }
@@ -696,6 +717,9 @@ struct StoreJob {
     meta: EntryMeta,
     /// The response's headers as they are served and stored.
     headers: Vec<(String, String)>,
+    /// The origin response's headers in the runtime, when `headers` were read from them (sent
+    /// across as their difference from these).
+    base: Option<BaseHeaders>,
     /// The epoch of the vary index the lookup found, if any.
     vary_epoch: Option<u64>,
     /// The key's claim, when this request holds it: released when the store ends.
@@ -820,6 +844,7 @@ impl StoreJob {
             index.as_ref(),
             &self.meta,
             &self.headers,
+            self.base.as_ref(),
             body,
             UnixMillis(self.meta.stored_at_ms),
         );
@@ -831,6 +856,7 @@ impl StoreJob {
             &self.req,
             &self.meta,
             &self.headers,
+            self.base.as_ref(),
             payload,
             self.vary_epoch,
         )
@@ -922,6 +948,7 @@ async fn store_entry(
     req: &CacheRequest,
     meta: &EntryMeta,
     origin_headers: &[(String, String)],
+    base: Option<&BaseHeaders>,
     payload: Payload,
     vary_epoch: Option<u64>,
 ) -> bool {
@@ -931,7 +958,7 @@ async fn store_entry(
         Payload::Buffer(body) => body.as_ref(),
         Payload::Stream(body) => body.as_ref(),
     };
-    let stored = store::put_parts(&target, meta.status, &stored_headers, body).await;
+    let stored = store::put_parts(&target, meta.status, base, &stored_headers, body).await;
     if let (true, Some(index)) = (stored, &index) {
         let retention = meta.retention_secs(policy::has_validators(origin_headers));
         let index = entry::vary_index_headers(index, retention);
@@ -989,7 +1016,7 @@ async fn refresh(
         Vec::new()
     };
     let origin = req.call(&fetch).send(&conditional, None).await;
-    let (judged, headers) = response_headers(&req, &origin);
+    let (judged, headers, base) = response_headers(&req, &origin);
     let stale = Revalidating {
         meta: &meta,
         headers: &origin_headers,
@@ -1003,9 +1030,9 @@ async fn refresh(
         outcome_of(&origin, &judged),
         now,
     );
-    let (meta, headers, source, mut report) = match (action, origin.result) {
+    let (meta, headers, base, source, mut report) = match (action, origin.result) {
         (OriginAction::StoreAndServe { meta, report, .. }, Ok(resp)) => {
-            (meta, headers, resp, report)
+            (meta, headers, base, resp, report)
         }
         (
             OriginAction::Revalidated {
@@ -1020,7 +1047,7 @@ async fn refresh(
             let Some(response) = store::lookup(&key, &[]).await.map(|f| f.response) else {
                 return;
             };
-            (meta, merged, response, report)
+            (meta, merged, None, response, report)
         }
         (OriginAction::Pass { report, .. }, _) => return count_unstored(&req, &report),
         _ => return,
@@ -1029,6 +1056,7 @@ async fn refresh(
         req,
         meta,
         headers,
+        base,
         vary_epoch,
         claim: None,
     };

@@ -6,7 +6,7 @@ use worker::web_sys;
 use worker::web_sys::ReadableStream;
 use worker::Headers;
 
-use super::reply::{BaseHeaders, Body};
+use super::reply::{BaseForm, BaseHeaders, Body};
 use crate::problem::Problem;
 
 /// Header pairs (lowercase names, in order; `Set-Cookie` values kept apart) from a `Headers`
@@ -119,18 +119,62 @@ extern "C" {
         status: u16,
         body: &JsValue,
     ) -> Result<web_sys::Response, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn edge_headers_over(
+        base: &web_sys::Headers,
+        strip: Option<&str>,
+        edits: &str,
+    ) -> Result<web_sys::Headers, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn edge_cache_put(
+        key: &str,
+        status: u16,
+        base: Option<&web_sys::Headers>,
+        strip: Option<&str>,
+        edits: &str,
+        body: &JsValue,
+    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 thread_local! {
     static STRIP_NAMES: String = crate::cache::entry::STRIP_ON_SERVE.join(",");
 }
 
+/// `headers` as they cross to the runtime over `base`: the names to delete from the base's copy
+/// (none: `None`) and the text of the pairs to apply to it (see [`build_response`]); for a
+/// [`BaseForm::Read`] base, only what differs from it.
+fn over_base<R>(
+    base: Option<&BaseHeaders>,
+    headers: &[(String, String)],
+    f: impl FnOnce(Option<&str>, &str) -> R,
+) -> R {
+    match base.map(|b| &b.form) {
+        Some(BaseForm::Read(pairs)) => {
+            let diff = crate::headers::diff(pairs, headers);
+            let strip = diff.strip.join(",");
+            f(
+                (!strip.is_empty()).then_some(strip.as_str()),
+                &pairs_text(&diff.edits),
+            )
+        }
+        Some(BaseForm::Stored) => STRIP_NAMES.with(|names| f(Some(names), &pairs_text(headers))),
+        Some(BaseForm::Edits) | None => f(None, &pairs_text(headers)),
+    }
+}
+
+/// A fresh, mutable `Headers` object holding `headers`, copied by the runtime from `base` with
+/// only the difference sent across (see [`BaseForm`]); `None` when the runtime refused the call.
+pub fn headers_over(base: &BaseHeaders, headers: &[(String, String)]) -> Option<web_sys::Headers> {
+    over_base(Some(base), headers, |strip, edits| {
+        edge_headers_over(&base.headers, strip, edits).ok()
+    })
+}
+
 /// The response the client gets, built in one call into the runtime: a copy of `base` (made by
-/// the runtime; the stored-only names removed when asked) or empty headers, with `edits`
-/// applied — the first value of each name replaces the base's, later values of the same name
-/// (and every `Set-Cookie`) are appended, a pair the runtime refuses is dropped alone — then
-/// `status` and `body` (dropped on a null-body status). Never panics; an impossible status is
-/// an error value.
+/// the runtime; as its [`BaseForm`] says) or empty headers, with `edits` applied — the first
+/// value of each name replaces the base's, later values of the same name (and every
+/// `Set-Cookie`) are appended, a pair the runtime refuses is dropped alone — then `status` and
+/// `body` (dropped on a null-body status). Never panics; an impossible status is an error value.
 pub fn build_response(
     status: u16,
     base: Option<&BaseHeaders>,
@@ -144,26 +188,39 @@ pub fn build_response(
         Body::Buffer(buf) => buf.into(),
         Body::Text(text) => JsValue::from_str(&text),
     };
-    let edits = pairs_text(edits);
-    STRIP_NAMES.with(|names| {
-        let strip = base.filter(|b| b.strip).map(|_| names.as_str());
-        edge_build_response(base.map(|b| &b.headers), strip, &edits, status, &body)
+    over_base(base, edits, |strip, edits| {
+        edge_build_response(base.map(|b| &b.headers), strip, edits, status, &body)
+    })
+}
+
+/// [`build_response`]'s response stored under `key` in the Cache API, in one call into the
+/// runtime: the put's promise.
+pub fn cache_put(
+    key: &str,
+    status: u16,
+    base: Option<&BaseHeaders>,
+    headers: &[(String, String)],
+    body: &JsValue,
+) -> Result<js_sys::Promise, JsValue> {
+    over_base(base, headers, |strip, edits| {
+        edge_cache_put(key, status, base.map(|b| &b.headers), strip, edits, body)
     })
 }
 
 /// Header pairs as src/edge/glue.js reads them: a name or value a line (no escaping: no header
 /// name holds `[` or a line feed, and no value the runtime accepts holds a line feed); as JSON
 /// when one does, so that the runtime judges that value, as it would any other.
-pub fn pairs_text(edits: &[(String, String)]) -> String {
-    if edits
-        .iter()
-        .any(|(n, v)| n.contains('\n') || v.contains('\n') || n.starts_with('['))
-    {
+pub fn pairs_text<N, V>(edits: &[(N, V)]) -> String
+where
+    N: AsRef<str> + serde::Serialize,
+    V: AsRef<str> + serde::Serialize,
+{
+    let lines = || edits.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
+    if lines().any(|(n, v)| n.contains('\n') || v.contains('\n') || n.starts_with('[')) {
         return serde_json::to_string(edits).unwrap_or_else(|_| "[]".into());
     }
-    let len = edits.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
-    let mut out = String::with_capacity(len);
-    for (name, value) in edits {
+    let mut out = String::with_capacity(lines().map(|(n, v)| n.len() + v.len() + 2).sum());
+    for (name, value) in lines() {
         if !out.is_empty() {
             out.push('\n');
         }
@@ -337,6 +394,34 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
+    fn headers_built_from_a_record_keep_every_value_of_a_repeated_name_in_order() {
+        // glue.js builds from a record (one value per name) and appends the later values.
+        let built = to_headers(&h(&[
+            ("vary", "accept"),
+            ("set-cookie", "a=1"),
+            ("Vary", "accept-language"),
+            ("set-cookie", "b=2"),
+            ("__proto__", "p"),
+            ("constructor", "c"),
+            ("x-one", "1"),
+        ]));
+        let values = |name: &str| built.get(name).ok().flatten();
+        assert_eq!(values("vary").as_deref(), Some("accept, accept-language"));
+        assert_eq!(values("__proto__").as_deref(), Some("p"));
+        assert_eq!(values("constructor").as_deref(), Some("c"));
+        assert_eq!(values("x-one").as_deref(), Some("1"));
+        let cookies: Vec<_> = header_pairs(&built)
+            .into_iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        // A refused later value is dropped alone, the rest kept.
+        let built = to_headers(&h(&[("x-a", "1"), ("x-a", "bad\u{0}"), ("x-b", "2")]));
+        assert_eq!(header_pairs(&built), h(&[("x-a", "1"), ("x-b", "2")]));
+    }
+
+    #[wasm_bindgen_test]
     fn built_headers_replace_the_first_value_append_later_ones_and_strip_stored_names() {
         let stored = js_headers(&[
             ("content-type", "text/plain"),
@@ -347,7 +432,7 @@ mod tests {
         ]);
         let base = BaseHeaders {
             headers: stored.0.clone(),
-            strip: true,
+            form: BaseForm::Stored,
         };
         let edits = h(&[
             ("x-a", "1"),
@@ -369,10 +454,56 @@ mod tests {
         assert_eq!(stored.get("x-edge-meta").unwrap().as_deref(), Some("{}"));
         let kept = BaseHeaders {
             headers: stored.0.clone(),
-            strip: false,
+            form: BaseForm::Edits,
         };
         let built = build_response(200, Some(&kept), &[], Body::Empty).unwrap();
         assert!(built.headers().has("cache-control").unwrap());
+    }
+
+    #[wasm_bindgen_test]
+    fn a_read_base_gives_the_whole_list_sent_as_its_difference() {
+        let origin = js_headers(&[
+            ("cache-control", "max-age=60"),
+            ("content-type", "application/json"),
+            ("etag", "\"v1\""),
+            ("keep-alive", "timeout=5"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ]);
+        let read = header_pairs(&origin);
+        assert_eq!(read.len(), 6, "{read:?}");
+        let base = BaseHeaders {
+            headers: origin.0.clone(),
+            form: BaseForm::Read(std::rc::Rc::new(read)),
+        };
+        let whole = h(&[
+            ("cache-control", "public, max-age=60"),
+            ("content-type", "application/json"),
+            ("etag", "\"v1\""),
+            ("set-cookie", "b=2"),
+            ("server-timing", "origin;dur=3"),
+            ("server-timing", "edge;dur=1"),
+        ]);
+        // As the runtime iterates them: sorted, a name's values joined (`Set-Cookie` apart).
+        let sorted = h(&[
+            ("cache-control", "public, max-age=60"),
+            ("content-type", "application/json"),
+            ("etag", "\"v1\""),
+            ("server-timing", "origin;dur=3, edge;dur=1"),
+            ("set-cookie", "b=2"),
+        ]);
+        let built = build_response(200, Some(&base), &whole, Body::Empty).unwrap();
+        assert_eq!(header_pairs(&Headers(built.headers())), sorted);
+        let copy = headers_over(&base, &whole).unwrap();
+        assert_eq!(header_pairs(&Headers(copy)), sorted);
+        // Nothing left to send: a plain copy.
+        let same = headers_over(&base, &header_pairs(&origin)).unwrap();
+        assert_eq!(header_pairs(&Headers(same)), header_pairs(&origin));
+        // The origin's object is untouched.
+        assert_eq!(
+            origin.get("keep-alive").unwrap().as_deref(),
+            Some("timeout=5")
+        );
     }
 
     #[wasm_bindgen_test]

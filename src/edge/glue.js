@@ -38,10 +38,30 @@ function pairsFrom(text) {
   return pairs;
 }
 
-// A Headers object from pairs; a pair the runtime refuses is dropped alone.
+// A Headers object from pairs, built from a record: workerd copies an object's properties in one
+// step, where a list of pairs goes through the iterator protocol pair by pair — on a miss, with
+// three lists built, ~45 µs of workerd's CPU against ~6 (perf, bench/findings.md, issue 14
+// session 10). A name's later values (and any repeated in another letter case) are appended
+// after, in order; a pair the runtime refuses is dropped alone. A header named `__proto__` is
+// appended too: a runtime may copy the record into an object of its own (Node's does), where that
+// name would set the prototype instead.
 function headersFrom(pairs) {
+  const record = Object.create(null);
+  const seen = new Set();
+  let later;
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i];
+    const lower = pair[0].toLowerCase();
+    if (seen.has(lower) || lower === "__proto__") (later ??= []).push(pair);
+    else {
+      seen.add(lower);
+      record[pair[0]] = pair[1];
+    }
+  }
   try {
-    return new Headers(pairs);
+    const h = new Headers(record);
+    if (later !== undefined) for (const [n, v] of later) h.append(n, v);
+    return h;
   } catch (_) {
     const h = new Headers();
     for (const [n, v] of pairs) {
@@ -68,18 +88,15 @@ export function edge_headers(text) {
   return headersFrom(pairsFrom(text));
 }
 
-// The response is made first and its own headers edited: `new Response(body, { headers: base })`
-// copies `base` once, where a `new Headers(base)` edited and then given to the Response would be
-// copied twice (measured: bench/findings.md, issue 14 session 7).
-export function edge_build_response(base, strip, edits, status, body) {
-  const response = new Response(body, base === undefined ? { status } : { status, headers: base });
-  const headers = response.headers;
+// Applies a reply's header edits to `headers` in place: the names in `strip` (comma-separated)
+// deleted, then each pair — the first value of a name replaces the base's; later ones (and every
+// Set-Cookie) append; a pair the runtime refuses is dropped alone.
+function edit(headers, strip, edits) {
   if (strip !== undefined) for (const name of strip.split(",")) headers.delete(name);
   const pairs = pairsFrom(edits);
   let seen;
   for (let i = 0; i < pairs.length; i++) {
     const [name, value] = pairs[i];
-    // The first value of a name replaces the base's; later ones (and every Set-Cookie) append.
     let append = name === "set-cookie";
     if (!append) {
       seen ??= new Set();
@@ -91,11 +108,27 @@ export function edge_build_response(base, strip, edits, status, body) {
       else headers.set(name, value);
     } catch (_) {}
   }
+}
+
+// The response is made first and its own headers edited: `new Response(body, { headers: base })`
+// copies `base` once, where a `new Headers(base)` edited and then given to the Response would be
+// copied twice (measured: bench/findings.md, issue 14 session 7).
+export function edge_build_response(base, strip, edits, status, body) {
+  const response = new Response(body, base === undefined ? { status } : { status, headers: base });
+  edit(response.headers, strip, edits);
   return response;
 }
 
-export function edge_cache_put(key, status, headers, body) {
-  return caches.default.put(key, new Response(body, { status, headers: headersFrom(pairsFrom(headers)) }));
+// A copy of `base` with the edits applied (a held entry's headers, from the origin's).
+export function edge_headers_over(base, strip, edits) {
+  const headers = new Headers(base);
+  edit(headers, strip, edits);
+  return headers;
+}
+
+// `edge_build_response`'s response, put into the Cache API under `key`: the put's promise.
+export function edge_cache_put(key, status, base, strip, edits, body) {
+  return caches.default.put(key, edge_build_response(base, strip, edits, status, body));
 }
 
 // Settles `slot` with `[0, response]`, `[1, why]` or `[2, null]` (timed out); returns that value

@@ -10,6 +10,7 @@ use js_sys::ArrayBuffer;
 use worker::web_sys;
 
 use super::convert;
+use super::reply::BaseHeaders;
 use crate::cache::body::StoreBudget;
 use crate::cache::entry::{self, VaryIndex};
 use crate::cache::freshness;
@@ -157,6 +158,7 @@ pub fn hold(
     index: Option<&VaryIndex>,
     meta: &EntryMeta,
     origin_headers: &HeaderList,
+    origin_base: Option<&BaseHeaders>,
     body: &ArrayBuffer,
     now: UnixMillis,
 ) {
@@ -173,7 +175,9 @@ pub fn hold(
     let validators = freshness::validators(|n| headers::get(&base, n).map(str::to_string));
     let held = Rc::new(Held {
         body: body.clone(),
-        headers: convert::to_headers(&base).0,
+        headers: origin_base
+            .and_then(|b| convert::headers_over(b, &base))
+            .unwrap_or_else(|| convert::to_headers(&base).0),
         meta: meta.clone(),
         validators,
     });
@@ -284,6 +288,7 @@ mod tests {
             None,
             &meta(stored_at_ms),
             &[],
+            None,
             &body(text),
             at,
         );
@@ -304,6 +309,7 @@ mod tests {
             None,
             &meta(T0.0),
             &origin,
+            None,
             &body("{}"),
             T0,
         );
@@ -337,6 +343,7 @@ mod tests {
             Some(&index),
             &meta(T0.0),
             &[],
+            None,
             &body("json"),
             T0,
         );
@@ -383,6 +390,7 @@ mod tests {
             None,
             &meta(T0.0),
             &[],
+            None,
             &body("x"),
             T0,
         );
@@ -398,6 +406,7 @@ mod tests {
             None,
             &meta(T0.0),
             &[],
+            None,
             &body("12345"),
             T0,
         );

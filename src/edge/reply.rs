@@ -1,5 +1,7 @@
 //! A response under construction, before the edge's own headers are added.
 
+use std::rc::Rc;
+
 use js_sys::ArrayBuffer;
 use worker::web_sys::{self, ReadableStream};
 
@@ -19,21 +21,35 @@ pub enum Body {
     Text(String),
 }
 
-/// Headers the runtime already holds (a stored response's), copied by the runtime when the
-/// response is built so that they never cross into Wasm.
+/// Headers the runtime already holds (a stored response's, or the origin's), copied by the runtime
+/// when the response is built so that they never cross into Wasm again.
+#[derive(Clone)]
 pub struct BaseHeaders {
     /// The headers.
     pub headers: web_sys::Headers,
-    /// Whether the [`crate::cache::entry::STRIP_ON_SERVE`] names must be removed from the copy.
-    pub strip: bool,
+    /// What the reply's headers are to them.
+    pub form: BaseForm,
+}
+
+/// How a reply's headers relate to its [`BaseHeaders`].
+#[derive(Clone)]
+pub enum BaseForm {
+    /// The reply's headers are edits over the base (a held entry's, already in served form).
+    Edits,
+    /// Edits over a stored response's headers, whose
+    /// [`crate::cache::entry::STRIP_ON_SERVE`] names are removed from the copy first.
+    Stored,
+    /// The base was read into these pairs (an origin response's): the reply's headers are the
+    /// whole list, sent across as its difference from them (`crate::headers::diff`), so that
+    /// what sees the reply's headers (`Age`, `Server-Timing`) sees them all.
+    Read(Rc<Vec<(String, String)>>),
 }
 
 /// A response under construction.
 pub struct Reply {
     /// HTTP status.
     pub status: u16,
-    /// Headers (lowercase names); with a `base`, the edits applied to it (the first value of a
-    /// name replaces the base's, further values and `Set-Cookie` are appended).
+    /// Headers (lowercase names); with a `base`, as its [`BaseForm`] says.
     pub headers: Vec<(String, String)>,
     /// Headers to start from, when the response is a stored one.
     pub base: Option<BaseHeaders>,
@@ -140,7 +156,7 @@ mod tests {
         let mut reply = Reply::new(200, vec![("age".into(), "5".into())], Body::Empty);
         reply.base = Some(BaseHeaders {
             headers: stored,
-            strip: true,
+            form: BaseForm::Stored,
         });
         let built = super::super::convert::build_response(
             reply.status,

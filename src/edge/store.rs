@@ -11,6 +11,7 @@ use worker::web_sys::{self, ReadableStream};
 use worker::worker_sys::ext::CacheStorageExt;
 
 use super::convert::js_error_message;
+use super::reply::BaseHeaders;
 use super::task::Await;
 use crate::cache::body::{BodyCounter, ChunkVerdict};
 use crate::cache::lookups::LookupFailures;
@@ -38,13 +39,6 @@ extern "C" {
     /// values]` (src/edge/glue.js).
     #[wasm_bindgen(catch)]
     fn edge_cache_lookup(key: &str, names: &str, slot: u32) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(catch)]
-    fn edge_cache_put(
-        key: &str,
-        status: u16,
-        headers: &str,
-        body: &JsValue,
-    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// A stored response with the headers a lookup asked for, read in the same call.
@@ -134,18 +128,18 @@ pub async fn put(key: String, response: web_sys::Response) -> bool {
     result.is_ok()
 }
 
-/// Stores a response built from `status`, `headers` (a pair the runtime refuses is dropped alone,
-/// as `convert::to_headers` does) and `body` (an `ArrayBuffer`, a view or a stream) under `key`, in
+/// Stores a response built from `status`, `headers` over `base` (`convert::build_response`'s
+/// rules: a pair the runtime refuses is dropped alone) and `body` (an `ArrayBuffer`, a view or a stream) under `key`, in
 /// one call into the runtime; false (and a log line) when the runtime refused the response (its
 /// stream is then cancelled) or the put, or the body broke off on the way in.
 pub async fn put_parts(
     key: &str,
     status: u16,
+    base: Option<&BaseHeaders>,
     headers: &[(String, String)],
     body: &JsValue,
 ) -> bool {
-    let headers = super::convert::pairs_text(headers);
-    let promise = match edge_cache_put(key, status, &headers, body) {
+    let promise = match super::convert::cache_put(key, status, base, headers, body) {
         Ok(promise) => promise,
         Err(e) => {
             worker::console_warn!(
