@@ -69,7 +69,13 @@ const CONNECTIONS = int("BENCH_CONNECTIONS", 32);
 // this machine serves in a run, so it only bounds a runaway).
 const MAX_PER_THREAD = 60_000 * SECONDS;
 const PROFILE_SECONDS = 3;
-const CACHE_EXTERNAL = process.env.BENCH_CACHE === "external";
+// The timed runs' workerd: configured directly, with the Cache API and KV in a process of their
+// own (the default: "external", bench/workerd-direct.mjs), or through miniflare, whose cache
+// service runs inside the workerd process and is counted in its CPU ("miniflare": the instrument
+// of sessions 5–9; bench/findings.md, issue 14 session 10, compares the two).
+const CACHE_MODE = process.env.BENCH_CACHE ?? "external";
+if (!["external", "miniflare"].includes(CACHE_MODE)) throw new Error(`BENCH_CACHE=${CACHE_MODE}: use external or miniflare`);
+const CACHE_EXTERNAL = CACHE_MODE === "external";
 const PERF_SECONDS = 4;
 // BENCH_PROFILE_MODE=miss: profile misses instead of hits (a diagnostic run: the report's profile
 // section then reads "miss" wherever it says "hit").
@@ -697,7 +703,7 @@ async function main() {
     }),
   );
   const data = {
-    settings: { ROUNDS, SECONDS, MISS_SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS, LATENCY_SECONDS, TARGET_ROUNDS, TARGET_SECONDS },
+    settings: { ROUNDS, SECONDS, MISS_SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS, LATENCY_SECONDS, TARGET_ROUNDS, TARGET_SECONDS, CACHE_MODE },
     machine: machine(),
     size,
     cases: cases.map((c) => ({ ...c, runs: c.runs.map(({ raw, ...r }) => r), paired: c.paired?.map(({ raw, ...r }) => r) })),
@@ -905,7 +911,8 @@ function machine() {
 }
 
 function report({ settings, machine: m, size, cases, summary, crossings, missCrossings, bodies, logLines, criterion, compatibilityDate, profiles, profileMode, isolate, steps, latency, paired = [] }) {
-  const { ROUNDS, SECONDS, MISS_SECONDS = SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS, TARGET_ROUNDS, TARGET_SECONDS } = settings;
+  const { ROUNDS, SECONDS, MISS_SECONDS = SECONDS, THREADS, CONNECTIONS, PROFILE_SECONDS, TARGET_ROUNDS, TARGET_SECONDS, CACHE_MODE = "miniflare" } = settings;
+  const external = CACHE_MODE === "external";
   const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
   const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "–");
   const ms = (x) => (Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms` : "–");
@@ -945,7 +952,11 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
   p();
   p(`- **Machine:** ${m.cpu}, ${m.cores} cores (${m.threadsPerCore} thread per core), ${m.memGiB} GiB, Linux ${m.kernel}`);
   p(`- **Date:** ${m.date}; commit ${m.commit}`);
-  p(`- **Runtime:** workerd ${m.workerd} via miniflare ${m.miniflare} (the versions wrangler ${m.wrangler} installs), direct sockets (no dev proxy, no miniflare entry worker), compatibility date ${compatibilityDate}; Node ${m.node}`);
+  p(
+    external
+      ? `- **Runtime:** workerd ${m.workerd} (the version wrangler ${m.wrangler} installs), configured directly (bench/workerd-direct.mjs: one socket per worker, no dev proxy), its Cache API and KV served over loopback by bench/cache-server.mjs in a process of its own (\`BENCH_CACHE=external\`; the memory and CPU limits below run through miniflare ${m.miniflare}), compatibility date ${compatibilityDate}; Node ${m.node}`
+      : `- **Runtime:** workerd ${m.workerd} via miniflare ${m.miniflare} (the versions wrangler ${m.wrangler} installs), direct sockets (no dev proxy, no miniflare entry worker), miniflare's Cache API and KV inside the workerd process (\`BENCH_CACHE=miniflare\`), compatibility date ${compatibilityDate}; Node ${m.node}`,
+  );
   p(`- **Load:** ${m.wrk}, \`-t${THREADS} -c${CONNECTIONS}\`, ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} per case (${SECONDS} s each for the hit cases, ${MISS_SECONDS} s for the miss cases) after one untimed 1 s run per case; the hit cases' rounds first, then the miss cases', the order rotated each round${paired.length ? `, each group followed by its targets' paired rounds (${TARGET_ROUNDS} × A-B-B-A, ${TARGET_SECONDS} s runs: the Targets section; the six cases of the targets run only there)` : ""}; loopback only; medians of the rounds. Load generator, workerd and the demo origin share the machine's ${m.cores} cores.`);
   if (steps) {
     p(`- **This \`npm run bench\` took ${steps.total} s:** ${steps.steps.map((s) => `${s.name} ${s.secs} s`).join(", ")}.`);
@@ -961,9 +972,12 @@ function report({ settings, machine: m, size, cases, summary, crossings, missCro
     p(`| ${c.label} | ${f0(s[c.id].rps)} | ${ms(s[c.id].p50)} | ${ms(s[c.id].p99)} | ${cpu} | ${allRuns(c.id).map((r) => f0(r.rps)).join(" · ")} |`);
   }
   p();
-  p("\"workerd CPU per request\" is the user + system CPU time of the workerd process (all workers, miniflare's");
-  p("cache service and KV run in it) during a run, divided by the requests wrk completed: a cost measure that");
-  p("the shared cores disturb less than requests/s. The runner itself spent " +
+  p(
+    external
+      ? "\"workerd CPU per request\" is the user + system CPU time of the workerd process (all the workers and the runtime around them: HTTP in and out, the subrequests to the cache; not the cache's storage, which runs in bench/cache-server.mjs's process as Cloudflare's cache runs outside the isolate) during a run, divided by the requests wrk completed: a cost measure that the shared cores disturb less than requests/s."
+      : "\"workerd CPU per request\" is the user + system CPU time of the workerd process (all workers, miniflare's cache service and KV run in it) during a run, divided by the requests wrk completed: a cost measure that the shared cores disturb less than requests/s.",
+  );
+  p("The runner itself spent " +
     cases.map((c) => `${c.id} ${f0(s[c.id].runnerCpu)}`).join(", ") +
     " µs CPU per request receiving the workers' log lines (catalog-edge and the peer log one JSON line per request; the floor none).");
   p();
