@@ -11,7 +11,10 @@
 // lifetime is `s-maxage`, else `max-age`, else `Expires` − `Date`; an entry without one is not
 // stored. Not implemented (the bench sends neither): conditional and range requests.
 //
-// Run as a child: `node bench/cache-server.mjs <port>`; prints "listening <port>" when ready.
+// Run as a child: `node bench/cache-server.mjs <cache port> <kv port>`; prints "listening …" when
+// ready. Imported, `startCacheServer(port)` also returns its `counts` (hits, misses, puts,
+// refused, purges): how session 10 checked that catalog-edge and the peer make the same cache
+// calls per request.
 
 import http from "node:http";
 
@@ -118,8 +121,6 @@ export function startCacheServer(port, host = "127.0.0.1") {
         drop(key);
         counts.purge++;
         res.writeHead(had ? 200 : 404, { "content-length": "0" }).end();
-      } else if (req.method === "POST" && req.url === "/__bench/stats") {
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ...counts, entries: entries.size, bytes }));
       } else {
         res.writeHead(405, { "content-length": "0" }).end();
       }

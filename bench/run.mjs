@@ -104,6 +104,20 @@ const PAIRS_WANTED = (process.env.BENCH_PAIRS ?? "").split(",").filter(Boolean);
 const PAIRS = (AB_PAIRED ? AB_PAIRS : PEERS_PAIRED ? PEER_PAIRS : null)?.filter(
   ([, , what]) => !PAIRS_WANTED.length || PAIRS_WANTED.some((w) => what.toLowerCase().startsWith(w)),
 );
+// BENCH_PERF=1: each paired case's CPU split by Linux perf after the rounds (bench/perf-split.mjs).
+// Refused at once, not after the rounds, where it cannot run.
+const PERF = process.env.BENCH_PERF === "1";
+if (PERF) {
+  const why = !PAIRS
+    ? "it runs with a paired mode (BENCH_PAIRED_PEERS=1, or BENCH_AB_PAIRED=1 with BENCH_AB_DIR)"
+    : !CACHE_EXTERNAL
+      ? "it needs BENCH_CACHE=external (miniflare's cache would be counted as the worker's)"
+      : perfAvailable();
+  if (why) {
+    console.error(`bench: BENCH_PERF=1: ${why}`);
+    process.exit(2);
+  }
+}
 
 const HIT_PATH = "/api/v2/marketplace/categories/10101/attributes";
 // A returning client in the stable bucket of the 10 % canary, with an English browser.
@@ -622,9 +636,7 @@ async function main() {
     // BENCH_PERF=1 (with BENCH_CACHE=external): where each case's CPU goes, by Linux perf, in a
     // workerd of its own that names its JIT code for perf (bench/perf-split.mjs).
     const splits = {};
-    if (process.env.BENCH_PERF === "1") {
-      const why = !CACHE_EXTERNAL ? "BENCH_PERF needs BENCH_CACHE=external (miniflare's cache would be counted as the worker's)" : perfAvailable();
-      if (why) throw new Error(`BENCH_PERF=1: ${why}`);
+    if (PERF) {
       await mf.dispose();
       const names = [...new Set(cases.map((c) => new URL(c.url).port).map((p) => Object.keys(ports).find((k) => String(ports[k]) === p)))];
       mf = await miniflare(names, { v8Flags: ["--perf-basic-prof"] });
