@@ -13,6 +13,18 @@ let resume;
 export function edge_await_init(f) {
   resume = f;
 }
+// The executor's scheduled polls (src/edge/task.rs `schedule`): task `id` polled in a resolved
+// promise's reaction, V8's own microtask, instead of workerd's `queueMicrotask` (a call into the
+// runtime). The callback of the instance that asked, as `edge_await` does.
+let runTask;
+const settled = Promise.resolve();
+export function edge_tasks_init(f) {
+  runTask = f;
+}
+export function edge_schedule(id) {
+  const r = runTask;
+  settled.then(() => r(id));
+}
 export function edge_deferred() {
   let resolve;
   const promise = new Promise((r) => {

@@ -72,13 +72,20 @@ impl Wake for TaskWaker {
     }
 }
 
-/// Polls task `id` in a microtask, once however often it is woken before then.
+/// Polls task `id` in a microtask, once however often it is woken before then: a resolved
+/// promise's reaction (src/edge/glue.js `edge_schedule`), V8's own microtask, rather than
+/// `wasm-bindgen-futures`' queue (a spawned task and a `queueMicrotask` per wake, which in workerd
+/// is a call into the runtime: ~10 µs of a miss by perf, bench/findings.md, session 10).
 fn schedule(id: u32) {
     let Some(task) = TASKS.with(|t| t.borrow().get(&id).cloned()) else {
         return;
     };
     if !task.queued.replace(true) {
-        worker::wasm_bindgen_futures::spawn_local(async move { run(id) });
+        if !RUN_READY.replace(true) {
+            let run = Closure::<dyn Fn(u32)>::new(run);
+            edge_tasks_init(&run.into_js_value());
+        }
+        edge_schedule(id);
     }
 }
 
@@ -214,6 +221,8 @@ fn deferred() -> (js_sys::Promise, JsValue) {
 #[wasm_bindgen(module = "/src/edge/glue.js")]
 extern "C" {
     fn edge_await_init(resume: &JsValue);
+    fn edge_tasks_init(run: &JsValue);
+    fn edge_schedule(id: u32);
     // `catch`: called through the glue, not imported from the snippet directly (two direct imports
     // from one snippet make worker-build's bundler warn of a duplicate key).
     #[wasm_bindgen(catch)]
@@ -239,6 +248,8 @@ thread_local! {
     static FREE: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     /// Set once per isolate: the one callback every [`Await`]'s promise calls.
     static RESUME_READY: Cell<bool> = const { Cell::new(false) };
+    /// Set once per isolate: the callback a scheduled poll calls (`schedule`).
+    static RUN_READY: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A JS promise as a future, resumed from its own callback (module docs). What `JsFuture`
