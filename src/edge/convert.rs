@@ -163,10 +163,18 @@ fn over_base<R>(
 }
 
 /// A fresh, mutable `Headers` object holding `headers`, copied by the runtime from `base` with
-/// only the difference sent across (see [`BaseForm`]); `None` when the runtime refused the call.
+/// only the difference sent across (see [`BaseForm`]); `None` (and a log line, as
+/// [`to_headers`] writes) when the runtime refused the call: the caller then builds them whole.
 pub fn headers_over(base: &BaseHeaders, headers: &[(String, String)]) -> Option<web_sys::Headers> {
     over_base(Some(base), headers, |strip, edits| {
-        edge_headers_over(&base.headers, strip, edits).ok()
+        edge_headers_over(&base.headers, strip, edits)
+            .map_err(|e| {
+                worker::console_warn!(
+                    "headers not built over their base: {}",
+                    js_error_message(&e)
+                )
+            })
+            .ok()
     })
 }
 
