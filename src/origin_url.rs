@@ -14,11 +14,11 @@ pub fn host_port(url: &Url) -> Option<String> {
 
 /// An origin base URL: absolute http(s), a host, no query, fragment or credentials, written in
 /// ASCII. A host with non-ASCII letters is refused with a hint to write it in punycode (`xn--…`):
-/// the native build has no Unicode IDNA tables (`idna_adapter` 1.0, Cargo.toml), and the Wasm's
-/// platform parser must not accept what the native one refuses.
+/// the configuration says exactly the host the edge connects to, the one its logs, metrics and
+/// `Cache-Status` name, not a form the parser would map it to.
 pub fn parse_origin_url(raw: &str) -> Result<Url, String> {
-    // Refused here, not by the parser: the Workers runtime's parser would accept it (and the
-    // native one would not), so both platforms give the same answer.
+    // Refused here, not by the parser: both platforms' parsers (the runtime's `URL`, the `url`
+    // crate with Unicode IDNA) would map it to punycode silently.
     if !raw.is_ascii() {
         return Err(format!(
             "{raw:?} is not a URL of ASCII characters: write an international domain name in punycode (xn--…) and percent-encode the path"
@@ -59,8 +59,8 @@ mod tests {
 
     #[test]
     fn international_origins_are_written_in_punycode() {
-        // Built without Unicode IDNA tables (idna_adapter 1.0): a Unicode host is refused with
-        // the fix in the message, its punycode form works, and ASCII hosts are still lowercased.
+        // A Unicode host is refused with the fix in the message (the parsers would map it),
+        // its punycode form works, and ASCII hosts are still lowercased.
         let err = parse_origin_url("https://bücher.example").unwrap_err();
         assert!(err.contains("punycode (xn--"), "{err}");
         let u = parse_origin_url("https://xn--bcher-kva.example/api").unwrap();

@@ -485,8 +485,29 @@ mod tests {
             "https:///x",
             "https://a.rs?x",
             "https://a.rs#x",
+            // International hosts, mapped to punycode (a host with ASCII capitals next to a
+            // non-ASCII letter crashed the `url` crate's ASCII-only IDNA back end: CI, stop 25).
+            "http:///Aé",
+            "https://Bücher.example/é",
+            "https://XN--BCHER-KVA.example/",
         ] {
             same_as_oracle(s);
+        }
+    }
+
+    /// The native platform maps hosts as the Workers runtime's `URL` does (the glue test of the
+    /// same inputs below): lowercased, international labels in punycode.
+    #[test]
+    fn international_hosts_are_mapped_as_the_runtime_maps_them() {
+        for (input, href) in [
+            (
+                "https://bücher.example/é",
+                "https://xn--bcher-kva.example/%C3%A9",
+            ),
+            ("http:///Aé", "http://xn--a-bga/"),
+            ("https://BÜCHER.example", "https://xn--bcher-kva.example/"),
+        ] {
+            assert_eq!(Url::parse(input).unwrap().as_str(), href, "{input:?}");
         }
     }
 
@@ -597,6 +618,9 @@ mod glue_tests {
                 "https://bücher.example/é",
                 "https://xn--bcher-kva.example/%C3%A9",
             ),
+            // The native test `international_hosts_are_mapped_as_the_runtime_maps_them`.
+            ("http:///Aé", "http://xn--a-bga/"),
+            ("https://BÜCHER.example", "https://xn--bcher-kva.example/"),
         ] {
             let u = Url::parse(input).unwrap();
             assert_eq!(u.as_str(), href, "{input}");
