@@ -405,6 +405,23 @@ mod platform {
     }
 }
 
+/// Strings not yet in their serialised form and the href each platform's parser gives them (the
+/// native test and the glue test both run it): lowercased, dot segments removed, default ports
+/// dropped, IPv4 shorthand expanded, international labels in punycode (`http:///Aé` crashed the
+/// `url` crate's ASCII-only IDNA back end: CI, stop 25).
+#[cfg(test)]
+const NORMALISED: &[(&str, &str)] = &[
+    ("HTTP://A.rs/a/./b/../c?x y#f", "http://a.rs/a/c?x%20y#f"),
+    ("http://127.1:80/x", "http://127.0.0.1/x"),
+    ("https://a.rs", "https://a.rs/"),
+    (
+        "https://bücher.example/é",
+        "https://xn--bcher-kva.example/%C3%A9",
+    ),
+    ("http:///Aé", "http://xn--a-bga/"),
+    ("https://BÜCHER.example", "https://xn--bcher-kva.example/"),
+];
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -495,18 +512,11 @@ mod tests {
         }
     }
 
-    /// The native platform maps hosts as the Workers runtime's `URL` does (the glue test of the
-    /// same inputs below): lowercased, international labels in punycode.
+    /// The native platform normalises as the Workers runtime's `URL` does: the glue test runs
+    /// the same table in Node.
     #[test]
-    fn international_hosts_are_mapped_as_the_runtime_maps_them() {
-        for (input, href) in [
-            (
-                "https://bücher.example/é",
-                "https://xn--bcher-kva.example/%C3%A9",
-            ),
-            ("http:///Aé", "http://xn--a-bga/"),
-            ("https://BÜCHER.example", "https://xn--bcher-kva.example/"),
-        ] {
+    fn strings_not_yet_serialised_are_normalised_as_the_runtime_does() {
+        for &(input, href) in NORMALISED {
             assert_eq!(Url::parse(input).unwrap().as_str(), href, "{input:?}");
         }
     }
@@ -618,18 +628,7 @@ mod glue_tests {
 
     #[wasm_bindgen_test]
     fn strings_not_yet_serialised_are_normalised_by_the_platform() {
-        for (input, href) in [
-            ("HTTP://A.rs/a/./b/../c?x y#f", "http://a.rs/a/c?x%20y#f"),
-            ("http://127.1:80/x", "http://127.0.0.1/x"),
-            ("https://a.rs", "https://a.rs/"),
-            (
-                "https://bücher.example/é",
-                "https://xn--bcher-kva.example/%C3%A9",
-            ),
-            // The native test `international_hosts_are_mapped_as_the_runtime_maps_them`.
-            ("http:///Aé", "http://xn--a-bga/"),
-            ("https://BÜCHER.example", "https://xn--bcher-kva.example/"),
-        ] {
+        for &(input, href) in NORMALISED {
             let u = Url::parse(input).unwrap();
             assert_eq!(u.as_str(), href, "{input}");
         }
